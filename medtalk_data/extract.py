@@ -1,0 +1,264 @@
+"""``extract_videos``: the batch behind ``medtalk-data extract``.
+
+Resumable (finished clips with unchanged source and settings are skipped, failed ones retried),
+parallel (one process per worker, each with its own face fitter), and safe to interrupt: a clip's
+outputs appear in one rename, so nothing half-written is ever visible under ``clips/``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from .assets import FACE_LANDMARKER
+from .clip_extract import process_clip
+from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
+from .errors import MedtalkError
+from .fsutil import atomic_write_json, display_path, ensure_writable_dir, sha256_file
+from .settings import ExtractSettings
+from .status import DONE, FAILED, clip_dir, outputs_present, read_status, staging_dir
+
+log = logging.getLogger(__name__)
+
+LabelFn = Callable[[str], dict[str, Any]]
+
+EXIT_OK = 0
+EXIT_CLIPS_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class PlannedClip:
+    clip: ClipSource
+    action: str  # "run", "skip" or "duplicate"
+    why: str
+    sha256: str = ""
+    duplicate_of: str = ""
+
+
+@dataclass
+class ExtractReport:
+    out_dir: Path
+    planned: list[PlannedClip]
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    duplicates: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    frames: int = 0
+    elapsed_s: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CLIPS_FAILED if self.failed else EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": display_path(self.out_dir),
+            "n_clips": len(self.planned),
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "duplicates": self.duplicates,
+            "warnings": self.warnings,
+            "ignored_files": self.ignored,
+            "frames": self.frames,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "exit_code": self.exit_code,
+        }
+
+
+@contextmanager
+def _run_lock(out_dir: Path) -> Iterator[None]:
+    """One extraction at a time per output folder."""
+    with open(out_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise MedtalkError(
+                f"{display_path(out_dir)}: another extract is running on this folder; wait for it or use another --out"
+            ) from err
+        yield
+
+
+def plan(clips: list[ClipSource], out_dir: Path, settings_hash: str, *, overwrite: bool) -> list[PlannedClip]:
+    """Decide for each clip whether to run it, skip it (finished, unchanged) or report it as a duplicate."""
+    duplicates = find_duplicates(clips)
+    planned = []
+    for clip in clips:
+        if clip.clip_id in duplicates:
+            planned.append(PlannedClip(clip, "duplicate", "identical file", duplicate_of=duplicates[clip.clip_id]))
+            continue
+        previous = read_status(clip_dir(out_dir, clip.clip_id))
+        if overwrite or previous is None:
+            planned.append(PlannedClip(clip, "run", "--overwrite" if previous else "new"))
+            continue
+        if previous.get("state") != DONE:
+            planned.append(PlannedClip(clip, "run", f"retry ({previous.get('reason', 'failed')})"))
+            continue
+        if previous.get("settings_hash") != settings_hash:
+            planned.append(PlannedClip(clip, "run", "settings changed"))
+            continue
+        if not outputs_present(clip_dir(out_dir, clip.clip_id), previous):
+            planned.append(PlannedClip(clip, "run", "outputs missing"))
+            continue
+        src = previous.get("source", {})
+        try:
+            st = clip.path.stat()
+        except OSError:
+            planned.append(PlannedClip(clip, "run", "source unreadable"))
+            continue
+        if (src.get("size"), src.get("mtime_ns")) == (st.st_size, st.st_mtime_ns):
+            planned.append(PlannedClip(clip, "skip", "done", sha256=src.get("sha256", "")))
+            continue
+        digest = sha256_file(clip.path)
+        if digest == src.get("sha256"):
+            planned.append(PlannedClip(clip, "skip", "done (touched, same content)", sha256=digest))
+        else:
+            planned.append(PlannedClip(clip, "run", "source changed"))
+    return planned
+
+
+def _worker_init(level: int) -> None:
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _run_one(
+    clip: ClipSource, out_dir: Path, settings: ExtractSettings, settings_hash: str, labels: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        digest = sha256_file(clip.path)
+    except OSError:
+        digest = ""
+    return process_clip(clip, out_dir, settings, source_sha256=digest, settings_hash=settings_hash, labels=labels)
+
+
+def extract_videos(
+    videos_dir: Path,
+    out_dir: Path,
+    *,
+    settings: ExtractSettings | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    dry_run: bool = False,
+    labels_for: LabelFn | None = None,
+    progress: bool = True,
+) -> ExtractReport:
+    """Extract every media file under ``videos_dir`` into ``out_dir/clips/<clip_id>/``.
+
+    Returns a report; ``report.exit_code`` is 1 when any clip failed. Raises MedtalkError for
+    problems that stop the whole run (no media found, output folder not writable).
+    """
+    started = time.perf_counter()
+    settings = settings or ExtractSettings()
+    settings.validate()
+    videos_dir, out_dir = Path(videos_dir), Path(out_dir)
+    if not videos_dir.is_dir():
+        raise MedtalkError(f"{display_path(videos_dir)}: not a folder; pass the folder that holds your videos")
+    found = discover(videos_dir, exclude=(out_dir,))
+    if not found.clips:
+        exts = " ".join(sorted(MEDIA_EXTENSIONS))
+        extra = f" ({len(found.ignored)} other files ignored)" if found.ignored else ""
+        raise MedtalkError(f"{display_path(videos_dir)}: no video or audio files found{extra}; looked for {exts}")
+    settings_hash = settings.output_hash(FACE_LANDMARKER.sha256)
+    if not dry_run:
+        ensure_writable_dir(out_dir)
+    planned = plan(found.clips, out_dir, settings_hash, overwrite=overwrite)
+    report = ExtractReport(out_dir, planned, ignored=found.ignored, dry_run=dry_run)
+    for p in planned:
+        if p.action == "duplicate":
+            report.duplicates[p.clip.clip_id] = p.duplicate_of
+            log.warning("%s: identical to clip %s; skipped", display_path(p.clip.relpath), p.duplicate_of)
+        elif p.action == "skip":
+            report.skipped.append(p.clip.clip_id)
+    if dry_run:
+        report.elapsed_s = time.perf_counter() - started
+        return report
+    with _run_lock(out_dir):
+        shutil.rmtree(staging_dir(out_dir), ignore_errors=True)
+        todo = [p.clip for p in planned if p.action == "run"]
+        labels_fn = labels_for or (lambda _rel: {})
+        try:
+            _execute(todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report)
+        finally:
+            report.elapsed_s = time.perf_counter() - started
+            atomic_write_json(out_dir / "extract_summary.json", report.to_dict())
+    return report
+
+
+def _record(report: ExtractReport, clip: ClipSource, status: dict[str, Any]) -> None:
+    rel = display_path(clip.relpath)
+    if status["state"] == FAILED:
+        report.failed.append(
+            {"clip_id": clip.clip_id, "source": rel, "reason": status["reason"], "error": status["error"]}
+        )
+        kept = " (earlier outputs kept)" if status.get("kept_previous_outputs") else ""
+        log.error("FAILED %s: %s%s", rel, status["error"], kept)
+    else:
+        report.done.append(clip.clip_id)
+        report.frames += int(status.get("face", {}).get("n_frames", 0))
+    if status.get("warnings"):
+        report.warnings[clip.clip_id] = status["warnings"]
+        for w in status["warnings"]:
+            log.warning("%s: %s", rel, w)
+
+
+def _execute(
+    todo: list[ClipSource],
+    out_dir: Path,
+    settings: ExtractSettings,
+    settings_hash: str,
+    labels_fn: LabelFn,
+    workers: int | None,
+    progress: bool,
+    report: ExtractReport,
+) -> None:
+    from tqdm import tqdm
+
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    bar = tqdm(total=len(todo), unit="clip", desc="extract", disable=not progress or not todo, dynamic_ncols=True)
+    try:
+        if n_workers == 1:
+            for clip in todo:
+                status = _run_one(clip, out_dir, settings, settings_hash, labels_fn(clip.relpath))
+                _record(report, clip, status)
+                bar.update(1)
+                bar.set_postfix(failed=len(report.failed), frames=report.frames)
+            return
+        ctx = get_context("spawn")
+        level = logging.getLogger().getEffectiveLevel()
+        with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_worker_init, initargs=(level,)) as pool:
+            pending: dict[Future[dict[str, Any]], ClipSource] = {}
+            queue = list(reversed(todo))
+            try:
+                while queue or pending:
+                    while queue and len(pending) < 2 * n_workers:
+                        clip = queue.pop()
+                        fut = pool.submit(_run_one, clip, out_dir, settings, settings_hash, labels_fn(clip.relpath))
+                        pending[fut] = clip
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        clip = pending.pop(fut)
+                        _record(report, clip, fut.result())
+                        bar.update(1)
+                        bar.set_postfix(failed=len(report.failed), frames=report.frames)
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    finally:
+        bar.close()

@@ -1,0 +1,164 @@
+"""The face stage of one clip: decode → fit → follow one face → constant-fps grid → Parquet."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ClipError
+from .face import create_fitter
+from .face.tracking import FaceTracker
+from .frames_io import FramesWriter
+from .settings import ExtractSettings
+from .timegrid import FrameSample, GapFiller, GridResampler
+from .video import MediaInfo, iter_frames
+
+DEFAULT_FPS = 25.0
+
+
+@dataclass
+class IntervalStats:
+    """Running statistics of frame-to-frame intervals (Welford), to tell constant from variable rate."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    lo: float = math.inf
+    hi: float = 0.0
+
+    def add(self, dt: float) -> None:
+        self.n += 1
+        delta = dt - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (dt - self.mean)
+        self.lo, self.hi = min(self.lo, dt), max(self.hi, dt)
+
+    @property
+    def cv(self) -> float:
+        return math.sqrt(self.m2 / self.n) / self.mean if self.n > 1 and self.mean > 0 else 0.0
+
+
+def grid_fps_for(info: MediaInfo, settings: ExtractSettings) -> tuple[float, list[str]]:
+    if settings.fps:
+        return float(settings.fps), []
+    if info.nominal_fps > 0 and math.isfinite(info.nominal_fps):
+        return round(info.nominal_fps, 6), []
+    return DEFAULT_FPS, [f"no frame rate in the container; using {DEFAULT_FPS} fps (set --fps to choose)"]
+
+
+def run_face_stage(
+    path: Path, info: MediaInfo, settings: ExtractSettings, out_path: Path, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Write ``out_path`` (frames Parquet) and return the stage's summary for the status record."""
+    fps, warnings = grid_fps_for(info, settings)
+    fs = settings.face
+    fitter = create_fitter(
+        fs.fitter,
+        model_path=fs.model_path,
+        max_faces=fs.max_faces,
+        min_detection_confidence=fs.min_detection_confidence,
+        min_presence_confidence=fs.min_presence_confidence,
+        min_tracking_confidence=fs.min_tracking_confidence,
+    )
+    meta = {
+        **metadata,
+        "fps": fps,
+        "blendshape_names": list(fitter.blendshape_names),
+        "landmarks": "478 points; x, y normalised to the upright frame's width/height, z relative depth",
+        "transform": "canonical face model (cm) to camera space, row-major 4x4",
+        "fitter": fitter.name,
+        "fitter_version": fitter.version,
+    }
+    writer = FramesWriter(out_path, meta, row_group_frames=settings.row_group_frames)
+    tracker = FaceTracker()
+    grid = GridResampler(fps)
+    gaps = GapFiller(round(fs.max_gap_s * fps))
+    intervals = IntervalStats()
+    n_decoded = 0
+    last_ms = -1
+    prev_t: float | None = None
+    first_pts: float | None = None
+    repairs = 0
+    width = height = 0
+    try:
+        for frame in iter_frames(path, info.nominal_fps):
+            if first_pts is None:
+                first_pts = frame.pts_time_s
+            if not math.isclose(frame.pts_time_s - (first_pts or 0.0), frame.time_s, abs_tol=1e-9):
+                repairs += 1
+            if prev_t is not None:
+                intervals.add(frame.time_s - prev_t)
+            prev_t = frame.time_s
+            height, width = frame.rgb.shape[:2]
+            ts_ms = max(round(frame.time_s * 1000), last_ms + 1)
+            last_ms = ts_ms
+            faces = fitter.detect(frame.rgb, ts_ms)
+            chosen = tracker.choose(faces)
+            sample = FrameSample(frame.time_s, frame.index, frame.time_s, chosen, len(faces), chosen is not None)
+            for s in grid.push(sample):
+                writer.write(gaps.push(s))
+            n_decoded += 1
+        for s in grid.finish():
+            writer.write(gaps.push(s))
+        writer.write(gaps.finish())
+        if n_decoded == 0:
+            raise ClipError("no_frames", "video stream holds no decodable frames", "re-encode or remove the file")
+        if writer.n_found == 0:
+            raise ClipError(
+                "no_face",
+                f"no face found in any of {n_decoded} frames",
+                "check that the video shows a face (not too small, not occluded) or remove it from the folder",
+            )
+        decoded_s = (prev_t or 0.0) + (intervals.mean or 1.0 / fps)
+        if info.duration_s > 1.0 and decoded_s < 0.9 * info.duration_s - 2.0 / fps:
+            raise ClipError(
+                "truncated",
+                f"only {decoded_s:.2f} s of {info.duration_s:.2f} s decoded (file truncated?)",
+                "re-download the file or re-encode it",
+            )
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        fitter.close()
+    measured = 1.0 / intervals.mean if intervals.mean > 0 else fps
+    vfr = intervals.cv > 0.1 or (intervals.n > 0 and intervals.hi > 1.5 * intervals.lo)
+    if writer.max_faces > 1:
+        warnings.append(
+            f"several faces seen in {writer.n_multi_face} frames (up to {writer.max_faces}); "
+            "followed the largest/most central one"
+        )
+    if vfr:
+        warnings.append(f"variable frame rate (measured {measured:.2f} fps); mapped onto a constant {fps:g} fps grid")
+    return {
+        "video": {
+            "n_decoded": n_decoded,
+            "width": width,
+            "height": height,
+            "rotation_deg": info.rotation_deg,
+            "nominal_fps": info.nominal_fps,
+            "measured_fps": measured,
+            "vfr": vfr,
+            "interval_cv": intervals.cv,
+            "first_pts_time_s": first_pts if first_pts is not None and math.isfinite(first_pts) else 0.0,
+            "timestamp_repairs": repairs,
+        },
+        "face": {
+            "fps": fps,
+            "n_frames": writer.n_frames,
+            "duration_s": writer.n_frames / fps,
+            "n_found": writer.n_found,
+            "face_found_ratio": writer.n_found / max(1, writer.n_frames),
+            "n_interpolated": writer.n_interpolated,
+            "max_faces": writer.max_faces,
+            "multi_face_frames": writer.n_multi_face,
+            "several_faces": writer.max_faces > 1,
+            "fitter": fitter.name,
+            "fitter_version": fitter.version,
+            "model_path": str(getattr(fitter, "model_path", "")),
+        },
+        "warnings": warnings,
+    }

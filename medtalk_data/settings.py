@@ -1,0 +1,116 @@
+"""Extraction settings: one dataclass tree, loaded from YAML with every problem reported at once.
+
+``medtalk-data extract --print-config`` prints the defaults as YAML; ``--config FILE`` reads a
+file of the same shape (keys left out keep their defaults).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+ALL_STAGES: tuple[str, ...] = ("face", "audio")
+
+
+@dataclass
+class FaceSettings:
+    fitter: str = "mediapipe"
+    model_path: str | None = None  # None: resolved by medtalk_data.assets
+    max_faces: int = 2  # faces the fitter looks for; >1 lets us notice and follow one of several
+    min_detection_confidence: float = 0.5
+    min_presence_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    max_gap_s: float = 0.2  # face-less runs up to this long between two found faces are interpolated
+
+
+@dataclass
+class ExtractSettings:
+    stages: list[str] = field(default_factory=lambda: list(ALL_STAGES))
+    fps: float | None = None  # constant output frame rate; None keeps the source's nominal rate
+    recipe: str = "auto"
+    face: FaceSettings = field(default_factory=FaceSettings)
+    row_group_frames: int = 256
+
+    def validate(self) -> None:
+        problems = []
+        unknown = [s for s in self.stages if s not in ALL_STAGES]
+        if unknown:
+            problems.append(f"stages: unknown {unknown}; choose from {list(ALL_STAGES)}")
+        if not self.stages:
+            problems.append("stages: empty; name at least one stage")
+        if self.fps is not None and not self.fps > 0:
+            problems.append(f"fps: must be positive or null, got {self.fps}")
+        if not 1 <= self.face.max_faces <= 8:
+            problems.append(f"face.max_faces: must be 1..8, got {self.face.max_faces}")
+        for name in ("min_detection_confidence", "min_presence_confidence", "min_tracking_confidence"):
+            value = getattr(self.face, name)
+            if not 0.0 <= value <= 1.0:
+                problems.append(f"face.{name}: must be in [0, 1], got {value}")
+        if self.face.max_gap_s < 0:
+            problems.append(f"face.max_gap_s: must be >= 0, got {self.face.max_gap_s}")
+        if self.row_group_frames < 1:
+            problems.append(f"row_group_frames: must be >= 1, got {self.row_group_frames}")
+        if problems:
+            raise ConfigError("invalid extract settings: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def output_hash(self, model_sha256: str = "") -> str:
+        """Hash of everything that changes the outputs (a change makes a re-run redo the clip)."""
+        payload = json.dumps({"settings": self.to_dict(), "model": model_sha256}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str, problems: list[str]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            problems.append(f"{prefix}{key}: unknown key (known: {', '.join(known)})")
+            continue
+        default = known[key].default_factory() if callable(known[key].default_factory) else known[key].default
+        if is_dataclass(default):
+            if not isinstance(value, dict):
+                problems.append(f"{prefix}{key}: expected a mapping")
+                continue
+            kwargs[key] = _from_dict(type(default), value, f"{prefix}{key}.", problems)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def settings_from_dict(data: dict[str, Any] | None) -> ExtractSettings:
+    problems: list[str] = []
+    settings = _from_dict(ExtractSettings, data or {}, "", problems)
+    if problems:
+        raise ConfigError("invalid extract settings: " + "; ".join(problems))
+    try:
+        settings.validate()
+    except TypeError as err:  # e.g. comparing a string with a number
+        raise ConfigError(f"invalid extract settings: wrong value type ({err})") from err
+    return settings
+
+
+def load_settings(path: Path | None) -> ExtractSettings:
+    if path is None:
+        return settings_from_dict({})
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read settings ({err})") from err
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    return settings_from_dict(data)
+
+
+def default_config_yaml() -> str:
+    """The packaged, commented default config (kept equal to the dataclass defaults by a test)."""
+    return (Path(__file__).parent / "configs" / "extract.yaml").read_text(encoding="utf-8")
