@@ -79,7 +79,7 @@ def extract_audio(path: Path, out_wav: Path, video_start_s: float | None = None)
                         continue
                     wav.writeframes(pcm.tobytes())
                     n += pcm.size
-                    wide = pcm.astype(np.int32)
+                    wide = pcm.astype(np.float64)  # int32 dot products overflow on loud audio
                     sum_sq += float(np.dot(wide, wide))
                     peak = max(peak, int(np.abs(wide).max()))
 

