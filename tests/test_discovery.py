@@ -30,9 +30,10 @@ def test_unsafe_paths_get_a_hash_and_stay_distinct() -> None:
 def test_ids_are_stable_across_calls_and_machines() -> None:
     # pinned value: the id depends only on the relative path
     assert clip_id_for("speaker one/clip.mp4") == clip_id_for("speaker one/clip.mp4")
-    assert clip_id_for("speaker one/clip.mp4") == "speaker_one__clip-" + __import__("hashlib").sha1(
-        b"speaker one/clip.mp4"
-    ).hexdigest()[:8]
+    assert (
+        clip_id_for("speaker one/clip.mp4")
+        == "speaker_one__clip-" + __import__("hashlib").sha1(b"speaker one/clip.mp4").hexdigest()[:8]
+    )
 
 
 def test_discover_recurses_sorts_and_ignores_non_media(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_arrays_have_documented_shapes_and_names(real_run: tuple[Path, dict]) ->
 def test_frame_count_equals_independently_decoded_frames(real_run: tuple[Path, dict]) -> None:
     import av
 
-    out, info = real_run
+    _out, info = real_run
     n_vfr = 0
     for status in _video_statuses(real_run):
         with av.open(str(info["videos"] / Path(status["source"]["relpath"]).name)) as container:
@@ -196,7 +196,9 @@ def test_jaw_open_moves_with_the_audio_energy(real_run: tuple[Path, dict]) -> No
         real.append(_best_lagged_corr(jaw, _smooth(_log_rms_envelope(audio, rate, frames.time_s, offset))))
         shifted = [np.roll(audio, int(len(audio) * q)) for q in (0.25, 0.5, 0.75)]
         null.append(
-            np.mean([_best_lagged_corr(jaw, _smooth(_log_rms_envelope(a, rate, frames.time_s, offset))) for a in shifted])
+            np.mean(
+                [_best_lagged_corr(jaw, _smooth(_log_rms_envelope(a, rate, frames.time_s, offset))) for a in shifted]
+            )
         )
     real_arr, null_arr = np.array(real), np.array(null)
     assert len(real_arr) >= 20

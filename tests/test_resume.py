@@ -64,8 +64,19 @@ def _same_outputs(a: Path, b: Path) -> None:
     ids_a = sorted(p.name for p in (a / "clips").iterdir())
     assert ids_a == sorted(p.name for p in (b / "clips").iterdir())
     for clip_id in ids_a:
-        fa, fb = read_frames(a / "clips" / clip_id / "frames.parquet"), read_frames(b / "clips" / clip_id / "frames.parquet")
-        for name in ("time_s", "face_found", "interpolated", "blendshapes", "landmarks", "transform", "head_rotation_deg"):
+        fa, fb = (
+            read_frames(a / "clips" / clip_id / "frames.parquet"),
+            read_frames(b / "clips" / clip_id / "frames.parquet"),
+        )
+        for name in (
+            "time_s",
+            "face_found",
+            "interpolated",
+            "blendshapes",
+            "landmarks",
+            "transform",
+            "head_rotation_deg",
+        ):
             np.testing.assert_array_equal(getattr(fa, name), getattr(fb, name), err_msg=f"{clip_id}.{name}")
         assert (a / "clips" / clip_id / "audio.wav").read_bytes() == (b / "clips" / clip_id / "audio.wav").read_bytes()
 
