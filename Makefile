@@ -24,9 +24,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/medtalk-data extract $(VIDEOS) --out $(OUT)/extracted $(if $(WORKERS),--workers $(WORKERS),)
 	$(BIN)/medtalk-data status $(OUT)/extracted
+	$(BIN)/medtalk-data preview $(OUT)/extracted > /dev/null
 	@echo ""
 	@echo "Outputs:"
 	@echo "  per-clip face data (Parquet) and 16 kHz audio: $(OUT)/extracted/clips/<clip_id>/"
+	@echo "  previews (frame + landmarks, curves, head pose): $(OUT)/extracted/previews/<clip_id>.png"
 	@echo "  run summary:                                    $(OUT)/extracted/extract_summary.json"
 
 ## test: lint and run the test suite (real media from ../shared/data)

@@ -178,6 +178,42 @@ def status(extracted_dir: Path, only_failed: bool) -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("extracted_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default="extracted")
+@click.option("--clip", "clip_ids", multiple=True, help="Only these clip ids (repeatable) [default: all].")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the PNGs [default: EXTRACTED_DIR/previews].",
+)
+def preview(extracted_dir: Path, clip_ids: tuple[str, ...], out_dir: Path | None) -> None:
+    """Draw a PNG per clip: a frame with its landmarks, blendshape curves, head pose, audio envelope.
+
+    \b
+    Examples:
+      medtalk-data preview extracted/
+      medtalk-data preview extracted/ --clip pcavs_input_00010 --out previews/
+    """
+    from medtalk_data.preview import render_clip_preview
+    from medtalk_data.status import clips_dir, iter_statuses
+
+    out_dir = out_dir or extracted_dir / "previews"
+    rows = [s for s in iter_statuses(extracted_dir) if s["state"] == "done" and "frames" in s["outputs"]]
+    if clip_ids:
+        unknown = set(clip_ids) - {s["clip_id"] for s in rows}
+        if unknown:
+            raise SetupError(f"no extracted face data for clip(s) {', '.join(sorted(unknown))} in {extracted_dir}")
+        rows = [s for s in rows if s["clip_id"] in clip_ids]
+    if not rows:
+        raise SetupError(f"{extracted_dir}: no clips with face data; run `medtalk-data extract` first")
+    for s in rows:
+        png = render_clip_preview(clips_dir(extracted_dir) / s["clip_id"], out_dir / f"{s['clip_id']}.png")
+        click.echo(str(png))
+
+
 @cli.group(context_settings=CONTEXT_SETTINGS)
 def assets() -> None:
     """Model files: where they are found and how to get them.

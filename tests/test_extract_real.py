@@ -204,3 +204,16 @@ def test_jaw_open_moves_with_the_audio_energy(real_run: tuple[Path, dict]) -> No
     assert len(real_arr) >= 20
     assert real_arr.mean() >= 0.18, real_arr.round(2)
     assert (real_arr - null_arr).mean() >= 0.06, (real_arr.mean(), null_arr.mean())
+
+
+def test_preview_png_shows_a_real_frame_and_curves(real_run: tuple[Path, dict], tmp_path: Path) -> None:
+    import matplotlib.image
+
+    from medtalk_data.preview import render_clip_preview
+
+    out, _ = real_run
+    png = render_clip_preview(out / "clips" / "pcavs_input_00010", tmp_path / "p.png")
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[0] > 400 and pixels.shape[1] > 900
+    # the left third holds the decoded video frame, which is not blank
+    assert pixels[:, : pixels.shape[1] // 3, :3].std() > 0.1
