@@ -25,11 +25,13 @@ demo: install
 	$(BIN)/medtalk-data extract $(VIDEOS) --out $(OUT)/extracted $(if $(WORKERS),--workers $(WORKERS),)
 	$(BIN)/medtalk-data status $(OUT)/extracted
 	$(BIN)/medtalk-data preview $(OUT)/extracted > /dev/null
+	$(BIN)/medtalk-data build-manifest $(OUT)/extracted --out $(OUT)/manifest --overwrite
 	@echo ""
 	@echo "Outputs:"
 	@echo "  per-clip face data (Parquet) and 16 kHz audio: $(OUT)/extracted/clips/<clip_id>/"
 	@echo "  previews (frame + landmarks, curves, head pose): $(OUT)/extracted/previews/<clip_id>.png"
 	@echo "  run summary:                                    $(OUT)/extracted/extract_summary.json"
+	@echo "  Parquet manifest (clips, frames, excluded):     $(OUT)/manifest/"
 
 ## test: lint and run the test suite (real media from ../shared/data)
 test: install lint

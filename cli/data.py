@@ -21,6 +21,8 @@ def cli(verbose: int, quiet: bool) -> None:
     Examples:
       medtalk-data extract videos/ --out extracted/
       medtalk-data status extracted/
+      medtalk-data build-manifest extracted/ --out manifests/mydata
+      medtalk-data stats manifests/mydata
       medtalk-data assets list
     """
     setup_logging(verbose, quiet)
@@ -89,12 +91,11 @@ def extract(
       medtalk-data extract videos/ --fps 30 --dry-run
       medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
     """
-    from medtalk_pipelines import get_recipe, labels_for_path
-
     from medtalk_data.errors import MedtalkError
     from medtalk_data.extract import extract_videos
     from medtalk_data.fsutil import display_path
     from medtalk_data.settings import default_config_yaml, load_settings
+    from medtalk_pipelines import get_recipe, labels_for_path
 
     if print_config:
         click.echo(default_config_yaml(), nl=False)
@@ -212,6 +213,148 @@ def preview(extracted_dir: Path, clip_ids: tuple[str, ...], out_dir: Path | None
     for s in rows:
         png = render_clip_preview(clips_dir(extracted_dir) / s["clip_id"], out_dir / f"{s['clip_id']}.png")
         click.echo(str(png))
+
+
+def _print_stats(stats: dict) -> None:
+    click.echo(
+        f"{stats['clips']} clips, {stats['hours']:.3f} h, {stats['frames']} frames, {stats['speakers']} speakers, "
+        f"{stats['with_audio']} with audio, {stats['excluded']} excluded"
+    )
+    splits = ("train", "val", "test")
+    click.echo("clips per split: " + ", ".join(f"{s} {stats['clips_per_split'].get(s, 0)}" for s in splits))
+    click.echo("speakers per split: " + ", ".join(f"{s} {stats['speakers_per_split'].get(s, 0)}" for s in splits))
+    click.echo(f"{'emotion':12s}" + "".join(f"{s:>7s}" for s in splits))
+    for emotion, counts in stats["emotions_by_split"].items():
+        click.echo(f"{emotion:12s}" + "".join(f"{counts.get(s, 0):7d}" for s in splits))
+    if stats["face_found_ratio"] is not None:
+        click.echo(f"face found in {stats['face_found_ratio']:.1%} of frames")
+    if stats["aligned_word_ratio"] is not None:
+        click.echo(f"{stats['words']} words, {stats['aligned_word_ratio']:.1%} aligned")
+
+
+@cli.command("build-manifest", context_settings=CONTEXT_SETTINGS)
+@click.argument("extracted_dirs", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Manifest folder [default: manifests/<name of the first EXTRACTED_DIR>].",
+)
+@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, help="Share of clips for validation.")
+@click.option("--test", type=click.FloatRange(0, 1, max_open=True), default=0.1, help="Share of clips for test.")
+@click.option("--seed", type=int, default=0, help="Seed of the speaker-disjoint split.")
+@click.option("--min-duration", type=float, default=1.0, help="Exclude clips shorter than this (seconds).")
+@click.option(
+    "--min-face-ratio",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    help="Exclude video clips whose face was found in fewer frames than this.",
+)
+@click.option("--require-audio", is_flag=True, help="Exclude clips without audio.")
+@click.option("--landmarks", is_flag=True, help="Also store the 478×3 landmarks per frame (large).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing manifest folder.")
+def build_manifest_cmd(
+    extracted_dirs: tuple[Path, ...],
+    out_dir: Path | None,
+    val: float,
+    test: float,
+    seed: int,
+    min_duration: float,
+    min_face_ratio: float,
+    require_audio: bool,
+    landmarks: bool,
+    overwrite: bool,
+) -> None:
+    """Gather extracted clips into a Parquet manifest with speaker-disjoint splits; validate; print stats.
+
+    Clips that failed, have no face and no audio, or are too short are listed in excluded.parquet,
+    never breaking the build. Exit code: 0 built and valid, 1 built but validation found problems,
+    2 nothing built.
+
+    \b
+    Examples:
+      medtalk-data build-manifest extracted/
+      medtalk-data build-manifest extracted/ more_extracted/ --out manifests/all --val 0.1 --test 0.1
+      medtalk-data build-manifest extracted/ --require-audio --overwrite
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_data.manifest.build import BuildOptions, build_manifest
+    from medtalk_data.manifest.stats import manifest_stats
+    from medtalk_data.manifest.validate import validate_manifest
+
+    dirs = list(extracted_dirs) or [Path("extracted")]
+    out_dir = out_dir or Path("manifests") / dirs[0].resolve().name
+    options = BuildOptions(
+        val=val,
+        test=test,
+        seed=seed,
+        min_duration_s=min_duration,
+        min_face_ratio=min_face_ratio,
+        require_audio=require_audio,
+        landmarks=landmarks,
+    )
+    try:
+        report = build_manifest(dirs, out_dir, options=options, overwrite=overwrite)
+    except (MedtalkError, ValueError) as err:
+        raise SetupError(str(err)) from err
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for item in report.excluded:
+        click.echo(f"excluded {item['source_path']}: {item['reason']}", err=True)
+    click.echo(f"manifest: {out_dir} ({report.n_clips} clips, {report.n_frames} frames, {report.elapsed_s:.1f} s)")
+    _print_stats(manifest_stats(out_dir))
+    problems = validate_manifest(out_dir)
+    for problem in problems:
+        click.echo(f"invalid {problem}", err=True)
+    sys.exit(1 if problems else 0)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("manifest_dir", type=click.Path(path_type=Path, file_okay=False))
+def validate(manifest_dir: Path) -> None:
+    """Check a manifest and list every problem with its clip. Exit code 1 if any.
+
+    \b
+    Examples:
+      medtalk-data validate manifests/extracted
+    """
+    from medtalk_data.manifest.validate import validate_manifest
+
+    problems = validate_manifest(manifest_dir)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problems", err=True)
+        sys.exit(1)
+    click.echo("ok")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("manifest_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def stats(manifest_dir: Path, as_json: bool) -> None:
+    """Hours, clips, speakers, emotions × splits, face-found and aligned-word ratios of a manifest.
+
+    \b
+    Examples:
+      medtalk-data stats manifests/extracted
+      medtalk-data stats manifests/extracted --json | jq .hours
+    """
+    import json
+
+    from medtalk_data.errors import MedtalkError
+    from medtalk_data.manifest.stats import manifest_stats
+
+    try:
+        numbers = manifest_stats(manifest_dir)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    if as_json:
+        click.echo(json.dumps(numbers, indent=2))
+    else:
+        _print_stats(numbers)
 
 
 @cli.group(context_settings=CONTEXT_SETTINGS)

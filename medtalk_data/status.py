@@ -5,6 +5,8 @@ Layout under the extraction folder::
     clips/<clip_id>/status.json      written last; a clip without it does not exist
     clips/<clip_id>/frames.parquet   per-frame face data (see frames_io)
     clips/<clip_id>/audio.wav        16 kHz mono PCM
+    clips/<clip_id>/words.json       transcript with word and phone timings (words stage)
+    clips/<clip_id>/expression.parquet  per-frame expression probabilities (labels stage)
     clips/<clip_id>/failure.json     the latest failed retry of a clip whose earlier outputs were kept
     .staging/                        work in progress; deleted on the next run
     extract_summary.json             the last run's summary
@@ -21,6 +23,8 @@ STATUS_FILE = "status.json"
 FRAMES_FILE = "frames.parquet"
 AUDIO_FILE = "audio.wav"
 FAILURE_FILE = "failure.json"
+WORDS_FILE = "words.json"
+EXPRESSION_FILE = "expression.parquet"
 
 DONE = "done"
 FAILED = "failed"

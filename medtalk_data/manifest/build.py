@@ -1,0 +1,310 @@
+"""Gather extracted clips into a manifest folder, written whole or not at all.
+
+A bad clip never breaks the build: clips that failed extraction, have no usable face and no
+audio, are too short, or duplicate another clip are listed in ``excluded.parquet`` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..errors import MedtalkError
+from ..frames_io import read_frames
+from ..fsutil import display_path
+from ..status import AUDIO_FILE, DONE, EXPRESSION_FILE, FRAMES_FILE, WORDS_FILE, clips_dir, iter_statuses
+from .schema import (
+    CLIP_SCHEMA,
+    EXCLUDED_SCHEMA,
+    FRAME_SCHEMA,
+    LANDMARKS_FIELD,
+    MANIFEST_SCHEMA_VERSION,
+    N_EXPRESSIONS,
+    ClipRow,
+    with_version,
+)
+from .splits import assign_splits
+
+log = logging.getLogger(__name__)
+
+RIG_NAME = "mediapipe52"
+
+
+@dataclass
+class BuildOptions:
+    val: float = 0.1
+    test: float = 0.1
+    seed: int = 0
+    min_duration_s: float = 1.0
+    min_face_ratio: float = 0.5  # video clips below this are excluded as "no face"
+    require_audio: bool = False
+    landmarks: bool = False  # also store the 478×3 landmarks per frame (large)
+
+
+@dataclass
+class BuildReport:
+    out_dir: Path
+    n_clips: int = 0
+    n_frames: int = 0
+    excluded: list[dict[str, str]] = field(default_factory=list)
+    splits: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _clip_row(status: dict[str, Any], clip_path: Path, extraction_dir: Path, split: str) -> ClipRow:
+    labels = status.get("labels") or {}
+    face = status.get("face") or {}
+    audio = status.get("audio") or None
+    words_doc = _read_json(clip_path / WORDS_FILE) if (clip_path / WORDS_FILE).is_file() else None
+    words = [
+        {
+            "text": w["text"],
+            "start_s": float(w["start_s"]),
+            "end_s": float(w["end_s"]),
+            "score": float(w.get("score", math.nan)),
+            "aligned": bool(w.get("aligned", False)),
+        }
+        for w in (words_doc or {}).get("words", [])
+    ]
+    phones = [
+        {
+            "phone": p["phone"],
+            "start_s": float(p["start_s"]),
+            "end_s": float(p["end_s"]),
+            "word_index": int(p["word_index"]),
+        }
+        for p in (words_doc or {}).get("phones", [])
+    ]
+    transcript = (words_doc or {}).get("transcript") or labels.get("transcript")
+    intensity = labels.get("intensity")
+    return ClipRow(
+        clip_id=status["clip_id"],
+        kind=status.get("kind", "video"),
+        source_path=status["source"]["path"],
+        source_sha256=status["source"].get("sha256", ""),
+        dataset=labels.get("dataset") or "generic",
+        speaker=_speaker(status),
+        sex=labels.get("sex"),
+        emotion=labels.get("emotion"),
+        emotion_raw=labels.get("emotion_raw"),
+        emotion_level=None if labels.get("emotion_level_raw") is None else str(labels.get("emotion_level_raw")),
+        intensity=None if intensity is None else float(intensity),
+        content_id=labels.get("content_id"),
+        language=(words_doc or {}).get("language") or labels.get("language"),
+        transcript=transcript,
+        words=words,
+        phones=phones,
+        fps=face.get("fps"),
+        n_frames=int(face.get("n_frames", 0)),
+        duration_s=float(face.get("duration_s") or (audio or {}).get("duration_s") or 0.0),
+        face_found_ratio=float(face.get("face_found_ratio", 0.0)),
+        has_audio=audio is not None,
+        audio_path=str((clip_path / AUDIO_FILE).resolve()) if audio is not None else None,
+        audio_offset_s=float((audio or {}).get("offset_s", 0.0)),
+        rig=RIG_NAME if "frames" in status.get("outputs", {}) else None,
+        rig_curves_path=labels.get("rig_curves_path"),
+        split=split,
+        extractor=face.get("fitter", ""),
+        extractor_version=face.get("fitter_version", ""),
+        extraction_dir=str(extraction_dir.resolve()),
+    )
+
+
+def _speaker(status: dict[str, Any]) -> str:
+    speaker = (status.get("labels") or {}).get("speaker")
+    return str(speaker) if speaker else f"unknown:{status['clip_id']}"
+
+
+def _exclusion(status: dict[str, Any], opts: BuildOptions) -> str | None:
+    if status.get("state") != DONE:
+        return f"extraction {status.get('state')}: {status.get('error') or status.get('reason')}"
+    face = status.get("face") or {}
+    has_audio = status.get("audio") is not None
+    has_face = "frames" in status.get("outputs", {}) and face.get("face_found_ratio", 0.0) >= opts.min_face_ratio
+    if status.get("kind") == "video" and not has_face and not has_audio:
+        return f"no face (found in {face.get('face_found_ratio', 0.0):.0%} of frames) and no audio"
+    if status.get("kind") == "video" and "frames" in status.get("outputs", {}) and not has_face:
+        return f"no face: found in {face.get('face_found_ratio', 0.0):.0%} of frames (< {opts.min_face_ratio:.0%})"
+    if opts.require_audio and not has_audio:
+        return "no audio (--require-audio)"
+    duration = face.get("duration_s") or (status.get("audio") or {}).get("duration_s") or 0.0
+    if duration < opts.min_duration_s:
+        return f"too short: {duration:.2f} s < {opts.min_duration_s:g} s"
+    return None
+
+
+def _expression(clip_path: Path, n_frames: int) -> np.ndarray:
+    probs = np.full((n_frames, N_EXPRESSIONS), np.nan, dtype=np.float32)
+    path = clip_path / EXPRESSION_FILE
+    if path.is_file():
+        table = pq.read_table(path, columns=["frame_index", "probs"])
+        idx = table["frame_index"].to_numpy()
+        values = table["probs"].combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, N_EXPRESSIONS)
+        keep = (idx >= 0) & (idx < n_frames)
+        probs[idx[keep]] = values[keep]
+    return probs
+
+
+def _fixed(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
+    flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1), type=pa.float32())
+    return pa.FixedSizeListArray.from_arrays(flat, width)
+
+
+def _frames_table(clip_id: str, clip_path: Path, schema: pa.Schema, landmarks: bool) -> tuple[pa.Table, list[str]]:
+    frames = read_frames(clip_path / FRAMES_FILE)
+    n = len(frames.time_s)
+    columns: dict[str, Any] = {
+        "clip_id": pa.array([clip_id] * n, type=pa.string()),
+        "frame_index": pa.array(np.arange(n, dtype=np.int32)),
+        "time_s": pa.array(frames.time_s),
+        "face_found": pa.array(frames.face_found),
+        "interpolated": pa.array(frames.interpolated),
+        "blendshapes": _fixed(frames.blendshapes, frames.blendshapes.shape[1]),
+        "head_rotation_deg": _fixed(frames.head_rotation_deg, 3),
+        "head_translation_cm": _fixed(frames.head_translation_cm, 3),
+        "expression_probs": _fixed(_expression(clip_path, n), N_EXPRESSIONS),
+    }
+    if landmarks:
+        columns["landmarks"] = _fixed(frames.landmarks.reshape(n, -1), frames.landmarks.shape[1] * 3)
+    return pa.table(columns, schema=schema), frames.blendshape_names
+
+
+def _collect(extracted_dirs: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    found = []
+    for directory in extracted_dirs:
+        if not clips_dir(directory).is_dir():
+            raise MedtalkError(
+                f"{display_path(directory)}: no clips/ folder; "
+                f"run `medtalk-data extract VIDEOS --out {display_path(directory)}` first"
+            )
+        found += [(directory, s) for s in iter_statuses(directory)]
+    return found
+
+
+def build_manifest(
+    extracted_dirs: list[Path], out_dir: Path, *, options: BuildOptions | None = None, overwrite: bool = False
+) -> BuildReport:
+    """Build a manifest from one or more extraction folders into ``out_dir`` (atomically)."""
+    started = time.perf_counter()
+    opts = options or BuildOptions()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise MedtalkError(f"{display_path(out_dir)}: already exists; pass --overwrite to replace it")
+    statuses = _collect(extracted_dirs)
+    if not statuses:
+        raise MedtalkError("no extracted clips found in " + ", ".join(display_path(d) for d in extracted_dirs))
+    report = BuildReport(out_dir)
+    included: list[tuple[Path, dict[str, Any]]] = []
+    seen_ids: set[str] = set()
+    seen_sources: dict[str, str] = {}
+    for directory, status in statuses:
+        source = status["source"].get("relpath", status["clip_id"])
+        reason = _exclusion(status, opts)
+        sha = status["source"].get("sha256") or ""
+        if reason is None and status["clip_id"] in seen_ids:
+            reason = f"clip id already taken by another extraction folder ({display_path(directory)})"
+        if reason is None and sha and sha in seen_sources:
+            reason = f"duplicate of clip {seen_sources[sha]} (same sha256)"
+        if reason is not None:
+            report.excluded.append({"clip_id": status["clip_id"], "source_path": source, "reason": reason})
+            continue
+        seen_ids.add(status["clip_id"])
+        if sha:
+            seen_sources[sha] = status["clip_id"]
+        included.append((directory, status))
+    if not included:
+        raise MedtalkError(
+            f"every clip was excluded ({len(report.excluded)}); first reason: {report.excluded[0]['reason']}"
+        )
+    unknown = sum(1 for _d, s in included if _speaker(s).startswith("unknown:"))
+    if unknown:
+        report.warnings.append(
+            f"{unknown} clips have no speaker label; each counts as its own speaker for the splits "
+            "(use a dataset recipe or a labels CSV to name speakers)"
+        )
+    splits = assign_splits(
+        {s["clip_id"]: _speaker(s) for _d, s in included}, val=opts.val, test=opts.test, seed=opts.seed
+    )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        frame_schema = FRAME_SCHEMA.append(LANDMARKS_FIELD) if opts.landmarks else FRAME_SCHEMA
+        rows: list[dict[str, Any]] = []
+        channel_names: list[str] | None = None
+        writer = pq.ParquetWriter(work / "frames.parquet", with_version(frame_schema), compression="zstd")
+        try:
+            for directory, status in included:
+                clip_path = clips_dir(directory) / status["clip_id"]
+                row = _clip_row(status, clip_path, directory, splits[status["clip_id"]])
+                if "frames" in status.get("outputs", {}):
+                    table, names = _frames_table(row.clip_id, clip_path, frame_schema, opts.landmarks)
+                    if channel_names is None:
+                        channel_names = names
+                    elif names != channel_names:
+                        raise MedtalkError(f"{row.clip_id}: blendshape channels differ from the other clips")
+                    writer.write_table(table)
+                    report.n_frames += table.num_rows
+                rows.append(asdict(row))
+        finally:
+            writer.close()
+        pq.write_table(pa.Table.from_pylist(rows, schema=with_version(CLIP_SCHEMA)), work / "clips.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(report.excluded, schema=with_version(EXCLUDED_SCHEMA)), work / "excluded.parquet"
+        )
+        report.n_clips = len(rows)
+        report.splits = {name: sum(1 for r in rows if r["split"] == name) for name in ("train", "val", "test")}
+        meta = {
+            "medtalk_manifest_schema_version": MANIFEST_SCHEMA_VERSION,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "medtalk_version": __version__,
+            "n_clips": report.n_clips,
+            "n_frames": report.n_frames,
+            "n_excluded": len(report.excluded),
+            "splits": report.splits,
+            "options": asdict(opts),
+            "rig": RIG_NAME,
+            "channel_names": channel_names or [],
+            "expression_names": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+            "sources": [str(Path(d).resolve()) for d in extracted_dirs],
+            "warnings": report.warnings,
+        }
+        (work / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        _swap_into_place(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    report.elapsed_s = time.perf_counter() - started
+    return report
+
+
+def _swap_into_place(work: Path, out_dir: Path) -> None:
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
+        os.replace(out_dir, old)
+    os.replace(work, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
