@@ -54,28 +54,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def process_clip(
-    clip: ClipSource,
-    out_dir: Path,
-    settings: ExtractSettings,
-    *,
-    source_sha256: str,
-    settings_hash: str,
-    labels: dict[str, Any] | None = None,
+def _base_status(
+    clip: ClipSource, settings: ExtractSettings, source_sha256: str, settings_hash: str, labels: dict[str, Any]
 ) -> dict[str, Any]:
-    """Run the configured stages on one clip; always returns its status record (never raises ClipError)."""
-    started = time.perf_counter()
-    stage_root = staging_dir(out_dir)
-    stage_root.mkdir(parents=True, exist_ok=True)
-    work = stage_root / f"{clip.clip_id}.{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    """The status fields every clip record has, whatever happens to the clip."""
     try:
         st = clip.path.stat()
         size, mtime_ns = st.st_size, st.st_mtime_ns
     except OSError:
         size, mtime_ns = None, None
-    status: dict[str, Any] = {
+    return {
         "status_schema_version": STATUS_SCHEMA_VERSION,
         "clip_id": clip.clip_id,
         "source": {
@@ -97,6 +85,25 @@ def process_clip(
         "outputs": {},
         "timings_s": {},
     }
+
+
+def process_clip(
+    clip: ClipSource,
+    out_dir: Path,
+    settings: ExtractSettings,
+    *,
+    source_sha256: str,
+    settings_hash: str,
+    labels: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the configured stages on one clip; always returns its status record (never raises ClipError)."""
+    started = time.perf_counter()
+    stage_root = staging_dir(out_dir)
+    stage_root.mkdir(parents=True, exist_ok=True)
+    work = stage_root / f"{clip.clip_id}.{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    status = _base_status(clip, settings, source_sha256, settings_hash, labels or {})
     try:
         _run_stages(clip, work, settings, status)
         status["state"] = DONE
@@ -174,3 +181,18 @@ def _commit(work: Path, out_dir: Path, clip_id: str, status: dict[str, Any]) -> 
         os.replace(final, trash)
     os.replace(work, final)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def commit_failure(
+    clip: ClipSource, out_dir: Path, settings: ExtractSettings, *, settings_hash: str, reason: str, error: str
+) -> dict[str, Any]:
+    """Record a clip that failed outside :func:`process_clip` (its worker died), like any other failure."""
+    status = _base_status(clip, settings, "", settings_hash, {})
+    status.update(state=FAILED, reason=reason, error=error, finished_at=_now())
+    work = staging_dir(out_dir) / f"{clip.clip_id}.{os.getpid()}.failed"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        _commit(work, out_dir, clip.clip_id, status)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return status

@@ -11,9 +11,11 @@ import fcntl
 import logging
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .assets import FACE_LANDMARKER
-from .clip_extract import process_clip
+from .clip_extract import commit_failure, process_clip
 from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
 from .errors import MedtalkError
 from .fsutil import atomic_write_json, display_path, ensure_writable_dir, sha256_file
@@ -139,6 +141,8 @@ def _worker_init(level: int) -> None:
 def _run_one(
     clip: ClipSource, out_dir: Path, settings: ExtractSettings, settings_hash: str, labels: dict[str, Any]
 ) -> dict[str, Any]:
+    if os.environ.get("MEDTALK_TEST_CRASH_CLIP") == clip.clip_id:  # test hook: simulate a native crash
+        os.kill(os.getpid(), signal.SIGKILL)
     try:
         digest = sha256_file(clip.path)
     except OSError:
@@ -216,6 +220,43 @@ def _record(report: ExtractReport, clip: ClipSource, status: dict[str, Any]) -> 
             log.warning("%s: %s", rel, w)
 
 
+CRASH_MESSAGE = (
+    "the worker process died while extracting this clip (out of memory, or a crash in a native library); "
+    "re-run to retry it, or run it alone with --workers 1 -vv to see why"
+)
+
+
+def _run_pool(
+    clips: list[ClipSource], n_workers: int, job: Callable[[ClipSource], Any], on_result: Callable[..., None]
+) -> list[ClipSource]:
+    """Run clips in a process pool; return the clips in flight when a worker died (none if all went well)."""
+    ctx = get_context("spawn")
+    level = logging.getLogger().getEffectiveLevel()
+    queue = list(reversed(clips))
+    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_worker_init, initargs=(level,)) as pool:
+        pending: dict[Future[dict[str, Any]], ClipSource] = {}
+        try:
+            while queue or pending:
+                while queue and len(pending) < 2 * n_workers:
+                    clip = queue.pop()
+                    pending[job(pool, clip)] = clip
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    clip = pending.pop(fut)
+                    try:
+                        status = fut.result()
+                    except BrokenProcessPool:
+                        # Which in-flight clip killed the worker is unknown: hand all of them back.
+                        return [clip, *pending.values(), *reversed(queue)]
+                    on_result(clip, status)
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return []
+
+
 def _execute(
     todo: list[ClipSource],
     out_dir: Path,
@@ -230,35 +271,42 @@ def _execute(
 
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(todo), unit="clip", desc="extract", disable=not progress or not todo, dynamic_ncols=True)
+
+    def on_result(clip: ClipSource, status: dict[str, Any]) -> None:
+        _record(report, clip, status)
+        bar.update(1)
+        bar.set_postfix(failed=len(report.failed), frames=report.frames)
+
+    def job(pool: ProcessPoolExecutor, clip: ClipSource) -> Future[dict[str, Any]]:
+        return pool.submit(_run_one, clip, out_dir, settings, settings_hash, labels_fn(clip.relpath))
+
     try:
         if n_workers == 1:
             for clip in todo:
-                status = _run_one(clip, out_dir, settings, settings_hash, labels_fn(clip.relpath))
-                _record(report, clip, status)
-                bar.update(1)
-                bar.set_postfix(failed=len(report.failed), frames=report.frames)
+                on_result(clip, _run_one(clip, out_dir, settings, settings_hash, labels_fn(clip.relpath)))
             return
-        ctx = get_context("spawn")
-        level = logging.getLogger().getEffectiveLevel()
-        with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_worker_init, initargs=(level,)) as pool:
-            pending: dict[Future[dict[str, Any]], ClipSource] = {}
-            queue = list(reversed(todo))
-            try:
-                while queue or pending:
-                    while queue and len(pending) < 2 * n_workers:
-                        clip = queue.pop()
-                        fut = pool.submit(_run_one, clip, out_dir, settings, settings_hash, labels_fn(clip.relpath))
-                        pending[fut] = clip
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        clip = pending.pop(fut)
-                        _record(report, clip, fut.result())
-                        bar.update(1)
-                        bar.set_postfix(failed=len(report.failed), frames=report.frames)
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        remaining = todo
+        while remaining:
+            suspects = _run_pool(remaining, n_workers, job, on_result)
+            if not suspects:
+                return
+            # A worker died. Retry each clip that was in flight alone, so the one that kills its
+            # worker is found and recorded; the batch then goes on with a fresh pool.
+            log.warning(
+                "a worker process died; retrying the %d clips it may have been working on one by one",
+                min(len(suspects), 2 * n_workers),
+            )
+            in_flight, remaining = suspects[: 2 * n_workers], suspects[2 * n_workers :]
+            for clip in in_flight:
+                if _run_pool([clip], 1, job, on_result):
+                    failure = commit_failure(
+                        clip,
+                        out_dir,
+                        settings,
+                        settings_hash=settings_hash,
+                        reason="worker_crashed",
+                        error=CRASH_MESSAGE,
+                    )
+                    on_result(clip, failure)
     finally:
         bar.close()

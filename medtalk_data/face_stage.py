@@ -10,12 +10,11 @@ from typing import Any
 from .errors import ClipError
 from .face import create_fitter
 from .face.tracking import FaceTracker
+from .framerate import choose_grid_fps
 from .frames_io import FramesWriter
 from .settings import ExtractSettings
 from .timegrid import FrameSample, GapFiller, GridResampler
 from .video import MediaInfo, iter_frames
-
-DEFAULT_FPS = 25.0
 
 
 @dataclass
@@ -41,11 +40,11 @@ class IntervalStats:
 
 
 def grid_fps_for(info: MediaInfo, settings: ExtractSettings) -> tuple[float, list[str]]:
+    """The constant output rate: ``settings.fps`` if given, else chosen from the container's rates."""
     if settings.fps:
         return float(settings.fps), []
-    if info.nominal_fps > 0 and math.isfinite(info.nominal_fps):
-        return round(info.nominal_fps, 6), []
-    return DEFAULT_FPS, [f"no frame rate in the container; using {DEFAULT_FPS} fps (set --fps to choose)"]
+    fps, why = choose_grid_fps(info.nominal_fps, info.guessed_fps)
+    return fps, [] if why == "source rate" else [why]
 
 
 def run_face_stage(

@@ -30,7 +30,8 @@ class MediaInfo:
     height: int = 0
     rotation_deg: int = 0
     video_codec: str = ""
-    nominal_fps: float = 0.0
+    nominal_fps: float = 0.0  # the container's average frame rate
+    guessed_fps: float = 0.0  # FFmpeg's r_frame_rate: the rate the timestamps are laid out on
     header_frames: int = 0
     duration_s: float = 0.0
     audio_codec: str = ""
@@ -97,6 +98,7 @@ def probe(path: Path) -> MediaInfo:
                 height=int(video.codec_context.height or 0),
                 video_codec=video.codec_context.name or "",
                 nominal_fps=float(rate) if rate else 0.0,
+                guessed_fps=float(video.guessed_rate) if video.guessed_rate else 0.0,
                 header_frames=int(video.frames or 0),
                 rotation_deg=_rotation_from_stream(video),
             )

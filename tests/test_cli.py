@@ -10,6 +10,7 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from medtalk_cli.data import cli as data_cli
 from medtalk_cli.models import cli as models_cli
 
