@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import click
 
@@ -25,7 +26,7 @@ class _TqdmHandler(logging.Handler):
         from tqdm import tqdm
 
         try:
-            tqdm.write(self.format(record), file=click.get_text_stream("stderr"))
+            tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # pragma: no cover - logging must never crash the command
             self.handleError(record)
 

@@ -69,8 +69,9 @@ def open_container(path: Path):
 
 
 def _short(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text[:200]
+    """FFmpeg's reason without the errno prefix and the file name (the caller names the file)."""
+    text = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return str(text)[:200]
 
 
 def _rotation_from_stream(stream: Any) -> int:
