@@ -61,6 +61,12 @@ def cli(verbose: int, quiet: bool) -> None:
     default=None,
     help="YAML settings (see --print-config); options given here override it.",
 )
+@click.option(
+    "--labels-csv",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="CSV of labels (clip_id + speaker/emotion/intensity/…) that overrides the recipe.",
+)
 @click.option("--print-config", is_flag=True, help="Print the default settings as YAML and exit.")
 @click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be done, write nothing.")
@@ -74,6 +80,7 @@ def extract(
     fps: float | None,
     face_model: Path | None,
     config: Path | None,
+    labels_csv: Path | None,
     print_config: bool,
     overwrite: bool,
     dry_run: bool,
@@ -89,13 +96,14 @@ def extract(
       medtalk-data extract videos/
       medtalk-data extract videos/ --out data/extracted --workers 2 --stages face
       medtalk-data extract videos/ --fps 30 --dry-run
+      medtalk-data extract ravdess/ --recipe ravdess --labels-csv fixes.csv
       medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
     """
     from medtalk_data.errors import MedtalkError
     from medtalk_data.extract import extract_videos
     from medtalk_data.fsutil import display_path
     from medtalk_data.settings import default_config_yaml, load_settings
-    from medtalk_pipelines import get_recipe, labels_for_path
+    from medtalk_pipelines import get_recipe
 
     if print_config:
         click.echo(default_config_yaml(), nl=False)
@@ -120,7 +128,7 @@ def extract(
             workers=workers,
             overwrite=overwrite,
             dry_run=dry_run,
-            labels_for=labels_for_path(recipe),
+            labels_for=_labels_function(videos_dir, recipe, labels_csv),
             progress=not no_progress,
         )
     except KeyError as err:
@@ -147,6 +155,19 @@ def extract(
     for f in report.failed:
         click.echo(f"  failed {f['source']}: {f['error']}", err=True)
     sys.exit(report.exit_code)
+
+
+def _labels_function(videos_dir: Path, recipe: str, labels_csv: Path | None):
+    """Recipe labels per clip, with a user CSV on top (validated against the clips found)."""
+    from medtalk_data.discovery import discover
+    from medtalk_pipelines import labels_for_path
+    from medtalk_pipelines.labels_csv import apply_overrides, read_labels_csv
+
+    from_recipe = labels_for_path(recipe, root=videos_dir)
+    overrides = {}
+    if labels_csv is not None and videos_dir.is_dir():
+        overrides = read_labels_csv(labels_csv, {c.clip_id for c in discover(videos_dir).clips})
+    return lambda clip: apply_overrides(from_recipe(clip.relpath), overrides.get(clip.clip_id, {}))
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)

@@ -28,11 +28,12 @@ from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
 from .errors import MedtalkError
 from .fsutil import atomic_write_json, display_path, ensure_writable_dir, sha256_file
 from .settings import ExtractSettings
-from .status import DONE, FAILED, clip_dir, outputs_present, read_status, staging_dir
+from .status import DONE, FAILED, STATUS_FILE, clip_dir, outputs_present, read_status, staging_dir
 
 log = logging.getLogger(__name__)
 
-LabelFn = Callable[[str], dict[str, Any]]
+# clip → labels (speaker, emotion, …) from a dataset recipe and/or a user CSV; cheap, so re-run every time
+LabelFn = Callable[[ClipSource], dict[str, Any]]
 
 EXIT_OK = 0
 EXIT_CLIPS_FAILED = 1
@@ -193,14 +194,27 @@ def extract_videos(
         return report
     with _run_lock(out_dir):
         shutil.rmtree(staging_dir(out_dir), ignore_errors=True)
+        if labels_for is not None:
+            _refresh_labels([p.clip for p in planned if p.action == "skip"], out_dir, labels_for)
         todo = [p.clip for p in planned if p.action == "run"]
-        labels_fn = labels_for or (lambda _rel: {})
+        labels_fn = labels_for or (lambda _clip: {})
         try:
             _execute(todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report)
         finally:
             report.elapsed_s = time.perf_counter() - started
             atomic_write_json(out_dir / "extract_summary.json", report.to_dict())
     return report
+
+
+def _refresh_labels(clips: list[ClipSource], out_dir: Path, labels_for: LabelFn) -> None:
+    """Labels come from file names and a CSV, not from the media: update finished clips in place."""
+    for clip in clips:
+        path = clip_dir(out_dir, clip.clip_id) / STATUS_FILE
+        status = read_status(path)
+        labels = labels_for(clip)
+        if status is not None and status.get("labels") != labels:
+            status["labels"] = labels
+            atomic_write_json(path, status)
 
 
 def _record(report: ExtractReport, clip: ClipSource, status: dict[str, Any]) -> None:
@@ -278,12 +292,12 @@ def _execute(
         bar.set_postfix(failed=len(report.failed), frames=report.frames)
 
     def job(pool: ProcessPoolExecutor, clip: ClipSource) -> Future[dict[str, Any]]:
-        return pool.submit(_run_one, clip, out_dir, settings, settings_hash, labels_fn(clip.relpath))
+        return pool.submit(_run_one, clip, out_dir, settings, settings_hash, labels_fn(clip))
 
     try:
         if n_workers == 1:
             for clip in todo:
-                on_result(clip, _run_one(clip, out_dir, settings, settings_hash, labels_fn(clip.relpath)))
+                on_result(clip, _run_one(clip, out_dir, settings, settings_hash, labels_fn(clip)))
             return
         remaining = todo
         while remaining:

@@ -41,7 +41,9 @@ def extracted(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
         (speaker / Path(rel).name).symlink_to(shared_data / rel)
     (videos / "speaker0" / "broken.mp4").write_bytes(b"")  # fails extraction: must be listed as excluded
     out = tmp_path_factory.mktemp("man_extracted")
-    report = extract_videos(videos, out, workers=2, progress=False, labels_for=labels_for_path("auto"))
+    report = extract_videos(
+        videos, out, workers=2, progress=False, labels_for=lambda clip: labels_for_path("auto")(clip.relpath)
+    )
     assert len(report.failed) == 1
     return out
 
