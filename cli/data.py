@@ -275,6 +275,12 @@ def _print_stats(stats: dict) -> None:
 )
 @click.option("--require-audio", is_flag=True, help="Exclude clips without audio.")
 @click.option("--landmarks", is_flag=True, help="Also store the 478×3 landmarks per frame (large).")
+@click.option(
+    "--rig",
+    type=click.Choice(["mediapipe52", "metahuman174"]),
+    default="mediapipe52",
+    help="Curves: MediaPipe's 52 blendshapes, or the dataset's 174-channel MetaHuman rig files.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing manifest folder.")
 def build_manifest_cmd(
     extracted_dirs: tuple[Path, ...],
@@ -286,6 +292,7 @@ def build_manifest_cmd(
     min_face_ratio: float,
     require_audio: bool,
     landmarks: bool,
+    rig: str,
     overwrite: bool,
 ) -> None:
     """Gather extracted clips into a Parquet manifest with speaker-disjoint splits; validate; print stats.
@@ -299,6 +306,7 @@ def build_manifest_cmd(
       medtalk-data build-manifest extracted/
       medtalk-data build-manifest extracted/ more_extracted/ --out manifests/all --val 0.1 --test 0.1
       medtalk-data build-manifest extracted/ --require-audio --overwrite
+      medtalk-data build-manifest emoface_extracted/ --rig metahuman174   # MEDTalk's 174-channel rig
     """
     from medtalk_data.errors import MedtalkError
     from medtalk_data.manifest.build import BuildOptions, build_manifest
@@ -315,6 +323,7 @@ def build_manifest_cmd(
         min_face_ratio=min_face_ratio,
         require_audio=require_audio,
         landmarks=landmarks,
+        rig=rig,
     )
     try:
         report = build_manifest(dirs, out_dir, options=options, overwrite=overwrite)

@@ -166,7 +166,7 @@ def test_pandas_reads_it(manifest: Path) -> None:
     clips = pd.read_parquet(manifest / "clips.parquet")
     frames = pd.read_parquet(manifest / "frames.parquet")
     assert len(clips) == 4 and set(frames["clip_id"]) <= set(clips["clip_id"])
-    assert len(frames["blendshapes"].iloc[0]) == 52
+    assert len(frames["curves"].iloc[0]) == 52
 
 
 def test_polars_reads_it(manifest: Path) -> None:
@@ -193,3 +193,48 @@ def test_hugging_face_datasets_reads_it(manifest: Path, tmp_path: Path) -> None:
         "parquet", data_files={"clips": str(manifest / "clips.parquet")}, cache_dir=str(tmp_path / "hf")
     )["clips"]
     assert ds.num_rows == 4 and "words" in ds.column_names
+
+
+def test_metahuman174_manifest_from_the_emoface_rig_files(shared_data: Path, tmp_path: Path) -> None:
+    """EmoFace/MEDTalk data: the dataset's 174-channel rig file becomes the clip's curves."""
+    videos = tmp_path / "emoface"
+    videos.mkdir()
+    for name in ("angry_gd04_001_021.wav", "angry_gd04_001_021_actor_with_wav.mp4", "angry_gd04_001_021_rig174.txt",
+                 "metahuman_attr_names.txt"):  # fmt: skip
+        (videos / name).symlink_to(shared_data / "emoface" / name)
+    (videos / "pcavs_input_00010.mp4").symlink_to(shared_data / "video" / "pcavs_input_00010.mp4")  # has no rig file
+    out = tmp_path / "extracted"
+    labels = labels_for_path("auto", root=videos)
+    extract_videos(videos, out, workers=2, progress=False, labels_for=lambda clip: labels(clip.relpath))
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build-manifest",
+            str(out),
+            "--out",
+            str(tmp_path / "m"),
+            "--rig",
+            "metahuman174",
+            "--test",
+            "0",
+            "--val",
+            "0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    m = load_manifest(tmp_path / "m")
+    assert m.meta["rig"] == "metahuman174" and len(m.channel_names) == 174
+    assert m.channel_names[0] == "CTRL_C_eye-translateX"
+    rows = {r["clip_id"]: r for r in m.clips.to_pylist()}
+    assert set(rows) == {"angry_gd04_001_021", "angry_gd04_001_021_actor_with_wav"}
+    video = rows["angry_gd04_001_021_actor_with_wav"]
+    assert (video["n_frames"], video["fps"], video["rig"], video["emotion"]) == (202, 60.0, "metahuman174", "angry")
+    rig = np.loadtxt(shared_data / "emoface" / "angry_gd04_001_021_rig174.txt", delimiter=",", dtype=np.float32)
+    np.testing.assert_array_equal(m.curves("angry_gd04_001_021_actor_with_wav"), rig)
+    np.testing.assert_array_equal(m.curves("angry_gd04_001_021"), rig)  # the audio-only take shares the rig
+    assert rows["angry_gd04_001_021"]["fps"] == 60.0 and rows["angry_gd04_001_021"]["has_audio"]
+    excluded = {e["clip_id"]: e["reason"] for e in pq.read_table(tmp_path / "m" / "excluded.parquet").to_pylist()}
+    assert "no rig curves" in excluded["pcavs_input_00010"]
+    face = m.frames(["face_found"], ["angry_gd04_001_021_actor_with_wav"])["face_found"].to_numpy()
+    assert face.mean() > 0.95  # the MediaPipe fit of the actor video travels alongside the rig curves
+    assert validate_manifest(tmp_path / "m") == []

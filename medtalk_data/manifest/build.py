@@ -27,22 +27,24 @@ from .. import __version__
 from ..errors import MedtalkError
 from ..frames_io import read_frames
 from ..fsutil import display_path
+from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
+from ..rigs import N_LANDMARKS
 from ..status import AUDIO_FILE, DONE, EXPRESSION_FILE, FRAMES_FILE, WORDS_FILE, clips_dir, iter_statuses
 from .schema import (
     CLIP_SCHEMA,
     EXCLUDED_SCHEMA,
-    FRAME_SCHEMA,
-    LANDMARKS_FIELD,
     MANIFEST_SCHEMA_VERSION,
     N_EXPRESSIONS,
     ClipRow,
+    frame_schema,
     with_version,
 )
 from .splits import assign_splits
 
 log = logging.getLogger(__name__)
 
-RIG_NAME = "mediapipe52"
+MEDIAPIPE52 = "mediapipe52"
+RIGS = (MEDIAPIPE52, METAHUMAN174)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class BuildOptions:
     min_face_ratio: float = 0.5  # video clips below this are excluded as "no face"
     require_audio: bool = False
     landmarks: bool = False  # also store the 478×3 landmarks per frame (large)
+    rig: str = MEDIAPIPE52  # curves: MediaPipe's 52 blendshapes, or a dataset's 174-channel MetaHuman rig file
 
 
 @dataclass
@@ -74,7 +77,15 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _clip_row(status: dict[str, Any], clip_path: Path, extraction_dir: Path, split: str) -> ClipRow:
+def _clip_row(
+    status: dict[str, Any],
+    clip_path: Path,
+    extraction_dir: Path,
+    split: str,
+    rig: str | None,
+    fps: float | None,
+    n: int,
+) -> ClipRow:
     labels = status.get("labels") or {}
     face = status.get("face") or {}
     audio = status.get("audio") or None
@@ -117,14 +128,14 @@ def _clip_row(status: dict[str, Any], clip_path: Path, extraction_dir: Path, spl
         transcript=transcript,
         words=words,
         phones=phones,
-        fps=face.get("fps"),
-        n_frames=int(face.get("n_frames", 0)),
-        duration_s=float(face.get("duration_s") or (audio or {}).get("duration_s") or 0.0),
+        fps=fps,
+        n_frames=n,
+        duration_s=float(n / fps if fps and n else (audio or {}).get("duration_s") or 0.0),
         face_found_ratio=float(face.get("face_found_ratio", 0.0)),
         has_audio=audio is not None,
         audio_path=str((clip_path / AUDIO_FILE).resolve()) if audio is not None else None,
         audio_offset_s=float((audio or {}).get("offset_s", 0.0)),
-        rig=RIG_NAME if "frames" in status.get("outputs", {}) else None,
+        rig=rig,
         rig_curves_path=labels.get("rig_curves_path"),
         split=split,
         extractor=face.get("fitter", ""),
@@ -146,8 +157,15 @@ def _exclusion(status: dict[str, Any], opts: BuildOptions) -> str | None:
     has_face = "frames" in status.get("outputs", {}) and face.get("face_found_ratio", 0.0) >= opts.min_face_ratio
     if status.get("kind") == "video" and not has_face and not has_audio:
         return f"no face (found in {face.get('face_found_ratio', 0.0):.0%} of frames) and no audio"
-    if status.get("kind") == "video" and "frames" in status.get("outputs", {}) and not has_face:
+    if (
+        opts.rig == MEDIAPIPE52
+        and status.get("kind") == "video"
+        and "frames" in status.get("outputs", {})
+        and not has_face
+    ):
         return f"no face: found in {face.get('face_found_ratio', 0.0):.0%} of frames (< {opts.min_face_ratio:.0%})"
+    if opts.rig == METAHUMAN174 and not (status.get("labels") or {}).get("rig_curves_path"):
+        return "no rig curves: --rig metahuman174 needs the dataset's 174-channel rig file beside the clip"
     if opts.require_audio and not has_audio:
         return "no audio (--require-audio)"
     duration = face.get("duration_s") or (status.get("audio") or {}).get("duration_s") or 0.0
@@ -173,23 +191,61 @@ def _fixed(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
-def _frames_table(clip_id: str, clip_path: Path, schema: pa.Schema, landmarks: bool) -> tuple[pa.Table, list[str]]:
-    frames = read_frames(clip_path / FRAMES_FILE)
-    n = len(frames.time_s)
+def _face_columns(clip_path: Path, n: int) -> dict[str, Any]:
+    """Face-derived per-frame columns of a clip, cut or NaN-padded to ``n`` frames."""
+    out: dict[str, Any] = {
+        "face_found": np.zeros(n, dtype=bool),
+        "interpolated": np.zeros(n, dtype=bool),
+        "head_rotation_deg": np.full((n, 3), np.nan, dtype=np.float32),
+        "head_translation_cm": np.full((n, 3), np.nan, dtype=np.float32),
+        "landmarks": np.full((n, N_LANDMARKS * 3), np.nan, dtype=np.float32),
+    }
+    if (clip_path / FRAMES_FILE).is_file():
+        frames = read_frames(clip_path / FRAMES_FILE)
+        m = min(n, len(frames.time_s))
+        out["face_found"][:m] = frames.face_found[:m]
+        out["interpolated"][:m] = frames.interpolated[:m]
+        out["head_rotation_deg"][:m] = frames.head_rotation_deg[:m]
+        out["head_translation_cm"][:m] = frames.head_translation_cm[:m]
+        out["landmarks"][:m] = frames.landmarks[:m].reshape(m, -1)
+    return out
+
+
+def _clip_curves(status: dict[str, Any], clip_path: Path, rig: str) -> tuple[np.ndarray, list[str], float] | None:
+    """(curves (T, C), channel names, fps) of a clip for the manifest's rig, or None if it has none."""
+    if rig == MEDIAPIPE52:
+        if "frames" not in status.get("outputs", {}):
+            return None
+        frames = read_frames(clip_path / FRAMES_FILE)
+        return frames.blendshapes, frames.blendshape_names, frames.fps
+    labels = status.get("labels") or {}
+    curves = read_rig_txt(Path(labels["rig_curves_path"]))
+    names = read_rig_names(Path(labels["rig_names_path"]) if labels.get("rig_names_path") else None)
+    face = status.get("face") or {}
+    # The rig file has one row per frame of the capture; with the clip's video it shares that video's rate.
+    fps = float(face["fps"]) if face.get("fps") and abs(face.get("n_frames", 0) - len(curves)) <= 1 else METAHUMAN_FPS
+    return curves, names, fps
+
+
+def _frames_table(
+    clip_id: str, clip_path: Path, curves: np.ndarray, fps: float, schema: pa.Schema, landmarks: bool
+) -> pa.Table:
+    n = len(curves)
+    face = _face_columns(clip_path, n)
     columns: dict[str, Any] = {
         "clip_id": pa.array([clip_id] * n, type=pa.string()),
         "frame_index": pa.array(np.arange(n, dtype=np.int32)),
-        "time_s": pa.array(frames.time_s),
-        "face_found": pa.array(frames.face_found),
-        "interpolated": pa.array(frames.interpolated),
-        "blendshapes": _fixed(frames.blendshapes, frames.blendshapes.shape[1]),
-        "head_rotation_deg": _fixed(frames.head_rotation_deg, 3),
-        "head_translation_cm": _fixed(frames.head_translation_cm, 3),
+        "time_s": pa.array(np.arange(n, dtype=np.float64) / fps),
+        "face_found": pa.array(face["face_found"]),
+        "interpolated": pa.array(face["interpolated"]),
+        "curves": _fixed(curves, curves.shape[1]),
+        "head_rotation_deg": _fixed(face["head_rotation_deg"], 3),
+        "head_translation_cm": _fixed(face["head_translation_cm"], 3),
         "expression_probs": _fixed(_expression(clip_path, n), N_EXPRESSIONS),
     }
     if landmarks:
-        columns["landmarks"] = _fixed(frames.landmarks.reshape(n, -1), frames.landmarks.shape[1] * 3)
-    return pa.table(columns, schema=schema), frames.blendshape_names
+        columns["landmarks"] = _fixed(face["landmarks"], N_LANDMARKS * 3)
+    return pa.table(columns, schema=schema)
 
 
 def _collect(extracted_dirs: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
@@ -251,25 +307,33 @@ def build_manifest(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        frame_schema = FRAME_SCHEMA.append(LANDMARKS_FIELD) if opts.landmarks else FRAME_SCHEMA
         rows: list[dict[str, Any]] = []
         channel_names: list[str] | None = None
-        writer = pq.ParquetWriter(work / "frames.parquet", with_version(frame_schema), compression="zstd")
+        writer: pq.ParquetWriter | None = None
         try:
             for directory, status in included:
                 clip_path = clips_dir(directory) / status["clip_id"]
-                row = _clip_row(status, clip_path, directory, splits[status["clip_id"]])
-                if "frames" in status.get("outputs", {}):
-                    table, names = _frames_table(row.clip_id, clip_path, frame_schema, opts.landmarks)
+                found = _clip_curves(status, clip_path, opts.rig)
+                n, fps = 0, None
+                if found is not None:
+                    curves, names, fps = found
                     if channel_names is None:
                         channel_names = names
+                        schema = with_version(frame_schema(len(names), opts.landmarks))
+                        writer = pq.ParquetWriter(work / "frames.parquet", schema, compression="zstd")
                     elif names != channel_names:
-                        raise MedtalkError(f"{row.clip_id}: blendshape channels differ from the other clips")
+                        raise MedtalkError(f"{status['clip_id']}: curve channels differ from the other clips")
+                    table = _frames_table(status["clip_id"], clip_path, curves, fps, schema, opts.landmarks)
                     writer.write_table(table)
-                    report.n_frames += table.num_rows
-                rows.append(asdict(row))
+                    n = table.num_rows
+                    report.n_frames += n
+                split = splits[status["clip_id"]]
+                rows.append(asdict(_clip_row(status, clip_path, directory, split, opts.rig if n else None, fps, n)))
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
+        if writer is None:  # an audio-only manifest: the frames table is empty but has its schema
+            pq.write_table(with_version(frame_schema(0)).empty_table(), work / "frames.parquet")
         pq.write_table(pa.Table.from_pylist(rows, schema=with_version(CLIP_SCHEMA)), work / "clips.parquet")
         pq.write_table(
             pa.Table.from_pylist(report.excluded, schema=with_version(EXCLUDED_SCHEMA)), work / "excluded.parquet"
@@ -285,7 +349,7 @@ def build_manifest(
             "n_excluded": len(report.excluded),
             "splits": report.splits,
             "options": asdict(opts),
-            "rig": RIG_NAME,
+            "rig": opts.rig,
             "channel_names": channel_names or [],
             "expression_names": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
             "sources": [str(Path(d).resolve()) for d in extracted_dirs],

@@ -59,9 +59,9 @@ class Manifest:
         return pq.read_table(self.path / "frames.parquet", columns=columns, filters=filters)
 
     def curves(self, clip_id: str) -> np.ndarray:
-        """(T, C) blendshape curves of one clip, in ``channel_names`` order."""
-        table = self.frames(["blendshapes"], [clip_id])
-        combined = table["blendshapes"].combine_chunks()
+        """(T, C) curves of one clip, in ``channel_names`` order."""
+        table = self.frames(["curves"], [clip_id])
+        combined = table["curves"].combine_chunks()
         return combined.values.to_numpy(zero_copy_only=False).reshape(len(combined), -1)
 
 

@@ -59,7 +59,7 @@ class ClipRow:
     has_audio: bool = False
     audio_path: str | None = None  # absolute path of the 16 kHz mono wav
     audio_offset_s: float = 0.0  # audio sample 0 sits here on the video time axis
-    rig: str | None = None  # channel set of the frames' curves, e.g. "mediapipe52"
+    rig: str | None = None  # channel set of the frames' curves: "mediapipe52" or "metahuman174"
     rig_curves_path: str | None = None  # ground-truth rig file from the dataset, if any
     split: str = "train"
     extractor: str = ""
@@ -101,20 +101,27 @@ CLIP_SCHEMA = pa.schema(
     ]
 )
 
-FRAME_SCHEMA = pa.schema(
-    [
+LANDMARKS_FIELD = pa.field("landmarks", pa.list_(pa.float32(), N_LANDMARKS * 3))
+
+
+def frame_schema(n_channels: int, landmarks: bool = False) -> pa.Schema:
+    """Per-frame table: ``curves`` has one value per channel of the manifest's rig (manifest.json names them)."""
+    fields = [
         ("clip_id", pa.string()),
         ("frame_index", pa.int32()),
         ("time_s", pa.float64()),
         ("face_found", pa.bool_()),
         ("interpolated", pa.bool_()),
-        ("blendshapes", pa.list_(pa.float32(), N_BLENDSHAPES)),
+        ("curves", pa.list_(pa.float32(), n_channels)),
         ("head_rotation_deg", pa.list_(pa.float32(), 3)),
         ("head_translation_cm", pa.list_(pa.float32(), 3)),
         ("expression_probs", pa.list_(pa.float32(), N_EXPRESSIONS)),
     ]
-)
-LANDMARKS_FIELD = pa.field("landmarks", pa.list_(pa.float32(), N_LANDMARKS * 3))
+    schema = pa.schema(fields)
+    return schema.append(LANDMARKS_FIELD) if landmarks else schema
+
+
+FRAME_SCHEMA = frame_schema(N_BLENDSHAPES)
 
 EXCLUDED_SCHEMA = pa.schema([("clip_id", pa.string()), ("source_path", pa.string()), ("reason", pa.string())])
 

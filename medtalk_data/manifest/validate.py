@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
+from ..emotions import CANONICAL_EMOTIONS
 from ..errors import MedtalkError
 from .read import load_manifest
 from .schema import CLIP_SCHEMA, FRAME_SCHEMA
-
-CANONICAL_EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 
 @dataclass(frozen=True)
@@ -39,9 +38,9 @@ def validate_manifest(path: Path) -> list[Problem]:
             problems.append(
                 Problem("*", f"clips.parquet column {field.name!r} has type {clips.schema.field(field.name).type}")
             )
-    frames = manifest.frames(["clip_id", "frame_index", "time_s", "face_found", "blendshapes"])
+    frames = manifest.frames(["clip_id", "frame_index", "time_s", "face_found", "curves"])
     for field in FRAME_SCHEMA:
-        if field.name in ("head_rotation_deg", "head_translation_cm", "expression_probs", "interpolated"):
+        if field.name in ("head_rotation_deg", "head_translation_cm", "expression_probs", "interpolated", "curves"):
             continue
         if field.name not in frames.column_names:
             problems.append(Problem("*", f"frames.parquet lacks column {field.name!r}"))
@@ -109,7 +108,7 @@ def validate_manifest(path: Path) -> list[Problem]:
     times = frames["time_s"].to_numpy()
     index = frames["frame_index"].to_numpy()
     found = frames["face_found"].to_numpy(zero_copy_only=False)
-    curves = frames["blendshapes"].combine_chunks().values.to_numpy(zero_copy_only=False).reshape(len(frames), -1)
+    curves = frames["curves"].combine_chunks().values.to_numpy(zero_copy_only=False).reshape(len(frames), -1)
     id_array = np.asarray(frame_ids.to_pylist(), dtype=object)
     starts = np.flatnonzero(np.r_[True, id_array[1:] != id_array[:-1]])
     for s, e in zip(starts, np.r_[starts[1:], len(id_array)], strict=True):
@@ -118,6 +117,11 @@ def validate_manifest(path: Path) -> list[Problem]:
             problems.append(Problem(cid, "frame times are not strictly increasing"))
         if not (index[s:e] == np.arange(e - s)).all():
             problems.append(Problem(cid, "frame_index is not 0..n-1"))
-        if not np.isfinite(curves[s:e][found[s:e]]).all():
-            problems.append(Problem(cid, "NaN or inf in curves of frames where a face was found"))
+        usable = found[s:e] if manifest.meta.get("rig") == "mediapipe52" else np.ones(e - s, dtype=bool)
+        if not np.isfinite(curves[s:e][usable]).all():
+            problems.append(Problem(cid, "NaN or inf in curves where there should be values"))
+    if "curves" in frames.column_names and curves.shape[1] != len(manifest.channel_names):
+        problems.append(
+            Problem("*", f"curves have {curves.shape[1]} channels, manifest.json names {len(manifest.channel_names)}")
+        )
     return problems
