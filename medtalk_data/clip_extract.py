@@ -26,11 +26,13 @@ from .settings import ExtractSettings
 from .status import (
     AUDIO_FILE,
     DONE,
+    EXPRESSION_FILE,
     FAILED,
     FAILURE_FILE,
     FRAMES_FILE,
     STATUS_FILE,
     STATUS_SCHEMA_VERSION,
+    WORDS_FILE,
     clip_dir,
     read_status,
     staging_dir,
@@ -163,6 +165,62 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
             status["audio"] = None
             status["warnings"].append("no audio stream: face data only; audio stages skipped for this clip")
         status["timings_s"]["audio"] = round(time.perf_counter() - t0, 4)
+    if "words" in settings.stages and "audio" in status["outputs"]:
+        _words_stage(work, settings, status)
+    if "labels" in settings.stages and "frames" in status["outputs"]:
+        t0 = time.perf_counter()
+        from .expression.stage import run_expression_stage
+
+        status["expression"] = run_expression_stage(
+            clip.path, work / FRAMES_FILE, work / EXPRESSION_FILE, nominal_fps=info.nominal_fps,
+            classifier=_cached("expression", _new_classifier),
+        )  # fmt: skip
+        status["outputs"]["expression"] = EXPRESSION_FILE
+        status["timings_s"]["labels"] = round(time.perf_counter() - t0, 4)
+
+
+_MODELS: dict[str, Any] = {}
+
+
+def _cached(key: str, make: Any) -> Any:
+    """Models loaded once per worker process and reused for every clip it extracts."""
+    if key not in _MODELS:
+        _MODELS[key] = make()
+    return _MODELS[key]
+
+
+def _new_classifier() -> Any:
+    from .expression.classifier import ExpressionClassifier
+
+    return ExpressionClassifier()
+
+
+def _words_stage(work: Path, settings: ExtractSettings, status: dict[str, Any]) -> None:
+    """Transcript + timings. A missing model for the clip's language is a warning, not a failed clip."""
+    from dataclasses import replace
+
+    from .words.stage import WordsStage
+
+    t0 = time.perf_counter()
+    labels = status.get("labels") or {}
+    words_settings = settings.words
+    if labels.get("language") and settings.words.language == "en":
+        words_settings = replace(words_settings, language=labels["language"])
+    stage = _cached(f"words:{words_settings}", lambda: WordsStage(words_settings))
+    try:
+        summary = stage.run(
+            work / AUDIO_FILE,
+            work / WORDS_FILE,
+            offset_s=status["audio"]["offset_s"],
+            known_transcript=labels.get("transcript"),
+        )
+    except MedtalkError as err:
+        status["warnings"].append(f"words stage skipped: {err}")
+        return
+    status["warnings"].extend(summary.pop("warnings"))
+    status["words"] = summary
+    status["outputs"]["words"] = WORDS_FILE
+    status["timings_s"]["words"] = round(time.perf_counter() - t0, 4)
 
 
 def _commit(work: Path, out_dir: Path, clip_id: str, status: dict[str, Any]) -> None:

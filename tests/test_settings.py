@@ -19,7 +19,12 @@ def test_partial_config_keeps_other_defaults(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("fps: 30\nface:\n  max_faces: 3\n")
     s = load_settings(cfg)
-    assert s.fps == 30 and s.face.max_faces == 3 and s.face.max_gap_s == 0.2 and s.stages == ["face", "audio"]
+    assert (
+        s.fps == 30
+        and s.face.max_faces == 3
+        and s.face.max_gap_s == 0.2
+        and s.stages == ["face", "audio", "words", "labels"]
+    )
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 
 from .. import assets
+from ..native import native_stderr_silenced
 from ..rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS
 from .base import FaceObservation, register
-
-
-@contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Hide MediaPipe's C++ start-up chatter (glog lines no env var turns off) unless debugging."""
-    if logging.getLogger().isEnabledFor(logging.DEBUG):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 @register("mediapipe")
@@ -65,7 +44,7 @@ class MediaPipeFaceFitter:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             self._landmarker = vision.FaceLandmarker.create_from_options(options)
         self._first_call = True
 
@@ -73,7 +52,7 @@ class MediaPipeFaceFitter:
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         if self._first_call:  # the first inference logs once more from native threads
             self._first_call = False
-            with _native_stderr_silenced():
+            with native_stderr_silenced():
                 result = self._landmarker.detect_for_video(image, int(timestamp_ms))
         else:
             result = self._landmarker.detect_for_video(image, int(timestamp_ms))

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..errors import MedtalkError
+from ..expression.classifier import EXPRESSION_NAMES
 from ..frames_io import read_frames
 from ..fsutil import display_path
 from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
@@ -351,7 +352,7 @@ def build_manifest(
             "options": asdict(opts),
             "rig": opts.rig,
             "channel_names": channel_names or [],
-            "expression_names": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+            "expression_names": list(EXPRESSION_NAMES),
             "sources": [str(Path(d).resolve()) for d in extracted_dirs],
             "warnings": report.warnings,
         }
