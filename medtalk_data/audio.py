@@ -32,6 +32,7 @@ class AudioInfo:
     source_codec: str
     peak: float  # max |sample| in [0, 1]
     rms_dbfs: float  # -inf for digital silence
+    clipped_fraction: float = 0.0  # share of source samples at full scale (measured before downmix/resampling)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -62,6 +63,8 @@ def extract_audio(path: Path, out_wav: Path, video_start_s: float | None = None)
         if video_start_s is None:
             video_start_s = _first_video_time(container) or 0.0
         resampler = av.AudioResampler(format="s16", layout="mono", rate=TARGET_RATE)
+        as_float = av.AudioResampler(format="flt")  # the source's own rate and channels, as float
+        n_source = n_clipped = 0
         n = 0
         sum_sq = 0.0
         peak = 0
@@ -87,6 +90,10 @@ def extract_audio(path: Path, out_wav: Path, video_start_s: float | None = None)
                 for frame in container.decode(stream):
                     if start is None and frame.time is not None:
                         start = float(frame.time)
+                    for f in as_float.resample(frame):
+                        values = f.to_ndarray()
+                        n_source += values.size
+                        n_clipped += int(np.count_nonzero(np.abs(values) >= 0.999))
                     write(resampler.resample(frame))
                 write(resampler.resample(None))
             except _av_errors() as err:
@@ -105,6 +112,7 @@ def extract_audio(path: Path, out_wav: Path, video_start_s: float | None = None)
             source_codec=stream.codec_context.name or "",
             peak=peak / 32768.0,
             rms_dbfs=20 * math.log10(rms) if rms > 0 else -math.inf,
+            clipped_fraction=n_clipped / n_source if n_source else 0.0,
         )
     finally:
         container.close()

@@ -156,6 +156,11 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
                 status["outputs"]["audio"] = AUDIO_FILE
                 if audio.peak == 0.0:
                     status["warnings"].append("audio is digital silence")
+                if audio.clipped_fraction > 1e-3:
+                    status["warnings"].append(
+                        f"audio is clipped ({audio.clipped_fraction:.1%} of samples at full scale); "
+                        "word timings and audio features may suffer"
+                    )
             except ClipError as err:
                 if err.reason != "no_audio":
                     raise

@@ -54,8 +54,6 @@ class WordsStage:
         duration = len(audio) / rate
         s = self.settings
         warnings: list[str] = []
-        if np.mean(np.abs(audio) > 0.999) > 1e-3:
-            warnings.append("audio is clipped (>0.1 % of samples at full scale); timings may be less precise")
         english = s.language in ("en", "auto")
         if known_transcript and s.backend in ("auto", "known-only", "faster-whisper"):
             source, backend, language = "known", "pocketsphinx" if english else "none", s.language
