@@ -129,7 +129,8 @@ def test_video_without_audio_keeps_its_face_data(batch: dict) -> None:
 def test_audio_only_files_are_audio_clips(batch: dict, source: str) -> None:
     status = batch["statuses"][source]
     assert status["state"] == "done" and status["kind"] == "audio"
-    assert status["outputs"] == {"audio": "audio.wav"}
+    assert status["outputs"] == {"audio": "audio.wav", "words": "words.json"}  # the words stage runs on audio clips
+    assert status["words"]["n_words"] >= 3
     assert status["audio"]["sample_rate"] == 16_000 and status["audio"]["duration_s"] > 1.5
     assert any("face stage skipped" in w for w in status["warnings"])
 
