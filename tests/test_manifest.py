@@ -238,3 +238,18 @@ def test_metahuman174_manifest_from_the_emoface_rig_files(shared_data: Path, tmp
     face = m.frames(["face_found"], ["angry_gd04_001_021_actor_with_wav"])["face_found"].to_numpy()
     assert face.mean() > 0.95  # the MediaPipe fit of the actor video travels alongside the rig curves
     assert validate_manifest(tmp_path / "m") == []
+
+
+def test_half_done_extraction_folders_build_without_losing_anything(extracted: Path, tmp_path: Path) -> None:
+    """A clip folder without status.json (a crash between renames) and staging leftovers are skipped."""
+    copy = tmp_path / "extracted"
+    shutil.copytree(extracted, copy, symlinks=True)
+    (copy / "clips" / "half_done").mkdir()
+    (copy / "clips" / "half_done" / "frames.parquet").write_bytes(b"PAR1 truncated")
+    (copy / ".staging" / "other.123").mkdir(parents=True)
+    (copy / "clips" / "speaker1__pcavs_audio_source_00373" / "status.json").write_text("{ not json")
+    report = build_manifest([copy], tmp_path / "m")
+    ids = load_manifest(tmp_path / "m").clip_ids()
+    assert "half_done" not in ids and "speaker1__pcavs_audio_source_00373" not in ids
+    assert report.n_clips == 3 and validate_manifest(tmp_path / "m") == []
+    assert any("half_done" in w and "speaker1__pcavs_audio_source_00373" in w for w in report.warnings)

@@ -230,3 +230,19 @@ def test_english_only_model_refuses_other_languages(stage: WordsStage) -> None:
 
     with pytest.raises(MedtalkError, match="English-only"):
         stage.asr.transcribe(np.zeros(16000, dtype=np.float32), "zh")
+
+
+@pytest.mark.slow
+def test_eleven_minutes_of_audio_are_transcribed_in_bounded_chunks(
+    stage: WordsStage, wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    """> 10-minute audio: real sentences every ~14 s over 11 minutes, default 60 s chunks."""
+    pieces = [read_wav(wavs[name])[0] for name in KNOWN]
+    gap = np.zeros(10 * 16000, dtype=np.float32)
+    audio = np.concatenate([x for i in range(48) for x in (pieces[i % 4], gap)])
+    assert len(audio) / 16000 > 660
+    assert len(chunk_bounds(audio, 16000, 60.0)) >= 11
+    summary, doc = _run(stage, _write_wav(tmp_path / "eleven.wav", audio), tmp_path)
+    texts = [" ".join(list(KNOWN.values())[i % 4] for i in range(48))]
+    assert _wer(_norm(texts[0]), _norm(doc["transcript"])) <= 0.2
+    assert doc["words"][-1]["end_s"] > 640 and summary["n_aligned"] / summary["n_words"] >= 0.9

@@ -249,6 +249,12 @@ def _frames_table(
     return pa.table(columns, schema=schema)
 
 
+def _unreadable_clips(directory: Path, statuses: list[dict[str, Any]]) -> list[str]:
+    """Clip folders without a readable status.json (a crash mid-commit, a hand edit): reported, not read."""
+    known = {s["clip_id"] for s in statuses}
+    return sorted(p.name for p in clips_dir(directory).iterdir() if p.is_dir() and p.name not in known)
+
+
 def _collect(extracted_dirs: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
     found = []
     for directory in extracted_dirs:
@@ -274,6 +280,13 @@ def build_manifest(
     if not statuses:
         raise MedtalkError("no extracted clips found in " + ", ".join(display_path(d) for d in extracted_dirs))
     report = BuildReport(out_dir)
+    for directory in extracted_dirs:
+        broken = _unreadable_clips(directory, [s for d, s in statuses if d == directory])
+        if broken:
+            report.warnings.append(
+                f"{len(broken)} clip folders in {display_path(directory)} have no readable status.json and were "
+                f"skipped ({', '.join(broken[:5])}{', …' if len(broken) > 5 else ''}); re-run extract to redo them"
+            )
     included: list[tuple[Path, dict[str, Any]]] = []
     seen_ids: set[str] = set()
     seen_sources: dict[str, str] = {}

@@ -6,6 +6,7 @@ Times in words.json are on the clip's video time axis (audio time + the audio's 
 from __future__ import annotations
 
 import time
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 from ..audio import read_wav
 from ..fsutil import atomic_write_json
 from .align import FILL_POLICY, ForcedAligner, fill_unaligned
-from .chunks import chunk_bounds
+from .chunks import iter_wav_chunks
 from .settings import WordsSettings
 from .types import Phone, Word
 
@@ -50,14 +51,14 @@ class WordsStage:
         self, audio_wav: Path, out_json: Path, *, offset_s: float = 0.0, known_transcript: str | None = None
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        audio, rate = read_wav(audio_wav)
-        duration = len(audio) / rate
+        with wave.open(str(audio_wav), "rb") as w:
+            rate, duration = w.getframerate(), w.getnframes() / w.getframerate()
         s = self.settings
         warnings: list[str] = []
         english = s.language in ("en", "auto")
         if known_transcript and s.backend in ("auto", "known-only", "faster-whisper"):
             source, backend, language = "known", "pocketsphinx" if english else "none", s.language
-            words, phones = self._known(audio, known_transcript, english)
+            words, phones = self._known(read_wav(audio_wav)[0], known_transcript, english)
         elif s.backend == "known-only":
             source, backend, language, words, phones = "none", "none", s.language, [], []
             warnings.append("no known transcript for this clip and words.backend is known-only: no words")
@@ -67,10 +68,10 @@ class WordsStage:
             if self._whisperx is None:
                 self._whisperx = WhisperXBackend(s.whisperx_model, s.whisperx_align_model, s.language)
             source, backend, language, phones = "asr", "whisperx", self._whisperx.language, []
-            words = self._whisperx.transcribe(audio)
+            words = self._whisperx.transcribe(read_wav(audio_wav)[0])
         else:
             source, backend = "asr", "faster-whisper+pocketsphinx" if english else "faster-whisper"
-            words, phones, language = self._asr_and_align(audio, rate, english)
+            words, phones, language = self._asr_and_align(audio_wav, rate, duration, english)
         if not words and source != "none":
             warnings.append("no speech found (silence or music): empty transcript")
         if source == "asr" and not english and words:
@@ -114,14 +115,16 @@ class WordsStage:
         ]
         return fill_unaligned(words, total), phones
 
-    def _asr_and_align(self, audio: np.ndarray, rate: int, english: bool) -> tuple[list[Word], list[Phone], str]:
+    def _asr_and_align(
+        self, audio_wav: Path, rate: int, duration: float, english: bool
+    ) -> tuple[list[Word], list[Phone], str]:
+        """ASR chunk by chunk (read from disk piece by piece), each segment then force-aligned."""
         s = self.settings
         words: list[Word] = []
         asr_spans: list[tuple[float, float] | None] = []
         phones: list[Phone] = []
         language = s.language
-        for start, end in chunk_bounds(audio, rate, s.chunk_s):
-            chunk = audio[start:end]
+        for start, chunk in iter_wav_chunks(audio_wav, s.chunk_s):
             offset = start / rate
             segments, language = self.asr.transcribe(chunk, s.language)
             for seg in segments:
@@ -145,7 +148,7 @@ class WordsStage:
                         words.append(Word(w.text, base + span[0], base + span[1], w.score, True))
                         asr_spans.append(None)
                 phones += [Phone(p.phone, p.start_s + base, p.end_s + base, p.word_index + first) for p in seg_phones]
-        return fill_unaligned(words, len(audio) / rate, asr_spans), phones, language
+        return fill_unaligned(words, duration, asr_spans), phones, language
 
 
 def run_words_stage(
