@@ -1,18 +1,29 @@
-"""CREMA-D: ``AAAA_SSS_EEE_LL.ext`` (actor 1001–1091, sentence code, emotion, level).
+"""CREMA-D: ``AAAA_SSS_EEE_LL.ext``, e.g. ``AudioWAV/1001_DFA_ANG_XX.wav`` or ``VideoFlash/1001_DFA_ANG_XX.flv``.
 
-Intensity: LO 1/3, MD 2/3, HI 1.0, XX (unspecified) None; NEU → 0.0. Sex is not in the file
-name (it is in CREMA-D's VideoDemographics.csv: pass it with a labels CSV). content_id: the
-sentence code, e.g. ``cremad:DFA``.
+Fields: actor 1001–1091, sentence code (12 fixed sentences, below), emotion (ANG DIS FEA HAP NEU
+SAD), level (LO, MD, HI, XX = unspecified). A re-hosting prefix is accepted (``cremad_1001_…``).
+
+* emotion: the codes map to angry, disgust, fear, happy, neutral, sad (raw code kept).
+* intensity (0–1): LO 1/3, MD 2/3, HI 1.0 — CREMA-D's three named levels spread evenly like MEAD's;
+  XX (unspecified, most of the corpus) None, not a guess; NEU 0.0.
+* sex: not in the file name. CREMA-D ships it in ``VideoDemographics.csv`` (``ActorID,Age,Sex,…``);
+  when that file lies in the clip's folder or any folder above it (up to the folder given to
+  ``extract``), its Male/Female column fills ``sex``. Otherwise None (or give it in a labels CSV).
+* content_id: ``cremad:DFA`` — the sentence code, the same for every actor, emotion and level.
+* transcript: the sentence. pair_key: ``cremad:<stem>`` (the WAV, MP3 and FLV of one take pair up).
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 import re
+from pathlib import Path
 from typing import Any
 
 from medtalk_data.emotions import canonical_emotion
 
-from .registry import Recipe, base_labels, stem
+from .registry import REHOST_PREFIX, Recipe, base_labels, find_upward, stem
 
 SENTENCES = {
     "IEO": "It's eleven o'clock",
@@ -28,19 +39,37 @@ SENTENCES = {
     "TSI": "The surface is slick",
     "WSI": "We'll stop in a couple of minutes",
 }
-_PATTERN = re.compile(r"^(10[0-9]\d)_(" + "|".join(SENTENCES) + r")_(ANG|DIS|FEA|HAP|NEU|SAD)_(LO|MD|HI|XX|X)$")
-LEVELS = {"LO": 1 / 3, "MD": 2 / 3, "HI": 1.0, "XX": None, "X": None}
+EMOTION_CODES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
+LEVELS: dict[str, float | None] = {"LO": 1 / 3, "MD": 2 / 3, "HI": 1.0, "XX": None, "X": None}
+DEMOGRAPHICS_FILE = "VideoDemographics.csv"
+_PATTERN = re.compile(
+    REHOST_PREFIX
+    + r"(\d{4})_("
+    + "|".join(SENTENCES)
+    + r")_("
+    + "|".join(EMOTION_CODES)
+    + r")_("
+    + "|".join(LEVELS)
+    + r")$"
+)
+
+
+def _parse(relpath: str) -> tuple[str, str, str, str] | None:
+    m = _PATTERN.match(stem(relpath))
+    if m is None or not 1001 <= int(m.group(1)) <= 1091:
+        return None
+    return m.group(1), m.group(2), m.group(3), m.group(4)
 
 
 def matches(relpath: str) -> bool:
-    return _PATTERN.match(stem(relpath)) is not None
+    return _parse(relpath) is not None
 
 
 def labels(relpath: str) -> dict[str, Any]:
-    m = _PATTERN.match(stem(relpath))
-    if m is None:
+    parsed = _parse(relpath)
+    if parsed is None:
         raise ValueError(f"{relpath}: not a CREMA-D file name")
-    actor, sentence, emotion, level = m.groups()
+    actor, sentence, emotion, level = parsed
     canonical = canonical_emotion(emotion)
     return base_labels(
         "cremad",
@@ -52,7 +81,42 @@ def labels(relpath: str) -> dict[str, Any]:
         content_id=f"cremad:{sentence}",
         transcript=SENTENCES[sentence],
         language="en",
+        pair_key=f"cremad:{actor}_{sentence}_{emotion}_{level}",
     )
 
 
-RECIPE = Recipe("cremad", "CREMA-D (1001_DFA_ANG_XX.wav)", matches, labels, priority=90)
+@functools.lru_cache(maxsize=8)
+def read_demographics(path: str) -> dict[str, str]:
+    """actor id → "M"/"F" from CREMA-D's VideoDemographics.csv (rows it cannot read are skipped)."""
+    sexes: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            for row in csv.DictReader(fh):
+                sex = (row.get("Sex") or "").strip().lower()
+                actor = (row.get("ActorID") or "").strip()
+                if actor and sex in ("male", "female"):
+                    sexes[actor] = "M" if sex == "male" else "F"
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return sexes
+
+
+def resolve(labels: dict[str, Any], relpath: str, root: Path) -> dict[str, Any]:
+    """Fill ``sex`` from a VideoDemographics.csv beside the data, if there is one."""
+    table = find_upward(root, relpath, [DEMOGRAPHICS_FILE])
+    if table is not None and labels.get("sex") is None:
+        actor = str(labels["speaker"]).split(":", 1)[1]
+        labels["sex"] = read_demographics(str(table)).get(actor)
+    return labels
+
+
+RECIPE = Recipe(
+    "cremad",
+    "CREMA-D (AudioWAV/1001_DFA_ANG_XX.wav): actor, 6 emotions, LO/MD/HI/XX, 12 sentences; sex from "
+    "VideoDemographics.csv if present",
+    matches,
+    labels,
+    priority=90,
+    example="AudioWAV/1001_DFA_ANG_XX.wav",
+    resolve=resolve,
+)

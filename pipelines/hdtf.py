@@ -1,6 +1,13 @@
 """HDTF: ``WDA_BarackObama_000.mp4`` (subset RD/WDA/WRA + name + clip index) or ``BarackObama_0.mp4``.
 
-Speaker = the person's name. HDTF has no emotion labels (emotion None).
+* The subset form is specific enough to accept a re-hosting prefix (``hdtf_WDA_…``, ``x_RD_Radio31_000.wav``).
+  The bare ``Name_0`` form is weak (two or more capitalised words, an index), so only ``hdtf_`` may
+  precede it; a plain folder's ``clip_001.mp4`` or ``Obama_clip1.mp4`` is not HDTF.
+* speaker: the person (``hdtf:BarackObama``); a trailing digit HDTF adds to tell videos of one person
+  apart (``WRA_AdamKinzinger0_000``) is dropped, so one person is one speaker for the splits. RD clips
+  are radio addresses named ``Radio<N>`` with no person: each is its own speaker (``hdtf:Radio31``).
+* No emotion, intensity, sex or sentence labels (None); language en.
+* pair_key ``hdtf:WDA_BarackObama_000``: the video and a separately hosted wav of the same clip pair up.
 """
 
 from __future__ import annotations
@@ -8,10 +15,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .registry import Recipe, base_labels, stem
+from .registry import REHOST_PREFIX, Recipe, base_labels, stem
 
-_SUBSET = re.compile(r"^(?:hdtf_)?(RD|WDA|WRA)_([A-Za-z][A-Za-z0-9]*)_(\d+)$")
-_CAMEL = re.compile(r"^(?:hdtf_)?([A-Z][a-z]+(?:[A-Z][a-z]*)+)_(\d+)$")
+_SUBSET = re.compile(REHOST_PREFIX + r"(RD|WDA|WRA)_([A-Za-z][A-Za-z0-9]*)_(\d+)$")
+_CAMEL = re.compile(r"^(?:hdtf_)?([A-Z][a-z]+(?:[A-Z][a-z]*)+\d?)_(\d+)$")
 
 
 def _parse(relpath: str) -> tuple[str | None, str, str] | None:
@@ -32,7 +39,22 @@ def labels(relpath: str) -> dict[str, Any]:
     if parsed is None:
         raise ValueError(f"{relpath}: not an HDTF name")
     subset, name, index = parsed
-    return base_labels("hdtf", speaker=f"hdtf:{name}", language="en", subset=subset, clip_index=int(index))
+    person = name if subset == "RD" else re.sub(r"\d+$", "", name) or name
+    return base_labels(
+        "hdtf",
+        speaker=f"hdtf:{person}",
+        language="en",
+        pair_key=f"hdtf:{subset + '_' if subset else ''}{name}_{index}",
+        subset=subset,
+        clip_index=int(index),
+    )
 
 
-RECIPE = Recipe("hdtf", "HDTF (WDA_BarackObama_000.mp4)", matches, labels, priority=60)
+RECIPE = Recipe(
+    "hdtf",
+    "HDTF (WDA_BarackObama_000.mp4 or BarackObama_0.mp4): speaker; no emotion labels",
+    matches,
+    labels,
+    priority=60,
+    example="WDA_BarackObama_000.mp4",
+)

@@ -1,32 +1,48 @@
-"""Recipe interface and registry."""
+"""Recipe interface and shared helpers.
+
+A recipe is a dataset's file-name grammar: ``matches(relpath)`` says whether a path (relative to
+the folder given to ``extract``, POSIX separators) belongs to the dataset, ``labels(relpath)``
+reads the labels from it, and the optional ``resolve(labels, relpath, root)`` looks at files beside
+the clip (a rig file, a demographics table) when the dataset folder is known.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-# Every recipe returns these keys (None where the dataset does not say).
+# Every recipe returns these keys (None where the dataset does not say). Recipes may add their own
+# (``modality``, ``repetition``, ``variant``…); keys starting with "_" never leave the registry.
 LABEL_KEYS = (
-    "dataset",
-    "speaker",
-    "sex",
-    "emotion",
-    "emotion_raw",
-    "emotion_level_raw",
-    "intensity",
-    "content_id",
-    "transcript",
-    "language",
+    "dataset",  # recipe's dataset name
+    "speaker",  # "<dataset>:<id>" so speakers of different datasets never collide
+    "sex",  # "M" / "F" / None
+    "emotion",  # canonical (medtalk_data.emotions.CANONICAL_EMOTIONS) or None
+    "emotion_raw",  # the dataset's own label, always kept
+    "emotion_level_raw",  # the dataset's own intensity level ("strong", "level_3", "HI"…)
+    "intensity",  # 0–1 float (per-dataset rule in each recipe) or None
+    "content_id",  # same string ⇔ same sentence (across emotions, levels, takes); None if unknown
+    "transcript",  # known sentence text, or None
+    "language",  # ISO 639-1 code ("en", "zh") or None
+    "view",  # camera / view angle where the dataset has several ("front", "left_30"…)
+    "pair_key",  # same string ⇔ same take (video, its separate audio, its rig file)
+    "rig_curves_path",  # absolute path of a ground-truth rig file beside the clip (EmoFace/MEDTalk)
 )
+
+# A re-hosting prefix before a distinctive grammar: "emotalk_", "ravdess_", "mead_"… (any run of
+# characters ending in _ - or .). Only used where the grammar itself is specific enough.
+REHOST_PREFIX = r"(?:^|^.*[_\-.])"
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A dataset layout: ``matches(relpath)`` says if a path belongs to it, ``labels(relpath)`` reads it.
+    """A dataset layout.
 
-    ``priority``: higher is tried first by ``auto`` (specific grammars before loose ones).
+    ``priority``: higher is tried first by ``auto`` (specific grammars before loose ones; generic is 0).
+    ``example``: one real-looking relative path the recipe reads (listed by ``medtalk-data recipes``).
+    ``resolve``: optional ``(labels, relpath, root) → labels`` that reads files beside the clip.
     """
 
     name: str
@@ -34,6 +50,8 @@ class Recipe:
     matches: Callable[[str], bool]
     labels: Callable[[str], dict[str, Any]]
     priority: int = 50
+    example: str = ""
+    resolve: Callable[[dict[str, Any], str, Path], dict[str, Any]] | None = None
 
 
 def base_labels(dataset: str, **values: Any) -> dict[str, Any]:
@@ -50,3 +68,17 @@ def basename(relpath: str) -> str:
 
 def stem(relpath: str) -> str:
     return PurePosixPath(relpath).stem
+
+
+def find_upward(root: Path, relpath: str, candidates: Iterable[str]) -> Path | None:
+    """The first existing ``candidate`` (relative path) in the clip's folder or any parent up to ``root``."""
+    candidates = list(candidates)
+    folder = PurePosixPath(relpath).parent
+    while True:
+        for name in candidates:
+            path = root / folder / name
+            if path.is_file():
+                return path
+        if str(folder) in ("", "."):
+            return None
+        folder = folder.parent
