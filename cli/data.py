@@ -289,6 +289,9 @@ def _print_stats(stats: dict) -> None:
     default="mediapipe52",
     help="Curves: MediaPipe's 52 blendshapes, or the dataset's 174-channel MetaHuman rig files.",
 )
+@click.option(
+    "--include-renders", is_flag=True, help="Keep clips a recipe marks as rendered faces (excluded by default)."
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing manifest folder.")
 def build_manifest_cmd(
     extracted_dirs: tuple[Path, ...],
@@ -301,6 +304,7 @@ def build_manifest_cmd(
     require_audio: bool,
     landmarks: bool,
     rig: str,
+    include_renders: bool,
     overwrite: bool,
 ) -> None:
     """Gather extracted clips into a Parquet manifest with speaker-disjoint splits; validate; print stats.
@@ -332,6 +336,7 @@ def build_manifest_cmd(
         require_audio=require_audio,
         landmarks=landmarks,
         rig=rig,
+        include_renders=include_renders,
     )
     try:
         report = build_manifest(dirs, out_dir, options=options, overwrite=overwrite)

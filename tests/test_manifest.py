@@ -200,7 +200,7 @@ def test_metahuman174_manifest_from_the_emoface_rig_files(shared_data: Path, tmp
     videos = tmp_path / "emoface"
     videos.mkdir()
     for name in ("angry_gd04_001_021.wav", "angry_gd04_001_021_actor_with_wav.mp4", "angry_gd04_001_021_rig174.txt",
-                 "metahuman_attr_names.txt"):  # fmt: skip
+                 "metahuman_attr_names.txt", "angry_gd04_001_021_render.mov"):  # fmt: skip
         (videos / name).symlink_to(shared_data / "emoface" / name)
     (videos / "pcavs_input_00010.mp4").symlink_to(shared_data / "video" / "pcavs_input_00010.mp4")  # has no rig file
     out = tmp_path / "extracted"
@@ -235,6 +235,7 @@ def test_metahuman174_manifest_from_the_emoface_rig_files(shared_data: Path, tmp
     assert rows["angry_gd04_001_021"]["fps"] == 60.0 and rows["angry_gd04_001_021"]["has_audio"]
     excluded = {e["clip_id"]: e["reason"] for e in pq.read_table(tmp_path / "m" / "excluded.parquet").to_pylist()}
     assert "no rig curves" in excluded["pcavs_input_00010"]
+    assert "rendered" in excluded["angry_gd04_001_021_render"]  # the MetaHuman render is not a real face
     face = m.frames(["face_found"], ["angry_gd04_001_021_actor_with_wav"])["face_found"].to_numpy()
     assert face.mean() > 0.95  # the MediaPipe fit of the actor video travels alongside the rig curves
     assert validate_manifest(tmp_path / "m") == []

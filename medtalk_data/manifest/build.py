@@ -58,6 +58,7 @@ class BuildOptions:
     require_audio: bool = False
     landmarks: bool = False  # also store the 478×3 landmarks per frame (large)
     rig: str = MEDIAPIPE52  # curves: MediaPipe's 52 blendshapes, or a dataset's 174-channel MetaHuman rig file
+    include_renders: bool = False  # keep clips a recipe marks as renders (e.g. EmoFace's MetaHuman videos)
 
 
 @dataclass
@@ -153,6 +154,8 @@ def _speaker(status: dict[str, Any]) -> str:
 def _exclusion(status: dict[str, Any], opts: BuildOptions) -> str | None:
     if status.get("state") != DONE:
         return f"extraction {status.get('state')}: {status.get('error') or status.get('reason')}"
+    if (status.get("labels") or {}).get("variant") == "render" and not opts.include_renders:
+        return "a rendered (synthetic) face, not a recording; keep it with --include-renders"
     face = status.get("face") or {}
     has_audio = status.get("audio") is not None
     has_face = "frames" in status.get("outputs", {}) and face.get("face_found_ratio", 0.0) >= opts.min_face_ratio
