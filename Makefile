@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
-## demo: extract face data and audio from the bundled clips (or VIDEOS=your/folder)
+## demo: extract the bundled clips (or VIDEOS=your/folder), draw previews, build a Parquet manifest
 demo: install
 	$(BIN)/medtalk-data extract $(VIDEOS) --out $(OUT)/extracted $(if $(WORKERS),--workers $(WORKERS),)
 	$(BIN)/medtalk-data status $(OUT)/extracted
@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/medtalk-data build-manifest $(OUT)/extracted --out $(OUT)/manifest --overwrite
 	@echo ""
 	@echo "Outputs:"
-	@echo "  per-clip face data (Parquet) and 16 kHz audio: $(OUT)/extracted/clips/<clip_id>/"
+	@echo "  per clip: frames.parquet, audio.wav, words.json, expression.parquet, status.json in $(OUT)/extracted/clips/<clip_id>/"
 	@echo "  previews (frame + landmarks, curves, head pose): $(OUT)/extracted/previews/<clip_id>.png"
 	@echo "  run summary:                                    $(OUT)/extracted/extract_summary.json"
 	@echo "  Parquet manifest (clips, frames, excluded):     $(OUT)/manifest/"
