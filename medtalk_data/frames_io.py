@@ -54,7 +54,8 @@ _ARRAY_COLUMNS = {
 }
 
 
-def _fixed(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
+def fixed_size_list(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
+    """(n, width) float array → an Arrow fixed-size-list column of float32 (one row per item)."""
     flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1), type=pa.float32())
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
@@ -111,7 +112,7 @@ class FramesWriter:
                 "face_found": pa.array([s.face_found for s in rows], type=pa.bool_()),
                 "interpolated": pa.array([s.interpolated for s in rows], type=pa.bool_()),
                 "n_faces": pa.array([s.n_faces for s in rows], type=pa.int8()),
-                **{name: _fixed(arr, _ARRAY_COLUMNS[name]) for name, arr in arrays.items()},
+                **{name: fixed_size_list(arr, _ARRAY_COLUMNS[name]) for name, arr in arrays.items()},
             },
             schema=self._schema,
         )

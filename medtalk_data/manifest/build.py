@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..errors import MedtalkError
 from ..expression.classifier import EXPRESSION_NAMES
-from ..frames_io import read_frames
+from ..frames_io import fixed_size_list, read_frames
 from ..fsutil import display_path
 from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
 from ..rigs import N_LANDMARKS
@@ -190,11 +190,6 @@ def _expression(clip_path: Path, n_frames: int) -> np.ndarray:
     return probs
 
 
-def _fixed(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
-    flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1), type=pa.float32())
-    return pa.FixedSizeListArray.from_arrays(flat, width)
-
-
 def _face_columns(clip_path: Path, n: int) -> dict[str, Any]:
     """Face-derived per-frame columns of a clip, cut or NaN-padded to ``n`` frames."""
     out: dict[str, Any] = {
@@ -242,13 +237,13 @@ def _frames_table(
         "time_s": pa.array(np.arange(n, dtype=np.float64) / fps),
         "face_found": pa.array(face["face_found"]),
         "interpolated": pa.array(face["interpolated"]),
-        "curves": _fixed(curves, curves.shape[1]),
-        "head_rotation_deg": _fixed(face["head_rotation_deg"], 3),
-        "head_translation_cm": _fixed(face["head_translation_cm"], 3),
-        "expression_probs": _fixed(_expression(clip_path, n), N_EXPRESSIONS),
+        "curves": fixed_size_list(curves, curves.shape[1]),
+        "head_rotation_deg": fixed_size_list(face["head_rotation_deg"], 3),
+        "head_translation_cm": fixed_size_list(face["head_translation_cm"], 3),
+        "expression_probs": fixed_size_list(_expression(clip_path, n), N_EXPRESSIONS),
     }
     if landmarks:
-        columns["landmarks"] = _fixed(face["landmarks"], N_LANDMARKS * 3)
+        columns["landmarks"] = fixed_size_list(face["landmarks"], N_LANDMARKS * 3)
     return pa.table(columns, schema=schema)
 
 
