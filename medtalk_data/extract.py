@@ -28,7 +28,7 @@ from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
 from .errors import MedtalkError
 from .fsutil import atomic_write_json, display_path, ensure_writable_dir, sha256_file
 from .settings import ExtractSettings
-from .status import DONE, FAILED, STATUS_FILE, clip_dir, outputs_present, read_status, staging_dir
+from .status import DONE, FAILED, FAILURE_FILE, STATUS_FILE, clip_dir, outputs_present, read_status, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def extract_videos(
     if not dry_run:
         ensure_writable_dir(out_dir)
     planned = plan(found.clips, out_dir, settings_hash, overwrite=overwrite)
-    report = ExtractReport(out_dir, planned, ignored=found.ignored, dry_run=dry_run)
+    report = ExtractReport(out_dir, planned, ignored=[display_path(p) for p in found.ignored], dry_run=dry_run)
     for p in planned:
         if p.action == "duplicate":
             report.duplicates[p.clip.clip_id] = p.duplicate_of
@@ -194,8 +194,10 @@ def extract_videos(
         return report
     with _run_lock(out_dir):
         shutil.rmtree(staging_dir(out_dir), ignore_errors=True)
+        skipped = [p.clip for p in planned if p.action == "skip"]
+        _clear_stale_failures(skipped, out_dir)
         if labels_for is not None:
-            _refresh_labels([p.clip for p in planned if p.action == "skip"], out_dir, labels_for)
+            _refresh_labels(skipped, out_dir, labels_for)
         todo = [p.clip for p in planned if p.action == "run"]
         labels_fn = labels_for or (lambda _clip: {})
         try:
@@ -204,6 +206,12 @@ def extract_videos(
             report.elapsed_s = time.perf_counter() - started
             atomic_write_json(out_dir / "extract_summary.json", report.to_dict())
     return report
+
+
+def _clear_stale_failures(clips: list[ClipSource], out_dir: Path) -> None:
+    """A finished clip whose source is (again) unchanged: an older failed retry no longer applies."""
+    for clip in clips:
+        (clip_dir(out_dir, clip.clip_id) / FAILURE_FILE).unlink(missing_ok=True)
 
 
 def _refresh_labels(clips: list[ClipSource], out_dir: Path, labels_for: LabelFn) -> None:

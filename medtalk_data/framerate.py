@@ -31,5 +31,7 @@ def choose_grid_fps(average_fps: float, guessed_fps: float = 0.0) -> tuple[float
     if (std := _standard(guessed_fps)) is not None:
         return std, f"average {average_fps:.3f} fps is not a standard rate; using the stream's time-base rate"
     if average_fps > 0 and math.isfinite(average_fps):
-        return round(average_fps, 6), "source average rate (non-standard)"
+        return round(average_fps, 6), (
+            f"source average rate {average_fps:.3f} fps is not a standard rate; used as is (pass --fps N to choose)"
+        )
     return FALLBACK_FPS, f"no frame rate in the container; using {FALLBACK_FPS:g} fps (set --fps to choose)"

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ClipError
+from .fsutil import display_path
 
 REENCODE_FIX = "re-download the file or re-encode it (e.g. `ffmpeg -i in.mp4 -c:v libx264 -c:a aac out.mp4`)"
 
@@ -55,6 +56,9 @@ def open_container(path: Path):
     try:
         size = path.stat().st_size
     except OSError as err:
+        if isinstance(err, FileNotFoundError) and path.is_symlink():
+            target = display_path(os.readlink(path))
+            raise ClipError("unreadable", f"broken symbolic link (to {target})", "fix or remove the link") from err
         raise ClipError(
             "unreadable", f"cannot read file ({err.strerror or err})", "check that it exists and that you may read it"
         ) from err
@@ -65,7 +69,34 @@ def open_container(path: Path):
     try:
         return av.open(os.fspath(path), metadata_errors="replace")
     except _av_errors() as err:
+        if _mp4_without_index(path):
+            raise ClipError(
+                "truncated",
+                "incomplete MP4/MOV file: its index ('moov' box) is missing (cut-short download or recording)",
+                "download or export the file again",
+            ) from err
         raise ClipError("undecodable", f"not a readable media file ({_short(err)})", REENCODE_FIX) from err
+
+
+def _mp4_without_index(path: Path) -> bool:
+    """True for a file that starts like an MP4/MOV ('ftyp' box) but whose top-level boxes hold no 'moov'."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            pos = 0
+            while pos + 8 <= size:
+                fh.seek(pos)
+                head = fh.read(16)
+                box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if kind == b"moov" or (pos == 0 and kind != b"ftyp"):
+                    return False
+                box = int.from_bytes(head[8:16], "big") if box == 1 else (box or size - pos)
+                if box < 8:
+                    return False
+                pos += box
+    except OSError:
+        return False
+    return True
 
 
 def _short(err: BaseException) -> str:
@@ -85,8 +116,30 @@ def _rotation_from_stream(stream: Any) -> int:
     return 0
 
 
+def _rotation_of_first_frame(container: Any, stream: Any) -> int:
+    """Display rotation as the decoder reports it (FFmpeg 7+ no longer sets the ``rotate`` tag)."""
+    try:
+        for frame in container.decode(stream):
+            return round(getattr(frame, "rotation", 0) or 0) % 360
+    except _av_errors():
+        pass  # an undecodable stream is reported by the face stage
+    return 0
+
+
+def _video_duration(stream: Any) -> float | None:
+    """The video stream's own duration: from its header (MP4/MOV) or its DURATION tag (Matroska)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION", "")
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
 def probe(path: Path) -> MediaInfo:
-    """Read stream headers (no decoding)."""
+    """Read stream headers (and decode the first video frame, for its display rotation)."""
     with open_container(path) as container:
         video = container.streams.video[0] if container.streams.video else None
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -101,10 +154,10 @@ def probe(path: Path) -> MediaInfo:
                 nominal_fps=float(rate) if rate else 0.0,
                 guessed_fps=float(video.guessed_rate) if video.guessed_rate else 0.0,
                 header_frames=int(video.frames or 0),
-                rotation_deg=_rotation_from_stream(video),
+                rotation_deg=_rotation_from_stream(video) or _rotation_of_first_frame(container, video),
             )
-            if video.duration and video.time_base:
-                info["duration_s"] = max(duration, float(video.duration * video.time_base))
+            # The video's own length, not the container's: a longer audio track does not make the video truncated.
+            info["duration_s"] = _video_duration(video) or duration
         if audio is not None:
             info.update(
                 audio_codec=audio.codec_context.name or "",

@@ -1,4 +1,7 @@
-"""Make small test videos with PyAV from real clips: rotated, variable-rate, two faces, no face, truncated."""
+"""Make small test media with PyAV from real clips: rotated, variable-rate, two faces, no face, truncated, remuxed.
+
+Everything is written into folders the caller gives (pytest tmp folders); nothing is downloaded.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ def read_rgb(path: Path, max_frames: int | None = None) -> tuple[list[np.ndarray
 
 
 def read_audio(path: Path, seconds: float | None = None) -> tuple[np.ndarray, int]:
-    """Mono float32 audio of a file at its own rate."""
+    """Mono float32 audio of a file at its own rate (the first ``seconds`` if given)."""
     chunks = []
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
@@ -38,6 +41,17 @@ def read_audio(path: Path, seconds: float | None = None) -> tuple[np.ndarray, in
     return (audio[: int(seconds * rate)] if seconds else audio), rate
 
 
+def _mux_audio(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, audio: tuple) -> None:
+    samples, rate = audio
+    for start in range(0, len(samples), 1024):
+        block = samples[start : start + 1024].astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
 def write_video(
     path: Path,
     frames: Iterable[np.ndarray],
@@ -48,7 +62,13 @@ def write_video(
     audio: tuple[np.ndarray, int] | None = None,
     faststart: bool = False,
 ) -> Path:
-    """Encode RGB frames to H.264 mp4; ``times_s`` gives explicit (variable) timestamps."""
+    """Encode RGB frames to H.264 (+ AAC) in an MP4/MOV/MKV named by ``path``.
+
+    ``times_s`` gives explicit (variable) frame timestamps on a 1/1000 s time base.
+    ``display_rotation`` is FFmpeg's display-matrix angle (counter-clockwise degrees): a player turns
+    each stored frame by it. A portrait phone clip stored landscape has -90 (the old ``rotate=90`` tag).
+    ``faststart`` puts the 'moov' index before the media data (the default MP4 layout puts it at the end).
+    """
     frames = list(frames)
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=options) as container:
@@ -73,15 +93,7 @@ def write_video(
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
         if astream is not None:
-            samples, rate = audio
-            chunk = 1024
-            for start in range(0, len(samples), chunk):
-                block = samples[start : start + chunk].astype(np.float32)[None, :]
-                aframe = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-                aframe.sample_rate = rate
-                aframe.pts = start
-                container.mux(astream.encode(aframe))
-            container.mux(astream.encode(None))
+            _mux_audio(container, astream, audio)
     return path
 
 
@@ -90,14 +102,39 @@ def write_audio_only(path: Path, samples: np.ndarray, rate: int, codec: str = "a
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.layout = "mono"
-        for start in range(0, len(samples), 1024):
-            block = samples[start : start + 1024].astype(np.float32)[None, :]
-            frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = start
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+        _mux_audio(container, stream, (samples, rate))
     return path
+
+
+def remux(src: Path, dst: Path, *, faststart: bool = False, max_seconds: float | None = None) -> Path:
+    """Copy a real clip's packets (no re-encoding) into a new MP4, optionally 'moov' first and cut short."""
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options=options) as out:
+        streams = [s for s in inp.streams if s.type in ("video", "audio")]
+        mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+        for packet in inp.demux(*streams):
+            if packet.dts is None:
+                continue  # the demuxer's end-of-stream marker
+            if max_seconds is not None and packet.pts is not None and packet.pts * packet.time_base >= max_seconds:
+                continue
+            packet.stream = mapping[packet.stream.index]
+            out.mux(packet)
+    return dst
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """Types of an MP4/MOV file's top-level boxes, in file order (e.g. ftyp, free, mdat, moov)."""
+    data = path.read_bytes()
+    boxes, pos = [], 0
+    while pos + 8 <= len(data):
+        size, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8].decode("latin-1")
+        if size == 1:
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        boxes.append(kind)
+        if size < 8:
+            break
+        pos += size
+    return boxes
 
 
 def noise_frames(n: int, size: int = 160, seed: int = 0) -> list[np.ndarray]:
@@ -112,18 +149,27 @@ def noise_frames(n: int, size: int = 160, seed: int = 0) -> list[np.ndarray]:
 
 
 def side_by_side(left: list[np.ndarray], right: list[np.ndarray]) -> list[np.ndarray]:
+    """Two clips in one picture (hstack), as long as the shorter one."""
     n = min(len(left), len(right))
     return [np.concatenate([left[i], right[i]], axis=1) for i in range(n)]
 
 
-def irregular_times(n: int, fps: float, seed: int = 0) -> list[float]:
-    """Timestamps of a variable-rate stream: frame intervals jitter between 0.6 and 1.6 periods."""
-    rng = np.random.default_rng(seed)
-    steps = rng.uniform(0.6, 1.6, n - 1) / fps
-    return [0.0, *np.cumsum(steps).tolist()]
+def pad_to_portrait(frames: list[np.ndarray], extra: int = 64) -> list[np.ndarray]:
+    """Black bars above and below: a taller-than-wide upright picture (so rotation changes the shape)."""
+    half = extra // 2
+    return [np.pad(f, ((half, extra - half), (0, 0), (0, 0))) for f in frames]
+
+
+def alternating_times(n: int, short_s: float = 0.030, long_s: float = 0.050) -> list[float]:
+    """Timestamps of a variable-rate stream whose intervals alternate short/long (mean = 25 fps for 30/50 ms)."""
+    times = [0.0]
+    for i in range(1, n):
+        times.append(times[-1] + (short_s if i % 2 else long_s))
+    return times
 
 
 def truncate(src: Path, dst: Path, fraction: float) -> Path:
+    """The first ``fraction`` of a file's bytes (an interrupted download or copy)."""
     data = src.read_bytes()
     dst.write_bytes(data[: math.floor(len(data) * fraction)])
     return dst
