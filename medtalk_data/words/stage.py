@@ -1,26 +1,66 @@
-"""The words stage of one clip: transcript + word/phone timings → ``words.json`` (atomic).
+"""The words stage of one clip: transcript + word/phone timings → ``words.json`` (written atomically).
 
-Times in words.json are on the clip's video time axis (audio time + the audio's offset).
+Backends (``words.backend``):
+
+- ``auto`` (default) and ``faster-whisper``: a known transcript (from the dataset recipe or the labels
+  CSV) is force-aligned without recognition; otherwise faster-whisper recognises the audio chunk by
+  chunk and pocketsphinx aligns each recognised segment (English). Other languages keep Whisper's
+  word times, ``aligned = false``, with a warning.
+- ``known-only``: align known transcripts, never recognise (clips without one get no words).
+- ``whisperx``: :mod:`medtalk_data.words.whisperx_backend`, in its own environment.
+
+Long audio: recognition reads the WAV ``chunk_s`` seconds at a time, cut at quiet moments
+(:mod:`medtalk_data.words.chunks`), and aligns segment by segment, so memory stays bounded. A known
+transcript of audio longer than ``chunk_s`` is aligned in pieces cut at pauses; recognition then
+only decides where each known word lies (:mod:`medtalk_data.words.known`); the words stay the known ones.
+
+words.json (``schema_version`` 1)::
+
+    {"schema_version": 1, "language": "en", "transcript": "Kids are talking by the door.",
+     "source": "asr" | "known" | "none", "backend": "faster-whisper+pocketsphinx", "model": "...",
+     "fill_policy": "interpolate", "fill_policy_description": "...",
+     "time_base": "clip video time (s)", "audio_offset_s": 0.0, "duration_s": 3.69,
+     "words":  [{"text", "start_s", "end_s", "score", "aligned"}],
+     "phones": [{"phone", "start_s", "end_s", "word_index"}]}
+
+Every time is on the clip's video time axis: audio time + ``offset_s``. ``score`` is Whisper's word
+probability (null for a known transcript). ``phones`` are ARPAbet without stress, English only.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-import wave
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..audio import read_wav
+from ..audio import TARGET_RATE, read_wav
 from ..fsutil import atomic_write_json
-from .align import FILL_POLICY, ForcedAligner, fill_unaligned
+from .align import FILL_POLICY, FILL_POLICY_NAME, ForcedAligner, fill_unaligned
+from .audio_in import words_audio
 from .chunks import iter_wav_chunks
+from .known import align_long_known, align_piece
 from .settings import WordsSettings
 from .types import Phone, Word
 
+log = logging.getLogger(__name__)
+
 WORDS_SCHEMA_VERSION = 1
+TIME_BASE = "clip video time (s)"
 ALIGN_PAD_S = 0.3  # audio kept around an ASR segment when aligning it
+MAX_LISTED = 8  # unaligned words quoted in a warning
+
+
+@dataclass
+class Result:
+    words: list[Word]
+    phones: list[Phone]
+    source: str  # "asr", "known" or "none"
+    backend: str
+    language: str
+    model: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class WordsStage:
@@ -47,46 +87,56 @@ class WordsStage:
             self._asr = WhisperASR(s.asr_model, beam_size=s.beam_size, vad=s.vad)
         return self._asr
 
+    @property
+    def whisperx(self):
+        if self._whisperx is None:
+            from .whisperx_backend import WhisperXBackend
+
+            s = self.settings
+            self._whisperx = WhisperXBackend(s.whisperx_model, s.whisperx_align_model, s.language, chunk_s=s.chunk_s)
+        return self._whisperx
+
     def run(
         self, audio_wav: Path, out_json: Path, *, offset_s: float = 0.0, known_transcript: str | None = None
     ) -> dict[str, Any]:
+        """Write ``out_json`` for ``audio_wav``; return the summary for status.json. See :func:`run_words_stage`."""
         started = time.perf_counter()
-        with wave.open(str(audio_wav), "rb") as w:
-            rate, duration = w.getframerate(), w.getnframes() / w.getframerate()
-        s = self.settings
         warnings: list[str] = []
-        english = s.language in ("en", "auto")
-        if known_transcript and s.backend in ("auto", "known-only", "faster-whisper"):
-            source, backend, language = "known", "pocketsphinx" if english else "none", s.language
-            words, phones = self._known(read_wav(audio_wav)[0], known_transcript, english)
-        elif s.backend == "known-only":
-            source, backend, language, words, phones = "none", "none", s.language, [], []
-            warnings.append("no known transcript for this clip and words.backend is known-only: no words")
-        elif s.backend == "whisperx":
-            from .whisperx_backend import WhisperXBackend
-
-            if self._whisperx is None:
-                self._whisperx = WhisperXBackend(s.whisperx_model, s.whisperx_align_model, s.language)
-            source, backend, language, phones = "asr", "whisperx", self._whisperx.language, []
-            words = self._whisperx.transcribe(read_wav(audio_wav)[0])
-        else:
-            source, backend = "asr", "faster-whisper+pocketsphinx" if english else "faster-whisper"
-            words, phones, language = self._asr_and_align(audio_wav, rate, duration, english)
-        if not words and source != "none":
+        known = (known_transcript or "").split()
+        with words_audio(Path(audio_wav), warnings) as (wav, duration):
+            result = self._dispatch(wav, duration, known)
+        warnings += result.warnings
+        words, phones = result.words, result.phones
+        if duration == 0:
+            warnings.append("the audio is empty: no words")
+        elif not words and result.source == "asr":
             warnings.append("no speech found (silence or music): empty transcript")
-        if source == "asr" and not english and words:
-            warnings.append(f"no forced aligner for language {language!r}: ASR word timings kept (aligned = false)")
+        unaligned = [w.text for w in words if not w.aligned]
+        if unaligned and len(unaligned) < len(words) and result.source != "none":
+            listed = ", ".join(repr(t) for t in unaligned[:MAX_LISTED]) + (" …" if len(unaligned) > MAX_LISTED else "")
+            warnings.append(
+                f"{len(unaligned)} of {len(words)} words could not be aligned ({listed}): kept with aligned = false, "
+                f"times filled by the {FILL_POLICY_NAME} policy"
+            )
+        elif unaligned and result.language == "en" and result.backend.endswith("pocketsphinx"):
+            warnings.append(
+                f"forced alignment placed none of the {len(words)} words: times filled by the {FILL_POLICY_NAME} "
+                "policy (aligned = false); check that the transcript matches the audio"
+            )
         doc = {
             "schema_version": WORDS_SCHEMA_VERSION,
-            "language": language,
+            "language": result.language,
             "transcript": " ".join(w.text for w in words),
-            "source": source,
-            "backend": backend,
-            "fill_policy": FILL_POLICY,
-            "time_base": "clip video time (s) = audio time + audio offset",
+            "source": result.source,
+            "backend": result.backend,
+            "model": result.model,
+            "fill_policy": FILL_POLICY_NAME,
+            "fill_policy_description": FILL_POLICY,
+            "time_base": TIME_BASE,
             "audio_offset_s": offset_s,
+            "duration_s": round(duration, 6),
             "words": [w.shifted(offset_s).to_dict() for w in words],
-            "phones": [p.shifted(offset_s).__dict__ for p in phones],
+            "phones": [p.shifted(offset_s).to_dict() for p in phones],
         }
         atomic_write_json(out_json, doc)
         seconds = time.perf_counter() - started
@@ -94,51 +144,78 @@ class WordsStage:
             "n_words": len(words),
             "n_aligned": sum(w.aligned for w in words),
             "n_phones": len(phones),
-            "source": source,
-            "backend": backend,
-            "language": language,
+            "source": result.source,
+            "backend": result.backend,
+            "language": result.language,
             "seconds": round(seconds, 3),
             "rtf": round(seconds / duration, 4) if duration else None,
             "warnings": warnings,
         }
 
-    def _known(self, audio: np.ndarray, transcript: str, english: bool) -> tuple[list[Word], list[Phone]]:
-        tokens = transcript.split()
-        total = len(audio) / 16000
-        if not english:
-            words = [Word(t, 0.0, 0.0) for t in tokens]
-            return fill_unaligned(words, total), []
-        spans, phones = self.aligner.align(audio, tokens)
-        words = [
-            Word(t, *(span if span else (0.0, 0.0)), aligned=span is not None)
-            for t, span in zip(tokens, spans, strict=True)
-        ]
-        return fill_unaligned(words, total), phones
+    # -- backends ---------------------------------------------------------------------------------
 
-    def _asr_and_align(
-        self, audio_wav: Path, rate: int, duration: float, english: bool
-    ) -> tuple[list[Word], list[Phone], str]:
-        """ASR chunk by chunk (read from disk piece by piece), each segment then force-aligned."""
+    def _dispatch(self, wav: Path, duration: float, known: list[str]) -> Result:
+        s = self.settings
+        if s.backend == "whisperx":
+            return self._whisperx_run(wav, known)
+        if known:
+            return self._known(wav, duration, known, may_recognise=s.backend != "known-only")
+        if s.backend == "known-only":
+            return Result(
+                [], [], "none", "none", s.language,
+                warnings=["no known transcript for this clip and words.backend is known-only: no words"],
+            )  # fmt: skip
+        return self._asr_and_align(wav, duration)
+
+    def _known(self, wav: Path, duration: float, tokens: list[str], *, may_recognise: bool) -> Result:
+        s = self.settings
+        if s.language not in ("en", "auto"):
+            words = fill_unaligned([Word(t, 0.0, 0.0) for t in tokens], duration)
+            warning = (
+                f"no forced aligner for language {s.language!r}: the known transcript is spread over the audio "
+                "by word length (aligned = false)"
+            )
+            return Result(words, [], "known", "none", s.language, warnings=[warning])
+        if duration > s.chunk_s and not may_recognise:
+            warning = (
+                f"known transcript of {duration:.0f} s audio aligned in one pass (words.backend known-only "
+                "cannot cut it by recognition): memory grows with length"
+            )
+            words, phones = align_piece(self.aligner, read_wav(wav)[0], tokens, 0.0, 0)
+            return Result(fill_unaligned(words, duration), phones, "known", "pocketsphinx", "en", warnings=[warning])
+        if duration <= s.chunk_s:
+            words, phones = align_piece(self.aligner, read_wav(wav)[0], tokens, 0.0, 0)
+            return Result(fill_unaligned(words, duration), phones, "known", "pocketsphinx", "en")
+        words, phones = align_long_known(wav, duration, tokens, self.aligner, self.asr, chunk_s=s.chunk_s)
+        model = self.asr.choice.describe()  # used only to place the known words in time
+        return Result(fill_unaligned(words, duration), phones, "known", "pocketsphinx", "en", model)
+
+    def _asr_and_align(self, wav: Path, duration: float) -> Result:
+        """ASR chunk by chunk (read from disk piece by piece); English segments then force-aligned."""
         s = self.settings
         words: list[Word] = []
         asr_spans: list[tuple[float, float] | None] = []
         phones: list[Phone] = []
-        language = s.language
-        for start, chunk in iter_wav_chunks(audio_wav, s.chunk_s):
-            offset = start / rate
-            segments, language = self.asr.transcribe(chunk, s.language)
+        request = s.language  # "auto" becomes the language detected on the first chunk with speech
+        language = "en" if self.asr.english_only else s.language
+        for start, chunk in iter_wav_chunks(wav, s.chunk_s):
+            offset = start / TARGET_RATE
+            segments, detected = self.asr.transcribe(chunk, request)
+            segments = [seg for seg in segments if seg.no_speech_prob <= 1.0 - s.min_speech_prob]
+            if not segments:
+                continue
+            language = detected
+            request = detected if request == "auto" else request
             for seg in segments:
-                if seg.no_speech_prob > 1.0 - s.min_speech_prob:
-                    continue
                 asr_words = [w.shifted(offset) for w in seg.words]
-                if not english:
+                if language != "en":
                     words += asr_words
                     asr_spans += [(w.start_s, w.end_s) for w in asr_words]
                     continue
-                lo = max(0, int((seg.start_s - ALIGN_PAD_S) * rate))
-                hi = min(len(chunk), int((seg.end_s + ALIGN_PAD_S) * rate))
+                lo = max(0, int((seg.start_s - ALIGN_PAD_S) * TARGET_RATE))
+                hi = min(len(chunk), int((seg.end_s + ALIGN_PAD_S) * TARGET_RATE))
                 spans, seg_phones = self.aligner.align(chunk[lo:hi], [w.text for w in seg.words])
-                base = offset + lo / rate
+                base = offset + lo / TARGET_RATE
                 first = len(words)
                 for w, span in zip(asr_words, spans, strict=True):
                     if span is None:
@@ -148,7 +225,24 @@ class WordsStage:
                         words.append(Word(w.text, base + span[0], base + span[1], w.score, True))
                         asr_spans.append(None)
                 phones += [Phone(p.phone, p.start_s + base, p.end_s + base, p.word_index + first) for p in seg_phones]
-        return fill_unaligned(words, duration, asr_spans), phones, language
+        warnings = []
+        if language != "en" and words:
+            warnings.append(f"no forced aligner for language {language!r}: ASR word timings kept (aligned = false)")
+        backend = "faster-whisper+pocketsphinx" if language == "en" else "faster-whisper"
+        words = fill_unaligned(words, duration, asr_spans)
+        return Result(words, phones, "asr", backend, language, self.asr.choice.describe(), warnings)
+
+    def _whisperx_run(self, wav: Path, known: list[str]) -> Result:
+        audio = read_wav(wav)[0]
+        wx = self.whisperx
+        if known:
+            words, language, warnings = wx.align_known(audio, " ".join(known))
+            source = "known"
+        else:
+            words, language, warnings = wx.transcribe(audio)
+            source = "asr"
+        warnings = [*warnings, "whisperx gives word timings only: no phones"]
+        return Result(words, [], source, "whisperx", language, self.settings.whisperx_model, warnings)
 
 
 def run_words_stage(
@@ -159,5 +253,19 @@ def run_words_stage(
     offset_s: float = 0.0,
     known_transcript: str | None = None,
 ) -> dict[str, Any]:
-    """One-shot form of :class:`WordsStage` (loads the models for this call)."""
+    """Transcript with word and phone timings for one clip → ``out_json`` (atomic); returns the status summary.
+
+    ``audio_wav``: the clip's audio (16 kHz mono 16-bit WAV from the audio stage; other formats are
+    converted, with a warning). ``offset_s``: where audio sample 0 sits on the clip's video time axis;
+    every time written is audio time + ``offset_s``. ``known_transcript``: text from the dataset recipe
+    or labels CSV, aligned instead of recognised.
+
+    Summary: ``n_words``, ``n_aligned``, ``n_phones``, ``source`` ("asr" | "known" | "none"), ``backend``,
+    ``language``, ``seconds``, ``rtf`` (seconds per second of audio), ``warnings`` (list of one-liners).
+    Silence or music gives an empty word list and a warning, not an error. Expected failures raise
+    :class:`medtalk_data.errors.ClipError` (no audio file, undecodable audio, a language the model
+    cannot transcribe); a missing package or model raises :class:`medtalk_data.errors.MedtalkError`.
+
+    Loads the models for this call; :class:`WordsStage` keeps them loaded across clips.
+    """
     return WordsStage(settings).run(audio_wav, out_json, offset_s=offset_s, known_transcript=known_transcript)

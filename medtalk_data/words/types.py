@@ -19,6 +19,7 @@ class Word:
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
+        d["start_s"], d["end_s"] = round(self.start_s, 6), round(self.end_s, 6)
         d["score"] = None if math.isnan(self.score) else round(self.score, 4)
         return d
 
@@ -32,3 +33,7 @@ class Phone:
 
     def shifted(self, offset: float) -> Phone:
         return replace(self, start_s=self.start_s + offset, end_s=self.end_s + offset)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"phone": self.phone, "start_s": round(self.start_s, 6), "end_s": round(self.end_s, 6),
+                "word_index": self.word_index}  # fmt: skip
