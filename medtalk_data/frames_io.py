@@ -161,8 +161,9 @@ class ClipFrames:
         return self.blendshapes[:, self.blendshape_names.index(name)]
 
 
-def _numpy_fixed(column: pa.ChunkedArray, shape: tuple[int, ...]) -> np.ndarray:
-    combined = column.combine_chunks()
+def fixed_size_numpy(column: pa.Array | pa.ChunkedArray, shape: tuple[int, ...] = (-1,)) -> np.ndarray:
+    """An Arrow fixed-size-list column → (rows, *shape) numpy array; the inverse of :func:`fixed_size_list`."""
+    combined = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     return combined.values.to_numpy(zero_copy_only=False).reshape((len(combined), *shape))
 
 
@@ -186,9 +187,9 @@ def read_frames(path: Path) -> ClipFrames:
         interpolated=table["interpolated"].to_numpy(),
         n_faces=table["n_faces"].to_numpy(),
         source_frame=table["source_frame"].to_numpy(),
-        blendshapes=_numpy_fixed(table["blendshapes"], (N_BLENDSHAPES,)),
-        landmarks=_numpy_fixed(table["landmarks"], (N_LANDMARKS, 3)),
-        transform=_numpy_fixed(table["transform"], (4, 4)),
-        head_rotation_deg=_numpy_fixed(table["head_rotation_deg"], (3,)),
-        head_translation_cm=_numpy_fixed(table["head_translation_cm"], (3,)),
+        blendshapes=fixed_size_numpy(table["blendshapes"], (N_BLENDSHAPES,)),
+        landmarks=fixed_size_numpy(table["landmarks"], (N_LANDMARKS, 3)),
+        transform=fixed_size_numpy(table["transform"], (4, 4)),
+        head_rotation_deg=fixed_size_numpy(table["head_rotation_deg"], (3,)),
+        head_translation_cm=fixed_size_numpy(table["head_translation_cm"], (3,)),
     )

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..frames_io import fixed_size_numpy
 from ..fsutil import atomic_path
 from ..rigs import N_LANDMARKS
 from ..video import DecodedFrame, iter_frames
@@ -50,14 +51,13 @@ _FRAME_COLUMNS = ["frame_index", "time_s", "source_frame", "face_found", "interp
 def _grid_batches(frames_parquet: Path, batch_rows: int) -> Iterator[dict[str, np.ndarray]]:
     reader = pq.ParquetFile(frames_parquet)
     for rb in reader.iter_batches(batch_size=batch_rows, columns=_FRAME_COLUMNS):
-        n = rb.num_rows
         yield {
             "frame_index": rb.column("frame_index").to_numpy(),
             "time_s": rb.column("time_s").to_numpy(),
             "source_frame": rb.column("source_frame").to_numpy(),
             "face_found": rb.column("face_found").to_numpy(zero_copy_only=False),
             "interpolated": rb.column("interpolated").to_numpy(zero_copy_only=False),
-            "landmarks": rb.column("landmarks").values.to_numpy(zero_copy_only=False).reshape(n, N_LANDMARKS, 3),
+            "landmarks": fixed_size_numpy(rb.column("landmarks"), (N_LANDMARKS, 3)),
         }
 
 

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..errors import MedtalkError
 from ..expression.classifier import EXPRESSION_NAMES
-from ..frames_io import fixed_size_list, read_frames
+from ..frames_io import fixed_size_list, fixed_size_numpy, read_frames
 from ..fsutil import display_path
 from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
 from ..rigs import N_LANDMARKS
@@ -184,7 +184,7 @@ def _expression(clip_path: Path, n_frames: int) -> np.ndarray:
     if path.is_file():
         table = pq.read_table(path, columns=["frame_index", "probs"])
         idx = table["frame_index"].to_numpy()
-        values = table["probs"].combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, N_EXPRESSIONS)
+        values = fixed_size_numpy(table["probs"], (N_EXPRESSIONS,))
         keep = (idx >= 0) & (idx < n_frames)
         probs[idx[keep]] = values[keep]
     return probs

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MedtalkError
+from ..frames_io import fixed_size_numpy
 from ..fsutil import display_path
 from .schema import MANIFEST_SCHEMA_VERSION, SCHEMA_METADATA_KEY
 
@@ -60,9 +61,7 @@ class Manifest:
 
     def curves(self, clip_id: str) -> np.ndarray:
         """(T, C) curves of one clip, in ``channel_names`` order."""
-        table = self.frames(["curves"], [clip_id])
-        combined = table["curves"].combine_chunks()
-        return combined.values.to_numpy(zero_copy_only=False).reshape(len(combined), -1)
+        return fixed_size_numpy(self.frames(["curves"], [clip_id])["curves"])
 
 
 def load_manifest(path: Path) -> Manifest:

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from ..emotions import CANONICAL_EMOTIONS
 from ..errors import MedtalkError
+from ..frames_io import fixed_size_numpy
 from .read import load_manifest
 from .schema import CLIP_SCHEMA, FRAME_SCHEMA
 
@@ -108,7 +109,7 @@ def validate_manifest(path: Path) -> list[Problem]:
     times = frames["time_s"].to_numpy()
     index = frames["frame_index"].to_numpy()
     found = frames["face_found"].to_numpy(zero_copy_only=False)
-    curves = frames["curves"].combine_chunks().values.to_numpy(zero_copy_only=False).reshape(len(frames), -1)
+    curves = fixed_size_numpy(frames["curves"])
     id_array = np.asarray(frame_ids.to_pylist(), dtype=object)
     starts = np.flatnonzero(np.r_[True, id_array[1:] != id_array[:-1]])
     for s, e in zip(starts, np.r_[starts[1:], len(id_array)], strict=True):
