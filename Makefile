@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 VIDEOS ?= examples/videos
 OUT    ?= demo_out
 WORKERS ?=
+DEMO_SPEECH ?= $(firstword $(wildcard $(VIDEOS)/*.mp4 $(VIDEOS)/*.mov $(VIDEOS)/*.wav))
 
 .PHONY: install demo test lint bench clean
 
@@ -22,13 +23,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
-## demo: extract the bundled clips (or VIDEOS=your/folder), draw previews, build a Parquet manifest, train a small model
+## demo: extract the bundled clips (or VIDEOS=your/folder), draw previews, build a Parquet manifest, train a small model, animate
 demo: install
 	$(BIN)/medtalk-data extract $(VIDEOS) --out $(OUT)/extracted $(if $(WORKERS),--workers $(WORKERS),)
 	$(BIN)/medtalk-data status $(OUT)/extracted
 	$(BIN)/medtalk-data preview $(OUT)/extracted > /dev/null
 	$(BIN)/medtalk-data build-manifest $(OUT)/extracted --out $(OUT)/manifest --overwrite
 	$(BIN)/medtalk-models train --manifest $(OUT)/manifest --out $(OUT)/run --overwrite
+	$(BIN)/medtalk-models animate --checkpoint $(OUT)/run --audio $(DEMO_SPEECH) --emotion happy --intensity 0.8 \
+		--side-by-side $(DEMO_SPEECH) --out $(OUT)/animations --overwrite
 	@echo ""
 	@echo "Outputs:"
 	@echo "  per clip: frames.parquet, audio.wav, words.json, expression.parquet, status.json in $(OUT)/extracted/clips/<clip_id>/"
@@ -36,6 +39,7 @@ demo: install
 	@echo "  run summary:                                    $(OUT)/extracted/extract_summary.json"
 	@echo "  Parquet manifest (clips, frames, excluded):     $(OUT)/manifest/"
 	@echo "  trained MEDTalk model (all four stages):        $(OUT)/run/model/  (log.csv, tb/ for TensorBoard in $(OUT)/run/)"
+	@echo "  animation of $(notdir $(DEMO_SPEECH)) (happy):   $(OUT)/animations/  (ARKit CSV, Live Link Face CSV, npz, mp4, png)"
 
 ## test: lint and run the test suite (real media from ../shared/data)
 test: install lint

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, setup_logging
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STAGE_CHOICES = ("all", "disentangle", "audio_content", "intensity", "emotion_control")
 
@@ -125,6 +129,157 @@ def train(
     click.echo(f"run folder: {out}  (model/: latest finished stage; log.csv; tb/ for TensorBoard)")
     if result.stopped_early:
         click.echo(f"stopped by --max-steps; continue with --resume --out {out}")
+
+
+def _parse_blend(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, weight = part.partition(":")
+        try:
+            out[name.strip()] = float(weight) if sep else 1.0
+        except ValueError as err:
+            raise SetupError(f"--blend {text!r}: write label:weight pairs, e.g. happy:0.7,surprise:0.3") from err
+    return out
+
+
+def _read_intensity_curve(path: Path) -> np.ndarray:
+    """Two columns (time_s, intensity 0..1), CSV with or without a header, or .npy of that shape."""
+    import numpy as np
+
+    try:
+        data = np.load(path) if path.suffix == ".npy" else np.genfromtxt(path, delimiter=",", comments="#")
+    except (OSError, ValueError) as err:
+        raise SetupError(f"{path}: cannot read the intensity curve ({err})") from err
+    data = np.atleast_2d(data)
+    data = data[~np.isnan(data).any(axis=1)] if data.ndim == 2 else data
+    if data.ndim != 2 or data.shape[1] != 2 or len(data) == 0:
+        raise SetupError(f"{path}: an intensity curve has two columns, time_s and intensity (0..1), one row per time")
+    return data
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--checkpoint",
+    "-k",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Run folder (or its model/ folder) from `medtalk-models train`.",
+)
+@click.option(
+    "--audio",
+    "-a",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Speech: any file PyAV reads (wav, mp3, m4a, flac, a video's audio).",
+)
+@click.option("--emotion", default=None, help="Emotion label (see the error for the model's list).")
+@click.option("--intensity", type=float, default=0.5, help="0 none, 0.5 as predicted from the speech, 1 strongest.")
+@click.option(
+    "--intensity-curve",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Frame-wise intensity: CSV time_s,intensity (0..1); replaces --intensity.",
+)
+@click.option("--blend", default=None, help="A mix of labels, e.g. happy:0.7,surprise:0.3.")
+@click.option(
+    "--image",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Reference face image whose expression to take.",
+)
+@click.option("--text", default=None, help='Free-text description, e.g. "a furious face".')
+@click.option("--transcript", default=None, help="What is said (else speech recognition).")
+@click.option("--fps", type=float, default=None, help="Output frame rate [default: the model's].")
+@click.option(
+    "--format",
+    "formats",
+    default=None,
+    help="Comma-separated: csv,livelink,npz,txt,mp4,png [default: all that fit the rig].",
+)
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path, file_okay=False), default=Path("animations"), help="Output folder."
+)
+@click.option("--smooth/--no-smooth", default=True, help="Savitzky–Golay smoothing (official: 5 taps at 60 fps).")
+@click.option(
+    "--side-by-side",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Source video to show beside the rendered face in the mp4.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--device", default="cpu", help="cpu, cuda or cuda:N.")
+def animate(
+    checkpoint: Path,
+    audio: Path,
+    emotion: str | None,
+    intensity: float,
+    intensity_curve: Path | None,
+    blend: str | None,
+    image: Path | None,
+    text: str | None,
+    transcript: str | None,
+    fps: float | None,
+    formats: str | None,
+    out: Path,
+    smooth: bool,
+    side_by_side: Path | None,
+    overwrite: bool,
+    device: str,
+) -> None:
+    """Speech in, emotional facial animation out (ARKit CSV, Live Link Face CSV, npz, MEDTalk txt, mp4).
+
+    Exactly one emotion source: --emotion (with --intensity or --intensity-curve), --blend,
+    --image or --text; none means neutral. Exit codes: 0 written, 2 bad input.
+
+    \b
+    Examples:
+      medtalk-models animate -k runs/first -a speech.wav --emotion happy --intensity 0.8
+      medtalk-models animate -k runs/first -a talk.m4a --blend angry:0.6,sad:0.4 --format csv,mp4
+      medtalk-models animate -k runs/first -a speech.wav --text "a furious face" --out anims/
+      medtalk-models animate -k runs/first -a speech.wav --image ref.png --fps 60 --format livelink
+      medtalk-models animate -k runs/first -a clip.mp4 --emotion sad --side-by-side clip.mp4
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_models.animate import Animator, EmotionControl
+    from medtalk_models.export_run import export_animation
+
+    sources = [x for x in (emotion, blend, image, text) if x]
+    if len(sources) > 1:
+        raise SetupError("give one emotion source: --emotion, --blend, --image or --text")
+    if not 0.0 <= intensity <= 1.0:
+        raise SetupError(f"--intensity {intensity}: use a value from 0 (none) to 1 (strongest)")
+    control = EmotionControl(
+        label=emotion,
+        intensity=intensity,
+        intensity_curve=_read_intensity_curve(intensity_curve) if intensity_curve else None,
+        blend=_parse_blend(blend),
+        image=image,
+        text=text,
+    )
+    try:
+        animator = Animator(checkpoint, device=device)
+        try:
+            result = animator.animate(audio, control, transcript=transcript, smooth=smooth)
+        finally:
+            animator.close()
+        written = export_animation(
+            result,
+            out,
+            audio.stem,
+            formats.split(",") if formats else None,
+            fps=fps,
+            audio=audio,
+            side_by_side=side_by_side,
+            overwrite=overwrite,
+        )
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    click.echo(f"{result.info['frames']} frames at {result.fps:g} fps ({result.info['emotion_source']}); "
+               f"transcript: {result.transcript[:80]!r}")  # fmt: skip
+    for path in written:
+        click.echo(f"  {path}")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from medtalk_data.errors import MedtalkError
 from medtalk_data.fsutil import atomic_path, display_path
 
 SAMPLE_RATE = 16000
+SILENCE_HANGOVER_S = 0.15
 
 
 def align_to_frames(feats: np.ndarray, rate_hz: float, times_s: np.ndarray, fps: float) -> np.ndarray:
@@ -124,3 +125,24 @@ class TextCache:
 
     def sentence(self, text: str) -> np.ndarray:
         return self._get("sentence", text)
+
+
+def voice_activity(wave_16k: np.ndarray, times_s: np.ndarray, fps: float) -> np.ndarray:
+    """Frames with speech energy: RMS over each frame's interval above a level set from the loud
+    part of the file (so a quiet recording is judged against itself), with a short hangover."""
+    half = int(SAMPLE_RATE / fps / 2) + 1
+    rms = np.zeros(len(times_s), np.float32)
+    for i, t in enumerate(times_s):
+        c = int(t * SAMPLE_RATE)
+        seg = wave_16k[max(c - half, 0) : c + half]
+        rms[i] = float(np.sqrt(np.mean(seg**2))) if len(seg) else 0.0
+    loud = np.percentile(rms, 95) if len(rms) else 0.0
+    active = rms > max(0.1 * loud, 10 ** (-50 / 20))
+    hang = max(int(SILENCE_HANGOVER_S * fps), 1)
+    if active.any():
+        idx = np.flatnonzero(active)
+        near = np.zeros_like(active)
+        for k in range(-hang, hang + 1):
+            near[np.clip(idx + k, 0, len(active) - 1)] = True
+        active = near
+    return active

@@ -150,6 +150,28 @@ def checkpoint_meta(cfg: dict[str, Any], rig: RigSpec, dims: ModelDims, stages_d
     }
 
 
+def rest_pose(data: TrainingData, min_frames: int = 10) -> list[float] | None:
+    """Median curves over the training frames where nobody speaks (energy-based voice activity):
+    the pose `animate` eases the mouth to in silence. None when the clips have too little silence."""
+    from medtalk_data.audio import read_wav
+
+    from .features import voice_activity
+
+    quiet = []
+    for clip in data.clips:
+        if not clip.has_audio:
+            continue
+        wave_16k, _ = read_wav(Path(clip.audio_path))
+        times = np.arange(clip.length) / data.rig.fps - clip.audio_offset_s
+        silent = ~voice_activity(wave_16k, times, data.rig.fps) & data.valid[clip.start : clip.start + clip.length]
+        quiet.append(data.curves[clip.start : clip.start + clip.length][silent])
+    frames = np.concatenate(quiet) if quiet else np.zeros((0, data.rig.dim))
+    if len(frames) < min_frames:
+        log.info("only %d silent training frames: animate rests the mouth on the model's silence output", len(frames))
+        return None
+    return [round(float(v), 6) for v in np.median(frames, axis=0)]
+
+
 class CsvLog:
     """Append-only CSV of losses; on resume, rows past the checkpoint are dropped first."""
 
@@ -223,6 +245,7 @@ class Trainer:
         np.random.seed(self.seed % 2**32)
         self.model = MEDTalk(self.dims).to(self.device)
         self.csv = CsvLog(self.out / "log.csv", self.dist.main)
+        self.rest_pose: list[float] | None = None
         self.tb = self._tensorboard()
         self.cache_dir = Path(cfg["data"]["cache_dir"]) if cfg["data"]["cache_dir"] else self.manifest.path / "cache"
 
@@ -277,7 +300,10 @@ class Trainer:
         return needs
 
     def _meta(self, done: list[str]) -> dict[str, Any]:
-        return checkpoint_meta(self.cfg, self.rig, self.dims, done)
+        meta = checkpoint_meta(self.cfg, self.rig, self.dims, done)
+        if self.rest_pose is not None:
+            meta["rest_pose"] = self.rest_pose
+        return meta
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, stages: list[str]) -> RunResult:
@@ -313,6 +339,7 @@ class Trainer:
             ) from err
         self._check_meta(meta, where)
         load_model_weights(where, self.model, map_location=str(self.device))
+        self.rest_pose = meta.get("rest_pose", self.rest_pose)
         return list(meta["stages_done"]) if meta.get("stages_done") else list(STAGE_ORDER[:first])
 
     def _check_meta(self, meta: dict[str, Any], where: Path) -> None:
@@ -358,6 +385,7 @@ class Trainer:
             meta = load_meta(where)
             self._check_meta(meta, where)
             load_model_weights(where, self.model, map_location=str(self.device))
+            self.rest_pose = meta.get("rest_pose", self.rest_pose)
             state, rng = load_training(where, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
             restore_rng(rng)
             self.csv.truncate_after(name, state.step)
@@ -372,6 +400,8 @@ class Trainer:
         if not train.clips:
             raise MedtalkError(self._no_data_message(name, train))
         val = self._data(name, "val")
+        if name == "audio_content":
+            self.rest_pose = rest_pose(train)
         phases = list(stage_phases(name, self.cfg))
         pairs = PairSampler(train, self.cfg["data"]["pair_alignment"]) if name == "disentangle" else None
         if pairs is not None and "content" in phases and not pairs.content_pairs:

@@ -126,3 +126,25 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     processor = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
     processor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
     return folder
+
+
+def small_cfg(epochs_per_phase: int = 10, epochs: int = 30) -> dict:
+    from medtalk_models.config import load_config
+
+    cfg = load_config()
+    cfg["stages"]["disentangle"]["epochs_per_phase"] = epochs_per_phase
+    for stage in ("audio_content", "intensity", "emotion_control"):
+        cfg["stages"][stage]["epochs"] = epochs
+    cfg["train"]["save_every"] = 25
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def run_dir(training_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All four stages trained once per session on the small real manifest (about a minute)."""
+    from medtalk_models.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "all"
+    result = train(training_manifest, small_cfg(), out, "all", progress=False)
+    assert result.stages_done == ["disentangle", "audio_content", "intensity", "emotion_control"]
+    return out

@@ -27,29 +27,14 @@ from medtalk_models.model import MEDTalk, ModelDims
 from medtalk_models.rig import RigSpec
 from medtalk_models.train import train
 
+from .conftest import small_cfg
+
 pytestmark = pytest.mark.realdata
-
-
-def small_cfg(epochs_per_phase: int = 10, epochs: int = 30) -> dict:
-    cfg = load_config()
-    cfg["stages"]["disentangle"]["epochs_per_phase"] = epochs_per_phase
-    for stage in ("audio_content", "intensity", "emotion_control"):
-        cfg["stages"][stage]["epochs"] = epochs
-    cfg["train"]["save_every"] = 25
-    return cfg
 
 
 def log_rows(run: Path) -> list[dict[str, str]]:
     with open(run / "log.csv", newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
-
-
-@pytest.fixture(scope="module")
-def run_dir(training_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "all"
-    result = train(training_manifest, small_cfg(), out, "all", progress=False)
-    assert result.stages_done == ["disentangle", "audio_content", "intensity", "emotion_control"]
-    return out
 
 
 def test_every_stage_loss_falls(run_dir: Path) -> None:

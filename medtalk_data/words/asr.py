@@ -127,6 +127,10 @@ class WhisperASR:
     def transcribe(self, audio: np.ndarray, language: str | None) -> tuple[list[Segment], str]:
         """Segments (times relative to ``audio``) and the language used. ``audio``: 16 kHz mono float32."""
         lang = self.language_for(language)
+        import ctranslate2
+
+        # the temperature fallback samples: a fixed seed makes a re-run give the same words
+        ctranslate2.set_random_seed(0)
         segments, info = self._model.transcribe(
             audio.astype(np.float32, copy=False),
             language=lang,

@@ -1,0 +1,318 @@
+"""Speech in, emotional rig curves out: inference with a trained run's ``model/`` checkpoint.
+
+Emotion control (one of): a label with a user intensity, a frame-wise intensity curve, a blend of
+labels, a reference image or a free-text description. The model's own frame-wise intensity (stage
+3 predictor, from audio + transcript) is kept and scaled by the user's intensity: 0.5 = as
+predicted, 0 = no emotion, 1 = twice the predicted strength (an extension; the official demos have
+no intensity control, spec gap G16).
+
+Long audio is processed in windows (60 s, 4 s overlap, linear cross-fade), each with the words that
+fall inside it, so memory is bounded by the window, not the file. In silence (energy-based voice
+activity) the articulation channels (jaw and mouth, not smiles) ease to the pose the model itself
+gives for silence, so the mouth rests.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medtalk_data.errors import MedtalkError
+from medtalk_data.fsutil import display_path
+
+from .backbones import build_backbones
+from .checkpoint import load_meta, load_model_weights
+from .features import SAMPLE_RATE, align_to_frames, voice_activity
+from .model import MEDTalk, ModelDims
+from .rig import RigSpec
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = 60.0
+OVERLAP_S = 4.0
+
+
+@dataclass
+class EmotionControl:
+    """What drives the emotion code; exactly one of label/blend/image/text (label defaults to neutral)."""
+
+    label: str | None = None
+    intensity: float = 0.5
+    intensity_curve: np.ndarray | None = None  # (K, 2): time_s, multiplier in 0..1
+    blend: dict[str, float] | None = None
+    image: Path | np.ndarray | None = None
+    text: str | None = None
+
+
+@dataclass
+class Animation:
+    values: np.ndarray  # (T, C) at fps
+    names: list[str]
+    fps: float
+    words: list[dict[str, Any]] = field(default_factory=list)
+    transcript: str = ""
+    speech: np.ndarray | None = None  # (T,) bool voice activity
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_audio(path: Path, workdir: Path) -> Path:
+    """Any audio PyAV reads → 16 kHz mono 16-bit WAV in ``workdir`` (one-line errors for bad input)."""
+    from medtalk_data.audio import extract_audio
+    from medtalk_data.errors import ClipError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MedtalkError(f"{display_path(path)}: no such audio file")
+    out = workdir / "audio16k.wav"
+    try:
+        extract_audio(path, out, video_start_s=0.0)
+    except ClipError as err:
+        raise MedtalkError(f"{display_path(path)}: {err}") from err
+    except Exception as err:  # PyAV raises many types for unreadable input
+        raise MedtalkError(f"{display_path(path)}: cannot decode audio ({type(err).__name__}: {err})") from err
+    with wave.open(str(out), "rb") as wav:
+        if wav.getnframes() < SAMPLE_RATE // 10:
+            raise MedtalkError(f"{display_path(path)}: audio is empty or shorter than 0.1 s")
+    return out
+
+
+def read_wav_span(path: Path, start_s: float, end_s: float) -> np.ndarray:
+    with wave.open(str(path), "rb") as wav:
+        a = int(start_s * SAMPLE_RATE)
+        b = min(int(end_s * SAMPLE_RATE), wav.getnframes())
+        wav.setpos(min(a, wav.getnframes()))
+        pcm = np.frombuffer(wav.readframes(max(b - a, 0)), dtype=np.int16)
+    return pcm.astype(np.float32) / 32768.0
+
+
+def savgol(values: np.ndarray, fps: float, window_s: float = 5 / 60) -> np.ndarray:
+    """Savitzky–Golay smoothing with the window given in seconds (official: 5 taps at 60 fps)."""
+    from scipy.signal import savgol_filter
+
+    taps = max(round(window_s * fps) | 1, 3)
+    if len(values) < taps:
+        return values
+    return savgol_filter(values, taps, min(2, taps - 2), axis=0, mode="nearest").astype(np.float32)
+
+
+class Animator:
+    """A trained model with its backbones, ready to animate any number of audio files."""
+
+    def __init__(self, checkpoint: Path, device: str = "cpu") -> None:
+        checkpoint = Path(checkpoint)
+        if (checkpoint / "model" / "meta.json").exists():
+            checkpoint = checkpoint / "model"  # a run folder was given
+        self.meta = load_meta(checkpoint)
+        self.cfg = self.meta["config"]
+        self.rig = RigSpec.from_dict(self.meta["rig"])
+        self.stages_done = list(self.meta.get("stages_done") or [])
+        if "audio_content" not in self.stages_done:
+            raise MedtalkError(
+                f"{display_path(checkpoint)}: trained stages {self.stages_done or 'none'}; animate needs at least "
+                f"disentangle + audio_content (and intensity for emotion labels)"
+            )
+        self.device = torch.device(device)
+        self.model = MEDTalk(ModelDims(**self.meta["dims"]))
+        load_model_weights(checkpoint, self.model, map_location=str(self.device))
+        self.model.to(self.device).eval()
+        self.emotions: list[str] = list(self.meta["emotions"])
+        self.backbones = build_backbones(self.cfg, "cpu", needs={"audio", "text"})
+        self._words_stage: Any = None
+        self._silence: torch.Tensor | None = None
+
+    def _silence_features(self) -> torch.Tensor:
+        """The content backbone's features of digital silence (1, 1, D): the model's resting input."""
+        if self._silence is None:
+            raw = self.backbones.audio["content"].extract(np.zeros(SAMPLE_RATE, np.float32))
+            self._silence = torch.tensor(raw.mean(0)[None, None], dtype=torch.float32, device=self.device)
+        return self._silence
+
+    def close(self) -> None:
+        self.backbones.close()
+
+    # -- controls -----------------------------------------------------------------------------
+    def _check_control(self, control: EmotionControl) -> None:
+        if not 0.0 <= control.intensity <= 1.0:
+            raise MedtalkError(f"--intensity {control.intensity}: use a value from 0 (none) to 1 (strongest)")
+        labels = [control.label] if control.label else []
+        labels += list(control.blend or {})
+        bad = [e for e in labels if e not in self.emotions]
+        if bad:
+            raise MedtalkError(f"unknown emotion {bad[0]!r}; this model knows: {', '.join(self.emotions)}")
+        if control.blend is not None:
+            weights = np.array(list(control.blend.values()), np.float64)
+            if (weights < 0).any() or weights.sum() <= 0:
+                raise MedtalkError("--blend weights must be >= 0 with a positive sum, e.g. happy:0.7,surprise:0.3")
+        need = "emotion_control" if (control.image is not None or control.text) else "intensity"
+        if need not in self.stages_done:
+            raise MedtalkError(
+                f"this checkpoint has no {need} stage (trained: {', '.join(self.stages_done)}); train it with "
+                f"`medtalk-models train --stage {need}`"
+            )
+
+    def _emotion_vector(self, control: EmotionControl) -> tuple[str, torch.Tensor]:
+        """The static emotion direction (1, latent) before rescaling, and how it was chosen."""
+        m = self.model
+        if control.image is not None:
+            from .encoders import build_image_encoder
+
+            with build_image_encoder({"kind": self.cfg["image"]["kind"], "path": self.cfg["image"]["path"]}) as enc:
+                feat = enc.encode(control.image)
+            return "image", m.image_map(torch.tensor(feat[None], dtype=torch.float32, device=self.device))
+        if control.text:
+            feat = self.backbones.text.sentence(control.text)
+            return "text", m.text_map(torch.tensor(feat[None], dtype=torch.float32, device=self.device))
+        if control.blend:
+            w = torch.zeros(1, len(self.emotions), device=self.device)
+            for name, value in control.blend.items():
+                w[0, self.emotions.index(name)] = float(value)
+            w = w / w.sum()
+            table = m.emotion_embedding(torch.arange(len(self.emotions), device=self.device))
+            return "blend", w @ table
+        label = control.label or "neutral"
+        ids = torch.tensor([self.emotions.index(label)], device=self.device)
+        return "label", m.emotion_embedding(ids)
+
+    def _multiplier(self, control: EmotionControl, times_s: np.ndarray) -> np.ndarray:
+        if control.intensity_curve is not None:
+            curve = np.asarray(control.intensity_curve, np.float64)
+            if (curve[:, 1] < 0).any() or (curve[:, 1] > 1).any():
+                raise MedtalkError("intensity curve values must lie in 0..1")
+            return 2.0 * np.interp(times_s, curve[:, 0], curve[:, 1])
+        return np.full(len(times_s), 2.0 * control.intensity)
+
+    # -- transcript ---------------------------------------------------------------------------
+    def _words(
+        self, wav: Path, duration: float, transcript: str | None, workdir: Path
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """The transcript the intensity predictor reads, with word times where they are needed.
+
+        A given transcript is spread evenly over the audio; otherwise Whisper's own word timestamps
+        (no forced alignment: only which words fall in which window matters)."""
+        if self.cfg["text"]["kind"] == "none":
+            return transcript or "", []
+        if transcript:
+            # which words fall in which window: spread evenly over the audio (an alignment of minutes of
+            # speech would cost more than the animation, and a few words at a window's edge do not matter)
+            tokens = transcript.split()
+            step = duration / max(len(tokens), 1)
+            return transcript, [
+                {"text": t, "start_s": i * step, "end_s": (i + 1) * step, "aligned": False}
+                for i, t in enumerate(tokens)
+            ]
+        from medtalk_data.settings import load_settings
+        from medtalk_data.words.stage import WordsStage
+
+        if self._words_stage is None:  # the ASR model stays loaded across calls
+            self._words_stage = WordsStage(load_settings(None).words)
+        from medtalk_data.words.chunks import iter_wav_chunks
+
+        words: list[dict[str, Any]] = []
+        language = self._words_stage.settings.language
+        try:
+            for start, chunk in iter_wav_chunks(wav, WINDOW_S):
+                segments, language = self._words_stage.asr.transcribe(chunk, language)
+                offset = start / SAMPLE_RATE
+                words += [w.shifted(offset).to_dict() for seg in segments for w in seg.words]
+        except Exception as err:
+            why = f"{type(err).__name__}: {err}"
+            raise MedtalkError(f"speech recognition failed ({why}); pass --transcript TEXT") from err
+        return " ".join(w["text"] for w in words).strip(), words
+
+    # -- the run ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def animate(
+        self,
+        audio: Path,
+        control: EmotionControl | None = None,
+        *,
+        transcript: str | None = None,
+        smooth: bool = True,
+        rest_in_silence: bool = True,
+    ) -> Animation:
+        control = control or EmotionControl()
+        self._check_control(control)
+        fps = self.rig.fps
+        with tempfile.TemporaryDirectory(prefix="medtalk_animate_") as tmp:
+            wav = decode_audio(audio, Path(tmp))
+            with wave.open(str(wav), "rb") as w:
+                duration = w.getnframes() / SAMPLE_RATE
+            text, words = self._words(wav, duration, transcript, Path(tmp))
+            n = max(round(duration * fps), 1)
+            times = np.arange(n) / fps
+            values = np.zeros((n, self.rig.dim), np.float32)
+            weight = np.zeros(n, np.float32)
+            speech = np.zeros(n, bool)
+            how, direction = self._emotion_vector(control)
+            multiplier = self._multiplier(control, times)
+            start = 0.0
+            while True:
+                end = min(start + WINDOW_S, duration)
+                a, b = round(start * fps), min(round(end * fps), n)
+                if b > a:
+                    out, active = self._window(wav, start, end, times[a:b], text, words, direction, multiplier[a:b],
+                                               how, rest_in_silence)  # fmt: skip
+                    ramp = np.ones(b - a, np.float32)
+                    fade = int(OVERLAP_S * fps)
+                    if start > 0:
+                        ramp[:fade] = np.linspace(0, 1, min(fade, b - a), dtype=np.float32)[: b - a][:fade]
+                    if end < duration:
+                        ramp[-fade:] = np.minimum(ramp[-fade:], np.linspace(1, 0, min(fade, b - a), dtype=np.float32))
+                    values[a:b] += out * ramp[:, None]
+                    weight[a:b] += ramp
+                    speech[a:b] |= active
+                if end >= duration:
+                    break
+                start = end - OVERLAP_S
+            values /= np.maximum(weight, 1e-6)[:, None]
+        if smooth:
+            values = savgol(values, fps)
+        if self.rig.value_range is not None:
+            values = np.clip(values, *self.rig.value_range)
+        info = {"emotion_source": how, "duration_s": duration, "frames": n, "stages": self.stages_done}
+        return Animation(values, list(self.rig.channel_names), fps, words, text, speech, info)
+
+    def _window(self, wav, start, end, times, text, words, direction, multiplier, how, rest_in_silence):
+        m, fps = self.model, self.rig.fps
+        wave_16k = read_wav_span(wav, start, end)
+        local_t = times - start
+        feats: dict[str, torch.Tensor] = {}
+        for part, extractor in self.backbones.audio.items():
+            shared = [p for p, e in self.backbones.audio.items() if e is extractor and p in feats]
+            if shared:  # one backbone for content and emotion: extract once
+                feats[part] = feats[shared[0]]
+                continue
+            raw = extractor.extract(wave_16k)
+            feats[part] = torch.tensor(align_to_frames(raw, extractor.rate_hz, local_t, fps)[None], device=self.device)
+        z_c = m.audio_content_map(feats["content"])
+        if "intensity" in self.stages_done:
+            local_words = [w["text"] for w in words if w["end_s"] > start and w["start_s"] < end]
+            window_text = " ".join(local_words) if words else text
+            tokens = torch.tensor(self.backbones.text.tokens(window_text)[None], device=self.device)
+            inten = m.intensity(feats["emotion"], tokens)
+        else:  # no intensity predictor: a constant norm
+            inten = torch.ones(1, len(times), 1, device=self.device)
+        inten = inten * torch.tensor(multiplier, dtype=torch.float32, device=self.device)[None, :, None]
+        from .model import rescale
+
+        scaled = rescale(direction, inten)
+        z_e = m.control_emotion_map(scaled) if how in ("image", "text") else m.semantic_emotion_map(scaled)
+        out = m.decode(z_e, z_c)[0].float().cpu().numpy()
+        active = voice_activity(wave_16k, local_t, fps)
+        if rest_in_silence and (~active).any():
+            if self.meta.get("rest_pose"):  # the training faces' median pose while not speaking
+                rest = np.broadcast_to(np.asarray(self.meta["rest_pose"], np.float32), out.shape)
+            else:  # the model's own output for digital silence
+                silent = self._silence_features().expand(1, len(times), -1)
+                rest = m.decode(z_e, m.audio_content_map(silent))[0].float().cpu().numpy()
+            articulation = [i for i in self.rig.indices("mouth") if i not in set(self.rig.indices("emotion"))]
+            gate = savgol(active.astype(np.float32)[:, None], fps, 0.2)[:, 0].clip(0, 1)
+            out[:, articulation] = gate[:, None] * out[:, articulation] + (1 - gate[:, None]) * rest[:, articulation]
+        return out, active
