@@ -51,9 +51,13 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_extract.py
+	$(BIN)/python benchmarks/bench_words.py
+	$(BIN)/python benchmarks/bench_manifest.py
 	$(BIN)/python benchmarks/bench_dataloader.py
-	@if [ -d $(OUT)/manifest ]; then $(BIN)/python benchmarks/bench_train.py --manifest $(OUT)/manifest; \
-	else echo "bench_train.py needs a manifest: run make demo first"; fi
+	@if [ -d $(OUT)/run ]; then \
+		$(BIN)/python benchmarks/bench_train.py --manifest $(OUT)/manifest && \
+		$(BIN)/python benchmarks/bench_animate.py --run $(OUT)/run; \
+	else echo "bench_train.py and bench_animate.py need a trained run: make demo first"; fi
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

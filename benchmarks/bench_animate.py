@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from medtalk_data.audio import read_wav
-from medtalk_models.animate import Animator, EmotionControl
+from medtalk_models.animate import Animator, EmotionControl, decode_audio
 
 DEFAULT_SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "emotalk_ravdess_angry1.wav"
+BUNDLED = Path(__file__).resolve().parents[1] / "examples" / "videos" / "pcavs_audio_source_00015.mp4"
 
 
 def looped(speech: np.ndarray, seconds: float, folder: Path) -> Path:
@@ -50,10 +51,10 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=Path("demo_out/run"))
     ap.add_argument("--speech", type=Path, default=DEFAULT_SPEECH)
     args = ap.parse_args()
-    speech, rate = read_wav(args.speech)
-    assert rate == 16000, "give a 16 kHz wav"
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        source = args.speech if args.speech.is_file() else BUNDLED  # a fresh clone has no ../shared/data
+        speech, _ = read_wav(decode_audio(source, folder))
         t0 = time.perf_counter()
         animator = Animator(args.run)
         load_s = time.perf_counter() - t0

@@ -466,6 +466,67 @@ def recipes() -> None:
         click.echo(f"{recipe.name}: {recipe.description}")
 
 
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("manifest_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("report.html"),
+    help="HTML file to write (one self-contained page).",
+)
+@click.option(
+    "-n", "--max-clips", type=click.IntRange(min=0), default=12, help="Clip sections, spread over emotions (0: none)."
+)
+@click.option("--clips", "clip_list", default=None, help="Comma-separated clip ids to show instead of the chosen ones.")
+@click.option(
+    "--frames", "frames_per_clip", type=click.IntRange(0, 12), default=3, help="Video frames with landmarks per clip."
+)
+@click.option("--title", default=None, help="Page title [default: medtalk report — <manifest folder name>].")
+def report(
+    manifest_dir: Path, out: Path, max_clips: int, clip_list: str | None, frames_per_clip: int, title: str | None
+) -> None:
+    """Write one self-contained HTML page about a manifest, for a look before training.
+
+    Overview: summary table, emotions × splits, durations, clips per speaker, face-found and
+    aligned-word ratios. Then, per clip: curves, head pose and words on one time axis, and a few
+    source frames with the landmarks drawn. Plots are inlined PNGs; the page loads nothing.
+
+    \b
+    Examples:
+      medtalk-data report manifests/extracted -o report.html
+      medtalk-data report manifests/extracted -o report.html --max-clips 4 --frames 0
+      medtalk-data report manifests/extracted --clips pcavs_input_00002,pcavs_input_00010
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_data.fsutil import display_path
+    from medtalk_data.report import render_report
+
+    wanted = [c.strip() for c in clip_list.split(",") if c.strip()] if clip_list is not None else None
+    if clip_list is not None and not wanted:
+        raise click.BadParameter("give at least one clip id", param_hint="--clips")
+    try:
+        result = render_report(
+            manifest_dir,
+            out,
+            max_clips=max_clips,
+            clip_ids=wanted,
+            frames_per_clip=frames_per_clip,
+            title=title,
+            progress=lambda i, n, cid: click.echo(f"clip {i + 1}/{n}: {cid}", err=True),
+        )
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    except OSError as err:
+        raise SetupError(f"{display_path(out)}: cannot write the report ({err.strerror or err})") from err
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(
+        f"report: {display_path(result.path)} ({len(result.clip_ids)} of {result.n_manifest_clips} clips, "
+        f"{result.size_bytes / 1e6:.1f} MB, {result.elapsed_s:.1f} s)"
+    )
+
+
 def main() -> None:
     cli(prog_name="medtalk-data")
 

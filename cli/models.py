@@ -208,6 +208,13 @@ def _read_intensity_curve(path: Path) -> np.ndarray:
     default=None,
     help="Source video to show beside the rendered face in the mp4.",
 )
+@click.option(
+    "--basis",
+    "basis_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Blendshape basis for the mp4 (from `medtalk-models basis`) [default: the shipped one].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--device", default="cpu", help="cpu, cuda or cuda:N.")
 def animate(
@@ -225,6 +232,7 @@ def animate(
     out: Path,
     smooth: bool,
     side_by_side: Path | None,
+    basis_file: Path | None,
     overwrite: bool,
     device: str,
 ) -> None:
@@ -272,6 +280,7 @@ def animate(
             fps=fps,
             audio=audio,
             side_by_side=side_by_side,
+            basis=basis_file,
             overwrite=overwrite,
         )
     except MedtalkError as err:
@@ -280,6 +289,155 @@ def animate(
                f"transcript: {result.transcript[:80]!r}")  # fmt: skip
     for path in written:
         click.echo(f"  {path}")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--checkpoint", "-k", type=click.Path(path_type=Path), required=True, help="Run folder or model/.")
+@click.option("--manifest", "-m", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--split", default="test", help="Manifest split to evaluate on.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write every figure (per clip too) here.",
+)
+@click.option(
+    "--markdown",
+    "md_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the summary table here.",
+)
+@click.option("--device", default="cpu", help="cpu, cuda or cuda:N.")
+def evaluate(
+    checkpoint: Path, manifest: Path, split: str, json_path: Path | None, md_path: Path | None, device: str
+) -> None:
+    """MEDTalk-style metrics (MLE, MEE, EIE, FRD), lip sync and emotion accuracy against baselines.
+
+    Baselines are computed in the same run on the same clips: the training split's mean pose, an
+    audio-energy jaw heuristic, and another clip's ground truth. Exit codes: 0 done, 2 bad input.
+
+    \b
+    Examples:
+      medtalk-models evaluate -k runs/first -m manifests/mydata --split test
+      medtalk-models evaluate -k runs/first -m manifests/mydata --json eval.json --markdown eval.md
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_models.evaluate import evaluate as run_evaluation
+    from medtalk_models.evaluate import markdown_table, write_report
+
+    try:
+        report = run_evaluation(checkpoint, manifest, split, device)
+        write_report(report, json_path, md_path)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    click.echo(markdown_table(report), nl=False)
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def zoo() -> None:
+    """Named model presets and the import of the official MEDTalk weights.
+
+    \b
+    Examples:
+      medtalk-models zoo list
+      medtalk-models zoo info medtalk-official
+      medtalk-models zoo import-official weights/ --names metahuman_attr_names.txt --out runs/official
+    """
+
+
+@zoo.command("list", context_settings=CONTEXT_SETTINGS)
+def zoo_list() -> None:
+    """One line per preset.
+
+    \b
+    Examples:
+      medtalk-models zoo list
+    """
+    from medtalk_models.zoo import PRESETS
+
+    for p in PRESETS.values():
+        click.echo(f"{p.name:<20} {p.rig:<13} {p.description}")
+
+
+@zoo.command("info", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+def zoo_info(name: str) -> None:
+    """Config, rig, weights (with sha256) and where they come from.
+
+    \b
+    Examples:
+      medtalk-models zoo info small-arkit52
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_models.zoo import preset
+
+    try:
+        p = preset(name)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    click.echo(
+        f"name:        {p.name}\ndescription: {p.description}\nconfig:      --preset {p.config}\nrig:         {p.rig}"
+    )
+    for file, sha in p.weights.items():
+        click.echo(
+            f"weights:     {file}  sha256 {sha or 'not published by the authors; recorded in meta.json on import'}"
+        )
+    click.echo(f"source:      {p.source}\nlicence:     {p.licence}")
+
+
+@zoo.command("import-official", context_settings=CONTEXT_SETTINGS)
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option(
+    "--names",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="MEDTalk's metahuman_attr_names.txt (174 controller names).",
+)
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Run folder to create."
+)
+def zoo_import_official(folder: Path, names: Path, out: Path) -> None:
+    """Convert the official audio_semantic.pth (+ clip_emotion.pth) in FOLDER into a checkpoint.
+
+    \b
+    Examples:
+      medtalk-models zoo import-official weights/ --names metahuman_attr_names.txt --out runs/official
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_models.zoo import import_official
+
+    try:
+        where = import_official(folder, names, out)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    click.echo(f"converted: {where} (point its backbones at your local wav2vec2/RoBERTa/CLIP copies to animate)")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Basis file (.npz).")
+@click.option("--held-out", is_flag=True, help="Also report leave-one-clip-out errors.")
+def basis(sources: tuple[Path, ...], out: Path, held_out: bool) -> None:
+    """Fit the blendshape basis for mp4 previews from manifests or extraction folders.
+
+    \b
+    Examples:
+      medtalk-models basis manifests/mydata -o my_basis.npz --held-out
+    """
+    import json
+
+    from medtalk_data.errors import MedtalkError
+    from medtalk_models.render.build_basis import build_basis_from_extractions
+
+    try:
+        fitted = build_basis_from_extractions(list(sources), held_out=held_out)
+        fitted.save(out)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    click.echo(json.dumps(fitted.provenance, indent=2))
+    click.echo(f"wrote {out}; use it with: medtalk-models animate ... --basis {out}")
 
 
 def main() -> None:

@@ -124,6 +124,18 @@ class Animator:
         self.model.to(self.device).eval()
         self.emotions: list[str] = list(self.meta["emotions"])
         self.backbones = build_backbones(self.cfg, "cpu", needs={"audio", "text"})
+        dims = self.meta["dims"]
+        found = {
+            "audio.content": (self.backbones.audio["content"].dim, dims["content_feat_dim"]),
+            "audio.emotion": (self.backbones.audio["emotion"].dim, dims["emotion_feat_dim"]),
+        }
+        for part, (have, need) in found.items():
+            if have != need:
+                raise MedtalkError(
+                    f"{display_path(checkpoint)}: the model reads {need}-d {part} features, the configured backbone "
+                    f"gives {have}-d; set {part} in the checkpoint's config (meta.json) to the backbone it was "
+                    f"trained with"
+                )
         self._words_stage: Any = None
         self._silence: torch.Tensor | None = None
 

@@ -23,6 +23,7 @@ def export_animation(
     fps: float | None = None,
     audio: Path | None = None,
     side_by_side: Path | None = None,
+    basis: Path | None = None,
     overwrite: bool = False,
 ) -> list[Path]:
     """Curves resampled explicitly to ``fps`` (default: the model's), then one file per format."""
@@ -53,6 +54,7 @@ def export_animation(
         written.append(plot_curves_png(extra["png"], curves.values, curves.names, curves.fps, words=result.words,
                                        title=f"{stem} ({result.info.get('emotion_source', '')})"))  # fmt: skip
     if "mp4" in formats:
+        from .render.basis import BlendshapeBasis
         from .render.video import write_preview_mp4
 
         written.append(
@@ -61,6 +63,7 @@ def export_animation(
                 curves.values,
                 curves.fps,
                 names=curves.names,
+                basis=BlendshapeBasis.load(basis) if basis else None,
                 audio_wav=audio,
                 side_by_side_video=side_by_side,
             )
