@@ -15,6 +15,7 @@ from medtalk_data.errors import MedtalkError
 from medtalk_data.manifest import load_manifest
 from medtalk_models.animate import Animator, EmotionControl
 from medtalk_models.export.formats import read_any
+from medtalk_models.metrics import audio_envelope, lip_sync
 
 pytestmark = pytest.mark.realdata
 
@@ -26,23 +27,6 @@ def animator(run_dir: Path):
     a = Animator(run_dir)
     yield a
     a.close()
-
-
-def _envelope(wave_16k: np.ndarray, n: int, fps: float) -> np.ndarray:
-    """log-RMS over ±50 ms at each frame, smoothed over 3 frames."""
-    half = 800
-    env = np.array([np.sqrt(np.mean(wave_16k[max(int(k / fps * 16000) - half, 0) : int(k / fps * 16000) + half] ** 2)
-                    + 1e-8) for k in range(n)])  # fmt: skip
-    return np.convolve(np.log(env), np.ones(3) / 3, mode="same")
-
-
-def _best_lag_corr(x: np.ndarray, y: np.ndarray, max_lag: int = 8) -> float:
-    best = -1.0
-    for lag in range(-max_lag, max_lag + 1):
-        a, b = (x[lag:], y[: len(y) - lag]) if lag >= 0 else (x[:lag], y[-lag:])
-        if len(a) > 10 and a.std() > 0 and b.std() > 0:
-            best = max(best, float(np.corrcoef(a, b)[0, 1]))
-    return best
 
 
 def _manifest_clip(manifest: Path, clip_id: str) -> dict:
@@ -59,10 +43,10 @@ def test_real_speech_frames_names_and_lip_sync(animator: Animator, training_mani
     assert result.names == list(animator.rig.channel_names) and np.isfinite(result.values).all()
     assert result.transcript and result.words
     jaw = result.values[:, result.names.index("jawOpen")]
-    env = _envelope(read_wav(wav)[0], len(jaw), 25.0)
-    ours = _best_lag_corr(jaw, env)
+    env = audio_envelope(read_wav(wav)[0], np.arange(len(jaw)) / 25.0)
+    ours, _ = lip_sync(jaw, env)
     truth_curves = np.nan_to_num(load_manifest(training_manifest).curves(HELD_OUT))
-    truth = _best_lag_corr(truth_curves[: len(env), result.names.index("jawOpen")], env[: len(truth_curves)])
+    truth, _ = lip_sync(truth_curves[: len(env), result.names.index("jawOpen")], env[: len(truth_curves)])
     print(f"jawOpen vs audio envelope: model {ours:.2f}, ground truth {truth:.2f}")
     assert ours > 0.15 and ours > 0.5 * truth
 

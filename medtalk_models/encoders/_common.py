@@ -236,3 +236,16 @@ def quiet_transformers() -> Iterator[None]:
         tlog.set_verbosity(level)
         if bar:
             tlog.enable_progress_bar()
+
+
+class Closeable:
+    """``with encoder:`` support for every backbone: ``close`` releases native resources (no-op by default)."""
+
+    def close(self) -> None:
+        """Release native resources (nothing to do unless a subclass holds some)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

