@@ -44,10 +44,16 @@ def frd(pred: np.ndarray, gt: np.ndarray, upper: list[int], absolute: bool = Fal
 
 
 def lve(pred_vertices: np.ndarray, gt_vertices: np.ndarray, lips: tuple[int, ...] = LIP_VERTICES) -> float:
-    """Lip vertex error: per frame the largest L2 error over the lip vertices, averaged over frames
-    (FaceFormer/CodeTalker); vertices (T, V, 3) in the mesh's units (cm for the canonical mesh)."""
-    err = np.linalg.norm(pred_vertices[:, lips] - gt_vertices[:, lips], axis=-1)
+    """Lip vertex error: per frame the largest *squared* L2 error over the lip vertices, averaged over
+    frames (FaceFormer/CodeTalker's cal_metric and torchmetrics' LipVertexError); vertices (T, V, 3)
+    in the mesh's units (cm² for the canonical mesh)."""
+    err = ((pred_vertices[:, lips] - gt_vertices[:, lips]) ** 2).sum(axis=-1)
     return float(err.max(axis=1).mean())
+
+
+def upper_face_vertices(neutral: np.ndarray) -> np.ndarray:
+    """Canonical-mesh vertices above the nose bridge (landmark 6): brows, lids, forehead."""
+    return np.flatnonzero(neutral[:, 1] >= neutral[6, 1])
 
 
 def fdd(pred_vertices: np.ndarray, gt_vertices: np.ndarray, template: np.ndarray, upper: np.ndarray) -> float:

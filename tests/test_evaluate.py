@@ -32,12 +32,25 @@ def test_vertex_metrics_by_hand() -> None:
     pred = np.zeros((2, 3, 3))
     pred[0, 1] = [3.0, 4.0, 0.0]  # error 5 at vertex 1 in frame 0
     pred[1, 2] = [0.0, 0.0, 2.0]  # error 2 at vertex 2 in frame 1
-    assert lve(pred, gt, lips=(1, 2)) == pytest.approx(3.5)  # max per frame 5, 2 → mean 3.5
-    assert lve(pred, gt, lips=(2,)) == pytest.approx(1.0)  # vertex 2 only: 0, 2
+    assert lve(pred, gt, lips=(1, 2)) == pytest.approx(14.5)  # max squared error per frame 25, 4 → mean 14.5
+    assert lve(pred, gt, lips=(2,)) == pytest.approx(2.0)  # vertex 2 only: 0, 4
     template = np.zeros((3, 3))
     gt_motion = np.zeros((2, 3, 3))
     gt_motion[1, 0] = [2.0, 0.0, 0.0]  # vertex 0 moves 0 → 2: std 1
     assert fdd(pred, gt_motion, template, np.array([0])) == pytest.approx(1.0)
+
+
+def test_lve_agrees_with_torchmetrics() -> None:
+    """Cross-check with torchmetrics' LipVertexError (torchmetrics >= 1.9, installed by the test extra)."""
+    functional = pytest.importorskip("torchmetrics.functional.multimodal")
+    import torch
+
+    rng = np.random.default_rng(1)
+    gt = rng.standard_normal((30, 468, 3)).astype(np.float32)
+    pred = gt + 0.1 * rng.standard_normal((30, 468, 3)).astype(np.float32)
+    lips = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
+    theirs = float(functional.lip_vertex_error(torch.tensor(pred), torch.tensor(gt), lips))
+    assert lve(pred, gt, lips=tuple(lips)) == pytest.approx(theirs, rel=1e-5)
 
 
 def test_lip_sync_finds_the_lag() -> None:
@@ -61,6 +74,7 @@ def test_evaluate_beats_the_mean_pose(run_dir: Path, training_manifest: Path, tm
     assert report["clips"] >= 1 and set(s) == {"model", "mean_pose", "energy_jaw", "shuffled_gt"}
     assert s["model"]["MLE"] < s["mean_pose"]["MLE"]
     assert s["model"]["MLE"] < s["shuffled_gt"]["MLE"]
+    assert np.isfinite(s["model"]["LVE"]) and np.isfinite(s["model"]["FDD"])
     assert "| model |" in (tmp_path / "e.md").read_text()
     bad = CliRunner().invoke(cli, ["evaluate", "-k", str(run_dir), "-m", str(training_manifest), "--split", "nope"])
     assert bad.exit_code == 2 and "no clip of split 'nope'" in bad.output
