@@ -27,8 +27,9 @@ def cli(verbose: int, quiet: bool) -> None:
     \b
     Examples:
       medtalk-models train --manifest manifests/mydata --out runs/first
-      medtalk-models train --print-config > my.yaml
-      medtalk-models train --manifest manifests/mead --config my.yaml --stage intensity --out runs/first
+      medtalk-models animate -k runs/first -a speech.wav --emotion happy --intensity 0.8
+      medtalk-models evaluate -k runs/first -m manifests/mydata --split test
+      medtalk-models zoo list
     """
     setup_logging(verbose, quiet)
 
