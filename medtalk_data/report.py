@@ -221,35 +221,48 @@ def _overview(m: Manifest) -> tuple[list[tuple[str, str]], list[str]]:
     ax.set_title(f"clips per speaker (top {len(top)} of {len(speakers)})")
     figures.append(_img("speakers", fig, f"Bars: clips of the {len(top)} largest of {len(speakers)} speakers"))
 
-    # face found ratio
-    fig = _figure(5.4, 3.6)
-    ax = fig.add_subplot()
-    if video.any():
-        ax.hist(face_ratio[video], bins=np.linspace(0, 1, 21), color="#54a24b")
-        ax.set_xlabel("share of frames with a face")
-        ax.set_ylabel("video clips")
-    else:
-        _no_data(ax, "no video clips")
-    ax.set_title("face found, per video clip")
     figures.append(
-        _img("face_found_ratio", fig, f"Histogram of the face-found ratio of {int(video.sum())} video clips")
+        _ratio_histogram(
+            "face_found_ratio",
+            face_ratio[video],
+            "#54a24b",
+            "share of frames with a face",
+            "video clips",
+            "no video clips",
+            "face found, per video clip",
+            f"Histogram of the face-found ratio of {int(video.sum())} video clips",
+        )
     )
-
-    # aligned word ratio
-    fig = _figure(5.4, 3.6)
-    ax = fig.add_subplot()
     with_words = word_counts > 0
-    if with_words.any():
-        ax.hist(aligned_ratio[with_words], bins=np.linspace(0, 1, 21), color="#e45756")
-        ax.set_xlabel("share of words aligned")
-        ax.set_ylabel("clips with words")
-    else:
-        _no_data(ax, "no words in this manifest")
-    ax.set_title("aligned words, per clip")
     figures.append(
-        _img("aligned_word_ratio", fig, f"Histogram of the aligned-word ratio of {int(with_words.sum())} clips")
+        _ratio_histogram(
+            "aligned_word_ratio",
+            aligned_ratio[with_words],
+            "#e45756",
+            "share of words aligned",
+            "clips with words",
+            "no words in this manifest",
+            "aligned words, per clip",
+            f"Histogram of the aligned-word ratio of {int(with_words.sum())} clips",
+        )
     )
     return summary, figures
+
+
+def _ratio_histogram(
+    name: str, values: np.ndarray, color: str, xlabel: str, ylabel: str, empty: str, title: str, alt: str
+) -> str:
+    """A histogram of per-clip ratios in 0..1 (or a "no data" panel when there are none)."""
+    fig = _figure(5.4, 3.6)
+    ax = fig.add_subplot()
+    if len(values):
+        ax.hist(values, bins=np.linspace(0, 1, 21), color=color)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    else:
+        _no_data(ax, empty)
+    ax.set_title(title)
+    return _img(name, fig, alt)
 
 
 # -- choosing clips ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 
 from medtalk_data.audio import read_wav
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_path, display_path
+from medtalk_data.fsutil import atomic_path, display_path, sha256_file
 
 SAMPLE_RATE = 16000
 SILENCE_HANGOVER_S = 0.15
@@ -51,11 +51,7 @@ def align_to_frames(feats: np.ndarray, rate_hz: float, times_s: np.ndarray, fps:
 
 
 def audio_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return sha256_file(path)[:16]
 
 
 class FeatureCache:
@@ -127,15 +123,22 @@ class TextCache:
         return self._get("sentence", text)
 
 
+def frame_rms(wave_16k: np.ndarray, times_s: np.ndarray, half_window: int) -> np.ndarray:
+    """RMS of the audio over ±``half_window`` samples around each time (audio axis, seconds);
+    0 where the window falls wholly outside the audio. One cumulative sum, not a loop per frame."""
+    power = np.concatenate([[0.0], np.cumsum(wave_16k.astype(np.float64) ** 2)])
+    centre = (np.asarray(times_s) * SAMPLE_RATE).astype(np.int64)
+    lo = np.clip(centre - half_window, 0, len(wave_16k))
+    hi = np.clip(centre + half_window, 0, len(wave_16k))
+    count = hi - lo
+    mean = np.divide(power[hi] - power[lo], count, out=np.zeros(len(count)), where=count > 0)
+    return np.sqrt(np.maximum(mean, 0.0))
+
+
 def voice_activity(wave_16k: np.ndarray, times_s: np.ndarray, fps: float) -> np.ndarray:
     """Frames with speech energy: RMS over each frame's interval above a level set from the loud
     part of the file (so a quiet recording is judged against itself), with a short hangover."""
-    half = int(SAMPLE_RATE / fps / 2) + 1
-    rms = np.zeros(len(times_s), np.float32)
-    for i, t in enumerate(times_s):
-        c = int(t * SAMPLE_RATE)
-        seg = wave_16k[max(c - half, 0) : c + half]
-        rms[i] = float(np.sqrt(np.mean(seg**2))) if len(seg) else 0.0
+    rms = frame_rms(wave_16k, times_s, int(SAMPLE_RATE / fps / 2) + 1)
     loud = np.percentile(rms, 95) if len(rms) else 0.0
     active = rms > max(0.1 * loud, 10 ** (-50 / 20))
     hang = max(int(SILENCE_HANGOVER_S * fps), 1)

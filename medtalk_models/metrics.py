@@ -66,12 +66,9 @@ def fdd(pred_vertices: np.ndarray, gt_vertices: np.ndarray, template: np.ndarray
 
 def audio_envelope(wave_16k: np.ndarray, times_s: np.ndarray, half_window_s: float = 0.05) -> np.ndarray:
     """log-RMS of the audio over ±50 ms around each time (times on the audio's own axis)."""
-    half = int(half_window_s * 16000)
-    out = np.empty(len(times_s))
-    for i, t in enumerate(times_s):
-        c = int(t * 16000)
-        seg = wave_16k[max(c - half, 0) : max(c + half, 0)]
-        out[i] = np.log(np.sqrt(np.mean(seg.astype(np.float64) ** 2)) + 1e-8) if len(seg) else np.log(1e-8)
+    from .features import SAMPLE_RATE, frame_rms
+
+    out = np.log(frame_rms(wave_16k, times_s, int(half_window_s * SAMPLE_RATE)) + 1e-8)
     return np.convolve(out, np.ones(3) / 3, mode="same")
 
 

@@ -16,13 +16,12 @@ copies (``audio.content.kind: hf`` + ``path``, ``layer: 0`` for the official ``h
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.fsutil import display_path, sha256_file
 
 from .config import load_config
 from .rig import rig_spec_for
@@ -84,14 +83,6 @@ def preset(name: str) -> Preset:
     if name not in PRESETS:
         raise MedtalkError(f"unknown preset {name!r}; the zoo has: {', '.join(PRESETS)}")
     return PRESETS[name]
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_official(path: Path) -> dict[str, Any]:
@@ -187,7 +178,7 @@ def import_official(folder: Path, names_file: Path, out: Path) -> Path:
     meta = checkpoint_meta(cfg, rig, dims, stages)
     meta["imported_from"] = {
         "preset": "medtalk-official",
-        "files": {p.name: sha256_of(p) for p in sorted(Path(folder).glob("*.pth"))},
+        "files": {p.name: sha256_file(p) for p in sorted(Path(folder).glob("*.pth"))},
         "note": "backbones not included: configure audio/text/image paths to your local copies",
     }
     with torch.no_grad():

@@ -21,6 +21,8 @@ from medtalk_data.errors import MedtalkError
 from medtalk_data.rigfile import METAHUMAN_CHANNELS
 from medtalk_data.rigs import ARKIT52, MEDIAPIPE_BLENDSHAPES
 
+from ..rig import unique_names as rig_unique_names
+
 NEUTRAL = "_neutral"
 """MediaPipe's extra "no expression" score: it has no ARKit counterpart and no exporter writes it."""
 
@@ -123,16 +125,9 @@ def interpolate_rows(t_in: np.ndarray, values: np.ndarray, t_out: np.ndarray) ->
 
 
 def unique_names(names: Sequence[str]) -> list[str]:
-    """Make repeated names distinct as ``name#2``… (MEDTalk's names file repeats two tongue controllers).
-
-    Same convention as ``medtalk_models.rig.unique_names``, so curves and rig specs agree on names.
-    """
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
-    return out
+    """Make repeated names distinct as ``name#2``… with the rig spec's own rule, so curves and rig
+    specs agree on names (MEDTalk's names file repeats two tongue controllers)."""
+    return list(rig_unique_names(list(names)))
 
 
 def is_arkit_like(names: Sequence[str]) -> bool:
