@@ -1,4 +1,4 @@
-"""``medtalk-data``: videos → per-clip face data and audio (later: words, labels, manifests)."""
+"""``medtalk-data``: videos → per-clip face data, audio, words and labels → Parquet manifests and reports."""
 
 from __future__ import annotations
 
@@ -69,8 +69,17 @@ def cli(verbose: int, quiet: bool) -> None:
     default=None,
     help="CSV of labels (clip_id + speaker/emotion/intensity/…) that overrides the recipe.",
 )
+@click.option(
+    "--labels-problems",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write every problem found in --labels-csv to this file (the error lists the first ones).",
+)
 @click.option("--print-config", is_flag=True, help="Print the default settings as YAML and exit.")
 @click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
+@click.option(
+    "--verify", is_flag=True, help="Also check finished clips' outputs against their recorded sha256 (sizes always)."
+)
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be done, write nothing.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def extract(
@@ -83,15 +92,19 @@ def extract(
     face_model: Path | None,
     config: Path | None,
     labels_csv: Path | None,
+    labels_problems: Path | None,
     print_config: bool,
     overwrite: bool,
+    verify: bool,
     dry_run: bool,
     no_progress: bool,
 ) -> None:
     """Extract per-frame face data, 16 kHz audio, word timings and expression labels from every clip.
 
-    Finished clips are skipped on a re-run (unless --overwrite); failed ones are retried.
-    Exit code: 0 all clips done, 1 some clips failed (listed), 2 nothing could run, 130 interrupted.
+    Finished clips are skipped on a re-run (unless --overwrite); failed ones are retried; clips
+    whose outputs are missing or damaged, or whose transcript label changed, are redone.
+    Exit code: 0 all clips done, 1 some clips failed (listed), 2 nothing could run (or the output
+    folder became unwritable: finished clips are kept), 130 interrupted.
 
     \b
     Examples:
@@ -136,8 +149,9 @@ def extract(
             workers=workers,
             overwrite=overwrite,
             dry_run=dry_run,
-            labels_for=_labels_function(videos_dir, recipe, labels_csv),
+            labels_for=_labels_function(videos_dir, recipe, labels_csv, labels_problems),
             progress=not no_progress,
+            verify=verify,
         )
     except KeyError as err:
         raise SetupError(str(err.args[0])) from err
@@ -156,7 +170,8 @@ def extract(
         return
     click.echo(
         f"extract: {len(report.done)} done, {len(report.skipped)} skipped (already done), "
-        f"{len(report.failed)} failed, {len(report.duplicates)} duplicates, {report.frames} frames "
+        f"{len(report.failed)} failed, {len(report.duplicates)} duplicates"
+        f"{f', {len(report.damaged)} redone (damaged outputs)' if report.damaged else ''}, {report.frames} frames "
         f"in {report.elapsed_s:.1f} s → {display_path(report.out_dir / 'clips')}",
         err=True,
     )
@@ -165,7 +180,7 @@ def extract(
     sys.exit(report.exit_code)
 
 
-def _labels_function(videos_dir: Path, recipe: str, labels_csv: Path | None):
+def _labels_function(videos_dir: Path, recipe: str, labels_csv: Path | None, problems_file: Path | None = None):
     """Recipe labels per clip, with a user CSV on top (validated against the clips found)."""
     from medtalk_data.discovery import discover
     from medtalk_pipelines import labels_for_path
@@ -174,22 +189,28 @@ def _labels_function(videos_dir: Path, recipe: str, labels_csv: Path | None):
     from_recipe = labels_for_path(recipe, root=videos_dir)
     overrides = {}
     if labels_csv is not None and videos_dir.is_dir():
-        overrides = read_labels_csv(labels_csv, {c.clip_id for c in discover(videos_dir).clips})
+        known = {c.clip_id for c in discover(videos_dir).clips}
+        overrides = read_labels_csv(labels_csv, known, problems_file=problems_file)
     return lambda clip: apply_overrides(from_recipe(clip.relpath), overrides.get(clip.clip_id, {}))
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("extracted_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default="extracted")
-@click.option("--failed", "only_failed", is_flag=True, help="List failed clips only.")
-def status(extracted_dir: Path, only_failed: bool) -> None:
+@click.option("--failed", "only_failed", is_flag=True, help="List failed and damaged clips only.")
+@click.option("--verify", is_flag=True, help="Also compare every output with its recorded sha256 (sizes always).")
+def status(extracted_dir: Path, only_failed: bool, verify: bool) -> None:
     """Show the state of every clip in an extraction folder.
+
+    A finished clip whose outputs are missing or differ from what was written is shown as
+    "damaged" (the next extract redoes it). Exit code: 0, or 1 when a clip is damaged.
 
     \b
     Examples:
       medtalk-data status extracted/
       medtalk-data status extracted/ --failed
+      medtalk-data status extracted/ --verify
     """
-    from medtalk_data.status import iter_statuses
+    from medtalk_data.status import DONE, clip_dir, damaged_outputs, iter_statuses
 
     rows = iter_statuses(extracted_dir)
     if not rows:
@@ -198,14 +219,21 @@ def status(extracted_dir: Path, only_failed: bool) -> None:
         )
     counts: dict[str, int] = {}
     for s in rows:
-        counts[s["state"]] = counts.get(s["state"], 0) + 1
-        if only_failed and s["state"] != "failed":
+        state = s["state"]
+        damage = damaged_outputs(clip_dir(extracted_dir, s["clip_id"]), s, verify_hash=verify) if state == DONE else []
+        if damage:
+            state = "damaged"
+        counts[state] = counts.get(state, 0) + 1
+        if only_failed and state == DONE:
             continue
         face = s.get("face", {})
         ratio = f"face {face['face_found_ratio']:.0%}" if face else "no face data"
-        detail = s.get("error") or ", ".join(s.get("warnings", [])[:2])
-        click.echo(f"{s['state']:7s} {s['clip_id']}  {ratio}  {detail}")
+        detail = "; ".join(damage) + " (re-run extract to redo it)" if damage else s.get("error")
+        detail = detail or ", ".join(s.get("warnings", [])[:2])
+        click.echo(f"{state:7s} {s['clip_id']}  {ratio}  {detail}")
     click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    if counts.get("damaged"):
+        sys.exit(1)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -357,15 +385,22 @@ def build_manifest_cmd(
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("manifest_dir", type=click.Path(path_type=Path, file_okay=False))
 def validate(manifest_dir: Path) -> None:
-    """Check a manifest and list every problem with its clip. Exit code 1 if any.
+    """Check a manifest and list every problem with its clip.
+
+    Exit code: 0 sound, 1 problems found (listed), 2 the manifest cannot be opened (damaged files,
+    missing columns, another schema version).
 
     \b
     Examples:
       medtalk-data validate manifests/extracted
     """
+    from medtalk_data.errors import MedtalkError
     from medtalk_data.manifest.validate import validate_manifest
 
-    problems = validate_manifest(manifest_dir)
+    try:
+        problems = validate_manifest(manifest_dir)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
     for problem in problems:
         click.echo(str(problem))
     if problems:

@@ -240,7 +240,8 @@ def animate(
     """Speech in, emotional facial animation out (ARKit CSV, Live Link Face CSV, npz, MEDTalk txt, mp4).
 
     Exactly one emotion source: --emotion (with --intensity or --intensity-curve), --blend,
-    --image or --text; none means neutral. Exit codes: 0 written, 2 bad input.
+    --image or --text; none means neutral. Files, options and output names are checked before the
+    model loads. Exit codes: 0 written, 2 bad input.
 
     \b
     Examples:
@@ -251,8 +252,9 @@ def animate(
       medtalk-models animate -k runs/first -a clip.mp4 --emotion sad --side-by-side clip.mp4
     """
     from medtalk_data.errors import MedtalkError
-    from medtalk_models.animate import Animator, EmotionControl
-    from medtalk_models.export_run import export_animation
+    from medtalk_models.animate import Animator, EmotionControl, check_request
+    from medtalk_models.export.curves import resampled_length
+    from medtalk_models.export_run import export_animation, plan_export
 
     sources = [x for x in (emotion, blend, image, text) if x]
     if len(sources) > 1:
@@ -267,17 +269,29 @@ def animate(
         image=image,
         text=text,
     )
+    format_list = formats.split(",") if formats else None
+    try:  # everything that can be checked before the model loads (which takes seconds)
+        meta = check_request(checkpoint, audio, control)
+        names = meta["rig"]["channel_names"]
+        plan_export(out, audio.stem, names, format_list, fps=fps, overwrite=overwrite)
+        for given, option in ((side_by_side, "--side-by-side"), (basis_file, "--basis")):
+            if given is not None and not given.is_file():
+                raise SetupError(f"{option} {given}: no such file")
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
     try:
         animator = Animator(checkpoint, device=device)
         try:
             result = animator.animate(audio, control, transcript=transcript, smooth=smooth)
         finally:
             animator.close()
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
         written = export_animation(
             result,
             out,
             audio.stem,
-            formats.split(",") if formats else None,
+            format_list,
             fps=fps,
             audio=audio,
             side_by_side=side_by_side,
@@ -286,7 +300,9 @@ def animate(
         )
     except MedtalkError as err:
         raise SetupError(str(err)) from err
-    click.echo(f"{result.info['frames']} frames at {result.fps:g} fps ({result.info['emotion_source']}); "
+    out_fps = fps or result.fps
+    frames = resampled_length(result.info["frames"], result.fps, out_fps)
+    click.echo(f"{frames} frames at {out_fps:g} fps ({result.info['emotion_source']}); "
                f"transcript: {result.transcript[:80]!r}")  # fmt: skip
     for path in written:
         click.echo(f"  {path}")

@@ -1,7 +1,8 @@
-"""Extract one clip into a staging folder, then swap it into place in one rename.
+"""Extract one clip into a staging folder, then rename it into place under ``clips/``.
 
-A clip folder under ``clips/`` is therefore either complete (its status.json says what it holds)
-or absent; a crash at any point leaves at most a staging folder that the next run deletes.
+A clip folder under ``clips/`` is therefore either complete (its status.json says what it holds,
+with the size and sha256 of every output) or absent; a crash at any point leaves at most a staging
+folder that the next run deletes.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 from . import __version__
 from .audio import extract_audio
 from .discovery import ClipSource
-from .errors import ClipError, MedtalkError
+from .errors import ClipError, MedtalkError, output_error
 from .face_stage import run_face_stage
 from .fsutil import atomic_write_json, display_path
 from .settings import ExtractSettings
 from .status import (
     AUDIO_FILE,
+    CHECKSUMS_KEY,
     DONE,
     EXPRESSION_FILE,
     FAILED,
@@ -34,6 +36,7 @@ from .status import (
     STATUS_SCHEMA_VERSION,
     WORDS_FILE,
     clip_dir,
+    output_checksums,
     read_status,
     staging_dir,
 )
@@ -101,10 +104,13 @@ def process_clip(
     """Run the configured stages on one clip; always returns its status record (never raises ClipError)."""
     started = time.perf_counter()
     stage_root = staging_dir(out_dir)
-    stage_root.mkdir(parents=True, exist_ok=True)
     work = stage_root / f"{clip.clip_id}.{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    try:
+        stage_root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+    except OSError as err:
+        raise output_error(stage_root, err) from err
     status = _base_status(clip, settings, source_sha256, settings_hash, labels or {})
     try:
         _run_stages(clip, work, settings, status)
@@ -114,6 +120,9 @@ def process_clip(
     except MedtalkError as err:  # e.g. a missing model file: the clip fails with that message
         status.update(state=FAILED, reason="setup", error=str(err))
     except Exception as err:  # an unexpected bug: record it with its traceback, keep the batch going
+        if isinstance(err, OSError) and _names_path_in(err, work):  # e.g. a full disk: every clip would fail
+            shutil.rmtree(work, ignore_errors=True)
+            raise output_error(out_dir, err) from err
         status.update(state=FAILED, reason="internal_error", error=f"{type(err).__name__}: {err}")
         status["traceback"] = traceback.format_exc()
         log.debug("internal error on %s", clip.relpath, exc_info=True)
@@ -126,6 +135,36 @@ def process_clip(
     return status
 
 
+MAX_SPAN_MISMATCH_S = 0.5  # audio and video ends further apart than this are reported
+
+
+def _span_mismatch(offset_s: float, audio_s: float, video_s: float) -> str | None:
+    """A warning when the audio starts or ends well apart from the video (on the video time axis)."""
+    start, end = offset_s, offset_s + audio_s
+    parts = []
+    if start > MAX_SPAN_MISMATCH_S:
+        parts.append(f"starts {start:.1f} s after the video")
+    if end - video_s > MAX_SPAN_MISMATCH_S:
+        parts.append(f"runs {end - video_s:.1f} s past the video's end")
+    elif video_s - end > MAX_SPAN_MISMATCH_S:
+        parts.append(f"ends {video_s - end:.1f} s before the video does")
+    if not parts:
+        return None
+    return (
+        f"audio ({audio_s:.1f} s) {' and '.join(parts)} ({video_s:.1f} s): speech there has no face frames "
+        "(or face frames no speech); check that audio and video belong together, or trim the file"
+    )
+
+
+def _names_path_in(err: OSError, folder: Path) -> bool:
+    return err.filename is not None and Path(os.fsdecode(err.filename)).is_relative_to(folder)
+
+
+def words_inputs(labels: dict[str, Any]) -> dict[str, Any]:
+    """The labels the words stage reads: a change in them makes its output stale."""
+    return {"transcript": labels.get("transcript") or None, "language": labels.get("language") or None}
+
+
 def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     info = probe(clip.path)
@@ -133,6 +172,12 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
     status["timings_s"]["probe"] = round(time.perf_counter() - t0, 4)
     if not info.has_video and not info.has_audio:
         raise ClipError("no_streams", "no video or audio stream", "this is not a talking-face clip; remove it")
+    if info.is_still_image:
+        raise ClipError(
+            "still_image",
+            f"a still image ({info.video_codec.upper() or 'picture'} file), not a video",
+            "a talking clip needs moving video or speech; remove it from the folder (or give it its real extension)",
+        )
     status["kind"] = "video" if info.has_video else "audio"
     video_start = None
     if "face" in settings.stages:
@@ -161,6 +206,10 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
                         f"audio is clipped ({audio.clipped_fraction:.1%} of samples at full scale); "
                         "word timings and audio features may suffer"
                     )
+                if "face" in status:
+                    mismatch = _span_mismatch(audio.offset_s, audio.duration_s, status["face"]["duration_s"])
+                    if mismatch:
+                        status["warnings"].append(mismatch)
             except ClipError as err:
                 if err.reason != "no_audio":
                     raise
@@ -207,17 +256,17 @@ def _words_stage(work: Path, settings: ExtractSettings, status: dict[str, Any]) 
     from .words.stage import WordsStage
 
     t0 = time.perf_counter()
-    labels = status.get("labels") or {}
+    inputs = words_inputs(status.get("labels") or {})
     words_settings = settings.words
-    if labels.get("language") and settings.words.language == "en":
-        words_settings = replace(words_settings, language=labels["language"])
+    if inputs["language"] and settings.words.language == "en":
+        words_settings = replace(words_settings, language=inputs["language"])
     stage = _cached(f"words:{words_settings}", lambda: WordsStage(words_settings))
     try:
         summary = stage.run(
             work / AUDIO_FILE,
             work / WORDS_FILE,
             offset_s=status["audio"]["offset_s"],
-            known_transcript=labels.get("transcript"),
+            known_transcript=inputs["transcript"],
         )
     except MedtalkError as err:
         status["warnings"].append(f"words stage skipped: {err}")
@@ -229,20 +278,30 @@ def _words_stage(work: Path, settings: ExtractSettings, status: dict[str, Any]) 
 
 
 def _commit(work: Path, out_dir: Path, clip_id: str, status: dict[str, Any]) -> None:
-    """Make the staged clip visible under clips/<id> in one rename (status.json written last)."""
+    """Make the staged clip visible under clips/<id> (status.json written last).
+
+    A clip that was there before is first renamed aside, then the new one renamed in: two renames,
+    between which the clip is absent (never half-written); a crash between them loses only the old
+    copy, which the next run redoes.
+    """
     final = clip_dir(out_dir, clip_id)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    previous = read_status(final) if final.is_dir() else None
-    if status["state"] == FAILED and previous is not None and previous.get("state") == DONE:
-        # Never lose finished work to a failed retry: keep it and record the failure beside it.
-        atomic_write_json(final / FAILURE_FILE, status)
-        status["kept_previous_outputs"] = True
-        return
-    atomic_write_json(work / STATUS_FILE, status)
-    trash = staging_dir(out_dir) / f"{clip_id}.old.{os.getpid()}"
-    if final.exists():
-        os.replace(final, trash)
-    os.replace(work, final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        previous = read_status(final) if final.is_dir() else None
+        if status["state"] == FAILED and previous is not None and previous.get("state") == DONE:
+            # Never lose finished work to a failed retry: keep it and record the failure beside it.
+            atomic_write_json(final / FAILURE_FILE, status)
+            status["kept_previous_outputs"] = True
+            return
+        if status["state"] == DONE:
+            status[CHECKSUMS_KEY] = output_checksums(work, status["outputs"])
+        atomic_write_json(work / STATUS_FILE, status)
+        trash = staging_dir(out_dir) / f"{clip_id}.old.{os.getpid()}"
+        if final.exists():
+            os.replace(final, trash)
+        os.replace(work, final)
+    except OSError as err:
+        raise output_error(final.parent, err) from err
     shutil.rmtree(trash, ignore_errors=True)
 
 
@@ -253,7 +312,10 @@ def commit_failure(
     status = _base_status(clip, settings, "", settings_hash, {})
     status.update(state=FAILED, reason=reason, error=error, finished_at=_now())
     work = staging_dir(out_dir) / f"{clip.clip_id}.{os.getpid()}.failed"
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise output_error(work.parent, err) from err
     try:
         _commit(work, out_dir, clip.clip_id, status)
     finally:

@@ -7,6 +7,12 @@ them and goes on. Anything else is a bug and surfaces with its traceback.
 from __future__ import annotations
 
 
+def brief(err: BaseException, limit: int = 200) -> str:
+    """First line of an exception's text, shortened: our messages stay one line."""
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class MedtalkError(Exception):
     """Base class: ``str(err)`` is a complete one-line message for the user."""
 
@@ -31,3 +37,17 @@ class AssetIntegrityError(MedtalkError):
 
 class ConfigError(MedtalkError):
     """A settings file or option is invalid; lists every problem at once."""
+
+
+class OutputError(MedtalkError):
+    """The output folder cannot be written (permissions, read-only or full disk): it stops the whole run,
+    since every further clip would fail the same way."""
+
+
+def output_error(path: object, err: OSError) -> OutputError:
+    from .fsutil import display_path
+
+    return OutputError(
+        f"{display_path(path)}: cannot write the output ({err.strerror or err}); make the folder writable "  # type: ignore[arg-type]
+        "(or free disk space) and run the same command again: finished clips are kept"
+    )

@@ -23,12 +23,22 @@ from pathlib import Path
 from typing import Any
 
 from .assets import FACE_LANDMARKER
-from .clip_extract import commit_failure, process_clip
+from .clip_extract import commit_failure, process_clip, words_inputs
 from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
-from .errors import MedtalkError
+from .errors import MedtalkError, OutputError
 from .fsutil import atomic_write_json, display_path, ensure_writable_dir, sha256_file
 from .settings import ExtractSettings
-from .status import DONE, FAILED, FAILURE_FILE, STATUS_FILE, clip_dir, outputs_present, read_status, staging_dir
+from .status import (
+    DONE,
+    FAILED,
+    FAILURE_FILE,
+    STATUS_FILE,
+    clip_dir,
+    clips_dir,
+    damaged_outputs,
+    read_status,
+    staging_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +57,7 @@ class PlannedClip:
     why: str
     sha256: str = ""
     duplicate_of: str = ""
+    damaged: bool = False  # a finished clip redone because an output was missing or damaged
 
 
 @dataclass
@@ -59,6 +70,8 @@ class ExtractReport:
     duplicates: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
+    damaged: dict[str, str] = field(default_factory=dict)  # clip → what was wrong with its outputs (redone)
+    stopped: str | None = None  # why the run stopped before every clip was tried (an unwritable output)
     frames: int = 0
     elapsed_s: float = 0.0
     dry_run: bool = False
@@ -77,6 +90,8 @@ class ExtractReport:
             "duplicates": self.duplicates,
             "warnings": self.warnings,
             "ignored_files": self.ignored,
+            "damaged_redone": self.damaged,
+            "stopped": self.stopped,
             "frames": self.frames,
             "elapsed_s": round(self.elapsed_s, 3),
             "exit_code": self.exit_code,
@@ -96,8 +111,22 @@ def _run_lock(out_dir: Path) -> Iterator[None]:
         yield
 
 
-def plan(clips: list[ClipSource], out_dir: Path, settings_hash: str, *, overwrite: bool) -> list[PlannedClip]:
-    """Decide for each clip whether to run it, skip it (finished, unchanged) or report it as a duplicate."""
+def plan(
+    clips: list[ClipSource],
+    out_dir: Path,
+    settings: ExtractSettings,
+    settings_hash: str,
+    *,
+    overwrite: bool,
+    labels_for: LabelFn | None = None,
+    verify: bool = False,
+) -> list[PlannedClip]:
+    """Decide for each clip whether to run it, skip it (finished, unchanged) or report it as a duplicate.
+
+    A finished clip is redone when its source, the settings, or the labels its words stage reads (a
+    known transcript, the language) changed, or when an output is missing or damaged (its size, and
+    with ``verify`` its sha256, differs from what the status recorded).
+    """
     duplicates = find_duplicates(clips)
     planned = []
     for clip in clips:
@@ -114,8 +143,12 @@ def plan(clips: list[ClipSource], out_dir: Path, settings_hash: str, *, overwrit
         if previous.get("settings_hash") != settings_hash:
             planned.append(PlannedClip(clip, "run", "settings changed"))
             continue
-        if not outputs_present(clip_dir(out_dir, clip.clip_id), previous):
-            planned.append(PlannedClip(clip, "run", "outputs missing"))
+        damage = damaged_outputs(clip_dir(out_dir, clip.clip_id), previous, verify_hash=verify)
+        if damage:
+            planned.append(PlannedClip(clip, "run", "damaged output: " + "; ".join(damage), damaged=True))
+            continue
+        if labels_for is not None and _words_inputs_changed(previous, labels_for(clip), settings):
+            planned.append(PlannedClip(clip, "run", "transcript or language label changed since the words were made"))
             continue
         src = previous.get("source", {})
         try:
@@ -132,6 +165,12 @@ def plan(clips: list[ClipSource], out_dir: Path, settings_hash: str, *, overwrit
         else:
             planned.append(PlannedClip(clip, "run", "source changed"))
     return planned
+
+
+def _words_inputs_changed(previous: dict[str, Any], labels: dict[str, Any], settings: ExtractSettings) -> bool:
+    """True when the words stage ran (or would run) on this clip and the labels it reads are not the ones it read."""
+    ran = "words" in settings.stages and "audio" in previous.get("outputs", {})
+    return ran and words_inputs(previous.get("labels") or {}) != words_inputs(labels)
 
 
 def _worker_init(level: int) -> None:
@@ -161,11 +200,15 @@ def extract_videos(
     dry_run: bool = False,
     labels_for: LabelFn | None = None,
     progress: bool = True,
+    verify: bool = False,
 ) -> ExtractReport:
     """Extract every media file under ``videos_dir`` into ``out_dir/clips/<clip_id>/``.
 
     Returns a report; ``report.exit_code`` is 1 when any clip failed. Raises MedtalkError for
-    problems that stop the whole run (no media found, output folder not writable).
+    problems that stop the whole run (no media found, output folder not writable — also when it
+    becomes unwritable mid-run: :class:`~medtalk_data.errors.OutputError`, finished clips kept).
+    ``verify``: also compare each finished clip's outputs with their recorded sha256 (sizes are
+    always compared), and redo damaged clips.
     """
     started = time.perf_counter()
     settings = settings or ExtractSettings()
@@ -180,8 +223,11 @@ def extract_videos(
         raise MedtalkError(f"{display_path(videos_dir)}: no video or audio files found{extra}; looked for {exts}")
     settings_hash = settings.output_hash(FACE_LANDMARKER.sha256)
     if not dry_run:
-        ensure_writable_dir(out_dir)
-    planned = plan(found.clips, out_dir, settings_hash, overwrite=overwrite)
+        for folder in (out_dir, clips_dir(out_dir), staging_dir(out_dir)):
+            ensure_writable_dir(folder)
+    planned = plan(
+        found.clips, out_dir, settings, settings_hash, overwrite=overwrite, labels_for=labels_for, verify=verify
+    )
     report = ExtractReport(out_dir, planned, ignored=[display_path(p) for p in found.ignored], dry_run=dry_run)
     for p in planned:
         if p.action == "duplicate":
@@ -189,6 +235,9 @@ def extract_videos(
             log.warning("%s: identical to clip %s; skipped", display_path(p.clip.relpath), p.duplicate_of)
         elif p.action == "skip":
             report.skipped.append(p.clip.clip_id)
+        elif p.damaged:
+            report.damaged[p.clip.clip_id] = p.why
+            log.warning("%s: %s; extracting it again", display_path(p.clip.relpath), p.why)
     if dry_run:
         report.elapsed_s = time.perf_counter() - started
         return report
@@ -202,10 +251,21 @@ def extract_videos(
         labels_fn = labels_for or (lambda _clip: {})
         try:
             _execute(todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report)
+        except OutputError as err:
+            report.stopped = str(err)
+            raise
         finally:
             report.elapsed_s = time.perf_counter() - started
-            atomic_write_json(out_dir / "extract_summary.json", report.to_dict())
+            _write_summary(out_dir, report)
     return report
+
+
+def _write_summary(out_dir: Path, report: ExtractReport) -> None:
+    """Best effort: a folder that became unwritable cannot take the summary; say so rather than hide the cause."""
+    try:
+        atomic_write_json(out_dir / "extract_summary.json", report.to_dict())
+    except OSError as err:
+        log.error("%s: cannot write extract_summary.json (%s)", display_path(out_dir), err.strerror or err)
 
 
 def _clear_stale_failures(clips: list[ClipSource], out_dir: Path) -> None:

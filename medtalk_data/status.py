@@ -2,7 +2,8 @@
 
 Layout under the extraction folder::
 
-    clips/<clip_id>/status.json      written last; a clip without it does not exist
+    clips/<clip_id>/status.json      written last; a clip without it does not exist; it records the
+                                     size and sha256 of every output, so damage is noticed
     clips/<clip_id>/frames.parquet   per-frame face data (see frames_io)
     clips/<clip_id>/audio.wav        16 kHz mono PCM
     clips/<clip_id>/words.json       transcript with word and phone timings (words stage)
@@ -18,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .fsutil import sha256_file
+
 STATUS_SCHEMA_VERSION = 1
 STATUS_FILE = "status.json"
 FRAMES_FILE = "frames.parquet"
@@ -25,6 +28,8 @@ AUDIO_FILE = "audio.wav"
 FAILURE_FILE = "failure.json"
 WORDS_FILE = "words.json"
 EXPRESSION_FILE = "expression.parquet"
+
+CHECKSUMS_KEY = "output_files"  # file name → {"size", "sha256"}, recorded at commit
 
 DONE = "done"
 FAILED = "failed"
@@ -55,8 +60,39 @@ def read_status(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def outputs_present(clip_path: Path, status: dict[str, Any]) -> bool:
-    return all((clip_path / name).is_file() for name in status.get("outputs", {}).values())
+def output_checksums(clip_path: Path, outputs: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """file name → size and sha256 of each output, recorded in the status when a clip is committed."""
+    checksums = {}
+    for name in outputs.values():
+        path = clip_path / name
+        checksums[name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    return checksums
+
+
+def damaged_outputs(clip_path: Path, status: dict[str, Any], *, verify_hash: bool = False) -> list[str]:
+    """What is wrong with the outputs a finished clip's status lists ([] when all are intact).
+
+    Always checks that each file exists with the size recorded at commit time (cheap); with
+    ``verify_hash`` also its sha256. Statuses written before checksums were recorded get the
+    existence check only.
+    """
+    problems = []
+    recorded = status.get(CHECKSUMS_KEY) or {}
+    for name in status.get("outputs", {}).values():
+        path = clip_path / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            problems.append(f"{name} is missing")
+            continue
+        expected = recorded.get(name)
+        if expected is None:
+            continue
+        if size != expected["size"]:
+            problems.append(f"{name} has {size} bytes, {expected['size']} when it was written")
+        elif verify_hash and sha256_file(path) != expected["sha256"]:
+            problems.append(f"{name} has changed since it was written (sha256 differs)")
+    return problems
 
 
 def iter_statuses(out_dir: Path) -> list[dict[str, Any]]:

@@ -38,9 +38,15 @@ class MediaInfo:
     audio_codec: str = ""
     audio_sample_rate: int = 0
     audio_channels: int = 0
+    container_format: str = ""  # FFmpeg's demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "png_pipe"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def is_still_image(self) -> bool:
+        """A picture file (PNG, JPEG, BMP, TIFF, WebP…) whatever its name: FFmpeg reads it as a one-frame video."""
+        return self.container_format == "image2" or self.container_format.endswith("_pipe")
 
 
 def _av_errors() -> tuple[type[BaseException], ...]:
@@ -144,7 +150,12 @@ def probe(path: Path) -> MediaInfo:
         video = container.streams.video[0] if container.streams.video else None
         audio = container.streams.audio[0] if container.streams.audio else None
         duration = float(container.duration) / 1_000_000 if container.duration else 0.0
-        info: dict[str, Any] = {"has_video": video is not None, "has_audio": audio is not None, "duration_s": duration}
+        info: dict[str, Any] = {
+            "has_video": video is not None,
+            "has_audio": audio is not None,
+            "duration_s": duration,
+            "container_format": container.format.name or "",
+        }
         if video is not None:
             rate = video.average_rate or video.guessed_rate or video.base_rate
             info.update(

@@ -29,7 +29,7 @@ from medtalk_data.fsutil import display_path
 
 from .backbones import build_backbones
 from .checkpoint import load_meta, load_model_weights
-from .features import SAMPLE_RATE, align_to_frames, voice_activity
+from .features import SAMPLE_RATE, align_to_frames, speech_found, voice_activity
 from .model import MEDTalk, ModelDims
 from .rig import RigSpec
 
@@ -60,6 +60,7 @@ class Animation:
     transcript: str = ""
     speech: np.ndarray | None = None  # (T,) bool voice activity
     info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # one line each: what the user should know about the result
 
 
 def decode_audio(path: Path, workdir: Path) -> Path:
@@ -102,22 +103,83 @@ def savgol(values: np.ndarray, fps: float, window_s: float = 5 / 60) -> np.ndarr
     return savgol_filter(values, taps, min(2, taps - 2), axis=0, mode="nearest").astype(np.float32)
 
 
+def model_folder(checkpoint: Path) -> Path:
+    """The ``model/`` folder of a run folder, or the checkpoint folder itself."""
+    checkpoint = Path(checkpoint)
+    return checkpoint / "model" if (checkpoint / "model" / "meta.json").exists() else checkpoint
+
+
+def check_control(control: EmotionControl, emotions: list[str], stages_done: list[str]) -> None:
+    """Refuse an emotion request this model cannot serve (one line naming the fix)."""
+    if not 0.0 <= control.intensity <= 1.0:
+        raise MedtalkError(f"--intensity {control.intensity}: use a value from 0 (none) to 1 (strongest)")
+    labels = [control.label] if control.label else []
+    labels += list(control.blend or {})
+    bad = [e for e in labels if e not in emotions]
+    if bad:
+        raise MedtalkError(f"unknown emotion {bad[0]!r}; this model knows: {', '.join(emotions)}")
+    if control.blend is not None:
+        weights = np.array(list(control.blend.values()), np.float64)
+        if (weights < 0).any() or weights.sum() <= 0:
+            raise MedtalkError("--blend weights must be >= 0 with a positive sum, e.g. happy:0.7,surprise:0.3")
+    if isinstance(control.image, Path) and not control.image.is_file():
+        raise MedtalkError(f"{display_path(control.image)}: no such reference image")
+    need = "emotion_control" if (control.image is not None or control.text) else "intensity"
+    if need not in stages_done:
+        raise MedtalkError(
+            f"this checkpoint has no {need} stage (trained: {', '.join(stages_done)}); train it with "
+            f"`medtalk-models train --stage {need}`"
+        )
+
+
+def check_audio(path: Path) -> None:
+    """A readable file with an audio stream, checked from its header (no decoding)."""
+    from medtalk_data.errors import ClipError
+    from medtalk_data.video import probe
+
+    path = Path(path)
+    if not path.is_file():
+        raise MedtalkError(f"{display_path(path)}: no such audio file")
+    try:
+        info = probe(path)
+    except ClipError as err:
+        raise MedtalkError(f"{display_path(path)}: {err}") from err
+    if not info.has_audio:
+        raise MedtalkError(
+            f"{display_path(path)}: no audio stream; give a speech recording (wav, mp3, m4a, a video with sound)"
+        )
+
+
+def _animatable_stages(folder: Path, meta: dict[str, Any]) -> list[str]:
+    stages = list(meta.get("stages_done") or [])
+    if "audio_content" not in stages:
+        raise MedtalkError(
+            f"{display_path(folder)}: trained stages {stages or 'none'}; animate needs at least "
+            f"disentangle + audio_content (and intensity for emotion labels)"
+        )
+    return stages
+
+
+def check_request(checkpoint: Path, audio: Path, control: EmotionControl) -> dict[str, Any]:
+    """Everything about an animate request that can be checked without loading the model (which takes
+    seconds): the checkpoint's metadata and stages, the emotion request, the audio file. Returns the meta."""
+    folder = model_folder(checkpoint)
+    meta = load_meta(folder)
+    stages = _animatable_stages(folder, meta)
+    check_control(control, list(meta["emotions"]), stages)
+    check_audio(audio)
+    return meta
+
+
 class Animator:
     """A trained model with its backbones, ready to animate any number of audio files."""
 
     def __init__(self, checkpoint: Path, device: str = "cpu") -> None:
-        checkpoint = Path(checkpoint)
-        if (checkpoint / "model" / "meta.json").exists():
-            checkpoint = checkpoint / "model"  # a run folder was given
+        checkpoint = model_folder(checkpoint)
         self.meta = load_meta(checkpoint)
         self.cfg = self.meta["config"]
         self.rig = RigSpec.from_dict(self.meta["rig"])
-        self.stages_done = list(self.meta.get("stages_done") or [])
-        if "audio_content" not in self.stages_done:
-            raise MedtalkError(
-                f"{display_path(checkpoint)}: trained stages {self.stages_done or 'none'}; animate needs at least "
-                f"disentangle + audio_content (and intensity for emotion labels)"
-            )
+        self.stages_done = _animatable_stages(checkpoint, self.meta)
         self.device = torch.device(device)
         self.model = MEDTalk(ModelDims(**self.meta["dims"]))
         load_model_weights(checkpoint, self.model, map_location=str(self.device))
@@ -151,23 +213,7 @@ class Animator:
 
     # -- controls -----------------------------------------------------------------------------
     def _check_control(self, control: EmotionControl) -> None:
-        if not 0.0 <= control.intensity <= 1.0:
-            raise MedtalkError(f"--intensity {control.intensity}: use a value from 0 (none) to 1 (strongest)")
-        labels = [control.label] if control.label else []
-        labels += list(control.blend or {})
-        bad = [e for e in labels if e not in self.emotions]
-        if bad:
-            raise MedtalkError(f"unknown emotion {bad[0]!r}; this model knows: {', '.join(self.emotions)}")
-        if control.blend is not None:
-            weights = np.array(list(control.blend.values()), np.float64)
-            if (weights < 0).any() or weights.sum() <= 0:
-                raise MedtalkError("--blend weights must be >= 0 with a positive sum, e.g. happy:0.7,surprise:0.3")
-        need = "emotion_control" if (control.image is not None or control.text) else "intensity"
-        if need not in self.stages_done:
-            raise MedtalkError(
-                f"this checkpoint has no {need} stage (trained: {', '.join(self.stages_done)}); train it with "
-                f"`medtalk-models train --stage {need}`"
-            )
+        check_control(control, self.emotions, self.stages_done)
 
     def _emotion_vector(self, control: EmotionControl) -> tuple[str, torch.Tensor]:
         """The static emotion direction (1, latent) before rescaling, and how it was chosen."""
@@ -264,13 +310,17 @@ class Animator:
             speech = np.zeros(n, bool)
             how, direction = self._emotion_vector(control)
             multiplier = self._multiplier(control, times)
+            heard: bool | None = False  # speech detector over the windows; None: no detector installed
             start = 0.0
             while True:
                 end = min(start + WINDOW_S, duration)
                 a, b = round(start * fps), min(round(end * fps), n)
                 if b > a:
-                    out, active = self._window(wav, start, end, times[a:b], text, words, direction, multiplier[a:b],
-                                               how, rest_in_silence)  # fmt: skip
+                    wave_16k = read_wav_span(wav, start, end)
+                    if heard is False:
+                        heard = speech_found(wave_16k)
+                    out, active = self._window(wave_16k, start, end, times[a:b], text, words, direction,
+                                               multiplier[a:b], how, rest_in_silence)  # fmt: skip
                     ramp = np.ones(b - a, np.float32)
                     fade = int(OVERLAP_S * fps)
                     if start > 0:
@@ -289,11 +339,39 @@ class Animator:
         if self.rig.value_range is not None:
             values = np.clip(values, *self.rig.value_range)
         info = {"emotion_source": how, "duration_s": duration, "frames": n, "stages": self.stages_done}
-        return Animation(values, list(self.rig.channel_names), fps, words, text, speech, info)
+        warnings = self._warnings(audio, control, heard, text, transcript)
+        return Animation(values, list(self.rig.channel_names), fps, words, text, speech, info, warnings)
 
-    def _window(self, wav, start, end, times, text, words, direction, multiplier, how, rest_in_silence):
+    def _warnings(
+        self, audio: Path, control: EmotionControl, heard: bool | None, text: str, transcript: str | None
+    ) -> list[str]:
+        """What the user should know about this animation: no speech in the audio, a description the
+        text encoder cannot read."""
+        warnings = []
+        where = display_path(audio)
+        no_words = not transcript and not text.strip() and self.cfg["text"]["kind"] != "none"
+        if heard is False or (heard is None and no_words):
+            detector = "the speech detector" if heard is False else "speech recognition"
+            warnings.append(
+                f"{where}: {detector} found no speech (silence, noise or music?): the mouth follows the sound's "
+                "loudness, not words; give a speech recording"
+            )
+        elif no_words:
+            warnings.append(f"{where}: speech recognition found no words; pass --transcript TEXT if it is speech")
+        if control.text:
+            encoder = self.backbones.text
+            foreign = encoder.unreadable_scripts(control.text)
+            if foreign:
+                warnings.append(
+                    f"--text is written in {' and '.join(s.title() for s in foreign)} script and "
+                    f"{encoder.language_note or 'the text encoder was not trained on it'}, so the emotion read from "
+                    "it is unreliable; describe the expression in English, or configure a text encoder for that "
+                    "language (text.kind: hf, text.path: a local multilingual model) and retrain"
+                )
+        return warnings
+
+    def _window(self, wave_16k, start, end, times, text, words, direction, multiplier, how, rest_in_silence):
         m, fps = self.model, self.rig.fps
-        wave_16k = read_wav_span(wav, start, end)
         local_t = times - start
         feats: dict[str, torch.Tensor] = {}
         for part, extractor in self.backbones.audio.items():

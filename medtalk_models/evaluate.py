@@ -154,7 +154,7 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
             row["emotion_predicted_from_model"] = animator.emotions[classifier.predict(pred[:, emo_idx].mean(0))]
             row["emotion_predicted_from_truth"] = animator.emotions[classifier.predict(gt[:, emo_idx].mean(0))]
         per_clip.append(row)
-    summary = {m: {k: float(np.nanmean([r[m][k] for r in per_clip])) for k in METRICS} for m in METHODS}
+    summary = {m: {k: _nanmean([r[m][k] for r in per_clip]) for k in METRICS} for m in METHODS}
     judged = [r for r in per_clip if "emotion_predicted_from_model" in r]
     accuracy = {
         "clips": len(judged),
@@ -175,9 +175,15 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
         "channel with the log-RMS audio envelope within ±8 frames",
         "summary": summary,
         "emotion_accuracy": accuracy,
-        "ground_truth_lip_sync_r": float(np.nanmean([r["ground_truth_lip_sync_r"] or np.nan for r in per_clip])),
+        "ground_truth_lip_sync_r": _nanmean([r["ground_truth_lip_sync_r"] for r in per_clip]),
         "per_clip": per_clip,
     }
+
+
+def _nanmean(values: list[float | None]) -> float:
+    """Mean of the finite values; NaN (without numpy's empty-slice warning) when there are none."""
+    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def markdown_table(report: dict[str, Any]) -> str:

@@ -1,7 +1,14 @@
-"""Write one animation in the formats asked for: curve files by channel name, a preview, a plot."""
+"""Write one animation in the formats asked for: curve files by channel name, a preview, a plot.
+
+:func:`plan_export` checks a request from the rig's channel names alone (format names, rig fit,
+frame rate, files that exist), so ``animate`` refuses a bad request before it loads the model;
+:func:`export_animation` runs the same check again and writes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from medtalk_data.errors import MedtalkError
@@ -9,9 +16,48 @@ from medtalk_data.fsutil import display_path
 
 from .animate import Animation
 from .export.curves import Curves
-from .export.formats import FORMATS, formats_for, write_all
+from .export.formats import FORMATS, formats_for, plan_files, write_all
 
 EXTRA_FORMATS = ("mp4", "png")
+RENDER_CHANNEL = "jawOpen"  # previews render ARKit blendshape curves
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    formats: list[str]  # curve formats first, then mp4/png
+    paths: list[Path]  # every file that will be written, in ``formats`` order
+    fps: float | None  # the frame rate to resample to (None: the model's)
+
+
+def plan_export(
+    out_dir: Path,
+    stem: str,
+    names: Sequence[str],
+    formats: list[str] | None,
+    *,
+    fps: float | None = None,
+    overwrite: bool = False,
+) -> ExportPlan:
+    """What ``export_animation`` will write for curves with these channel names; MedtalkError if it cannot."""
+    if fps is not None and not fps > 0:
+        raise MedtalkError(f"--fps {fps}: use a positive frame rate")
+    renderable = RENDER_CHANNEL in names
+    if formats is None:
+        formats = [*formats_for(names), *(EXTRA_FORMATS if renderable else ("png",))]
+    unknown = [f for f in formats if f not in FORMATS and f not in EXTRA_FORMATS]
+    if unknown:
+        raise MedtalkError(f"--format {unknown[0]!r}: choose from {', '.join([*FORMATS, *EXTRA_FORMATS])}")
+    if "mp4" in formats and not renderable:
+        raise MedtalkError("mp4 previews render ARKit blendshape curves; this rig has none (use csv/npz/txt)")
+    curve_formats = [f for f in formats if f in FORMATS]
+    paths = [path for _fmt, path in plan_files(Path(out_dir), stem, names, curve_formats, overwrite)]
+    extras = [f for f in EXTRA_FORMATS if f in formats]
+    for name in extras:
+        path = Path(out_dir) / f"{stem}.{name}"
+        if path.exists() and not overwrite:
+            raise MedtalkError(f"{display_path(path)} exists; pass --overwrite to replace it")
+        paths.append(path)
+    return ExportPlan([*dict.fromkeys(curve_formats), *extras], paths, fps)
 
 
 def export_animation(
@@ -27,39 +73,26 @@ def export_animation(
     overwrite: bool = False,
 ) -> list[Path]:
     """Curves resampled explicitly to ``fps`` (default: the model's), then one file per format."""
+    plan = plan_export(out_dir, stem, result.names, formats, fps=fps, overwrite=overwrite)
     curves = Curves(result.values, list(result.names), result.fps)
     if fps is not None and abs(fps - result.fps) > 1e-9:
-        if fps <= 0:
-            raise MedtalkError(f"--fps {fps}: use a positive frame rate")
         curves = curves.resample(fps)
-    fitting = formats_for(curves)
-    renderable = "jawOpen" in curves.names
-    if formats is None:
-        formats = [*fitting, *(("mp4", "png") if renderable else ("png",))]
-    unknown = [f for f in formats if f not in FORMATS and f not in EXTRA_FORMATS]
-    if unknown:
-        raise MedtalkError(f"--format {unknown[0]!r}: choose from {', '.join([*FORMATS, *EXTRA_FORMATS])}")
-    if "mp4" in formats and not renderable:
-        raise MedtalkError("mp4 previews render ARKit blendshape curves; this rig has none (use csv/npz/txt)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    extra = {"mp4": out_dir / f"{stem}.mp4", "png": out_dir / f"{stem}.png"}
-    for name in EXTRA_FORMATS:
-        if name in formats and extra[name].exists() and not overwrite:
-            raise MedtalkError(f"{display_path(extra[name])} exists; pass --overwrite to replace it")
-    written = write_all(out_dir, stem, curves, [f for f in formats if f in FORMATS], overwrite=overwrite)
-    if "png" in formats:
+    written = write_all(out_dir, stem, curves, [f for f in plan.formats if f in FORMATS], overwrite=overwrite)
+    if "png" in plan.formats:
         from .render.plot import plot_curves_png
 
-        written.append(plot_curves_png(extra["png"], curves.values, curves.names, curves.fps, words=result.words,
+        written.append(plot_curves_png(out_dir / f"{stem}.png", curves.values, curves.names, curves.fps,
+                                       words=result.words,
                                        title=f"{stem} ({result.info.get('emotion_source', '')})"))  # fmt: skip
-    if "mp4" in formats:
+    if "mp4" in plan.formats:
         from .render.basis import BlendshapeBasis
         from .render.video import write_preview_mp4
 
         written.append(
             write_preview_mp4(
-                extra["mp4"],
+                out_dir / f"{stem}.mp4",
                 curves.values,
                 curves.fps,
                 names=curves.names,

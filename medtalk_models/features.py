@@ -149,3 +149,14 @@ def voice_activity(wave_16k: np.ndarray, times_s: np.ndarray, fps: float) -> np.
             near[np.clip(idx + k, 0, len(active) - 1)] = True
         active = near
     return active
+
+
+def speech_found(wave_16k: np.ndarray) -> bool | None:
+    """Whether a speech detector (Silero VAD, bundled with faster-whisper) hears speech in the audio;
+    None where faster-whisper is not installed. Unlike :func:`voice_activity` it tells speech from
+    other loud sound (noise, music)."""
+    try:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+    except ImportError:
+        return None
+    return bool(get_speech_timestamps(np.asarray(wave_16k, np.float32), VadOptions()))

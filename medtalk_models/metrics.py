@@ -80,9 +80,18 @@ def lip_sync(mouth_open: np.ndarray, envelope: np.ndarray, max_lag: int = 8) -> 
         a = mouth_open[lag:] if lag >= 0 else mouth_open[:lag]
         b = envelope[: len(envelope) - lag] if lag >= 0 else envelope[-lag:]
         n = min(len(a), len(b))
-        a, b = a[:n], b[:n]
-        if n > 10 and a.std() > 1e-9 and b.std() > 1e-9:
-            r = float(np.corrcoef(a, b)[0, 1])
-            if not r <= best:  # also replaces the initial NaN
-                best, best_lag = r, lag
+        r = pearson(a[:n], b[:n]) if n > 10 else float("nan")
+        if np.isfinite(r) and not r <= best:  # "not <=" also replaces the initial NaN
+            best, best_lag = r, lag
     return best, best_lag
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation in float64; NaN (without a warning) when either series is constant."""
+    a = np.asarray(a, np.float64) - np.mean(a, dtype=np.float64)
+    b = np.asarray(b, np.float64) - np.mean(b, dtype=np.float64)
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    scale = float(np.abs(a).max(initial=0.0) * np.abs(b).max(initial=0.0)) * len(a)
+    if den == 0.0 or den <= 1e-9 * scale:
+        return float("nan")
+    return float(np.clip((a * b).sum() / den, -1.0, 1.0))

@@ -636,18 +636,33 @@ def train(
     stages = list(STAGE_ORDER) if stage == "all" else [stage]
     if cfg["train"]["device"] != "auto" and device == "auto":
         device = cfg["train"]["device"]
-    trainer = Trainer(
-        manifest,
-        cfg,
-        out,
-        resume=resume,
-        overwrite=overwrite,
-        device=device,
-        max_steps=max_steps,
-        progress=progress,
-        stages=stages,
-    )
+    new_folder = not Path(out).exists()
     try:
-        return trainer.run(stages)
-    finally:
-        trainer.backbones.close()
+        trainer = Trainer(
+            manifest,
+            cfg,
+            out,
+            resume=resume,
+            overwrite=overwrite,
+            device=device,
+            max_steps=max_steps,
+            progress=progress,
+            stages=stages,
+        )
+        try:
+            return trainer.run(stages)
+        finally:
+            trainer.backbones.close()
+    except MedtalkError:
+        if new_folder and os.environ.get("RANK", "0") == "0":
+            _remove_untrained_run(Path(out))
+        raise
+
+
+def _remove_untrained_run(out: Path) -> None:
+    """A run folder this call created and that holds no finished checkpoint is removed after a refusal, so a
+    bad manifest or config leaves nothing behind that a later ``--resume`` would trip over."""
+    import shutil
+
+    if out.is_dir() and not any((out / stage / "meta.json").exists() for stage in STAGE_ORDER):
+        shutil.rmtree(out, ignore_errors=True)

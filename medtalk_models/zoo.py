@@ -16,11 +16,12 @@ copies (``audio.content.kind: hf`` + ``path``, ``layer: 0`` for the official ``h
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medtalk_data.errors import MedtalkError
+from medtalk_data.errors import MedtalkError, brief
 from medtalk_data.fsutil import display_path, sha256_file
 
 from .config import load_config
@@ -85,13 +86,27 @@ def preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def _blocked_object(err: BaseException) -> str:
+    """What torch's weights-only unpickler refused, without its advice to load the file unsafely."""
+    lines = [line.strip().rstrip(".") for line in str(err).splitlines() if "GLOBAL" in line]
+    return lines[0][:200] if lines else "an object that is not a tensor"
+
+
 def _read_official(path: Path) -> dict[str, Any]:
     import torch
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "GLOBAL" not in str(err):  # not a pickle at all, or a damaged one
+            raise MedtalkError(f"{display_path(path)}: not a readable PyTorch state dict ({brief(err)})") from err
+        raise MedtalkError(
+            f"{display_path(path)}: refused: it holds Python objects besides tensors ({_blocked_object(err)}), which "
+            "could run code when loaded; medtalk loads weights only. Get the file again from the official source "
+            "(`medtalk-models zoo info medtalk-official`)"
+        ) from err
     except Exception as err:
-        raise MedtalkError(f"{display_path(path)}: not a readable PyTorch state dict ({err})") from err
+        raise MedtalkError(f"{display_path(path)}: not a readable PyTorch state dict ({brief(err)})") from err
     if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
         raise MedtalkError(f"{display_path(path)}: expected a plain state dict of tensors (the official checkpoints)")
     return state

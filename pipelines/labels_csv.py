@@ -15,7 +15,8 @@ from the header line), a header row, one row per clip::
 * intensity: a number in [0, 1]. sex: M/F (also male/female, m/f). language: a code such as en, zh, pt-BR.
 
 :func:`read_labels_csv` checks every row and raises one :class:`~medtalk_data.errors.ConfigError`
-that lists every problem with its row number (the header is row 1): missing clip_id column, unknown
+that counts every problem and quotes the first twenty with their row numbers (the header is row 1;
+``--labels-problems FILE`` writes them all): missing clip_id column, unknown
 columns, empty / duplicate / unknown clip ids (with the clip id meant, where a file path was given),
 unknown emotions, intensities outside [0, 1], bad sex or language values, rows with more cells than
 the header, a file that is not UTF-8 or not readable. Nothing is applied unless the whole file is
@@ -36,7 +37,7 @@ from typing import Any
 from medtalk_data.discovery import clip_id_for
 from medtalk_data.emotions import CANONICAL_EMOTIONS, canonical_emotion
 from medtalk_data.errors import ConfigError
-from medtalk_data.fsutil import display_path
+from medtalk_data.fsutil import atomic_write_text, display_path
 
 COLUMNS = (
     "speaker",
@@ -55,6 +56,7 @@ _ALIASES = {"emotion_level": "emotion_level_raw", "level": "emotion_level_raw", 
 _SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 CLEAR = "none"
+MAX_LISTED = 20  # problems quoted in the one-line error
 
 
 def _decode(path: Path) -> str:
@@ -140,10 +142,14 @@ def _check_cell(column: str, cell: str, values: dict[str, Any]) -> str | None:
     return None
 
 
-def read_labels_csv(path: Path, known_clip_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
-    """clip_id → label overrides (only the non-empty cells, typed); raises ConfigError listing every problem.
+def read_labels_csv(
+    path: Path, known_clip_ids: Iterable[str] | None = None, *, problems_file: Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """clip_id → label overrides (only the non-empty cells, typed); raises ConfigError on any problem.
 
     ``known_clip_ids``: the clips of the run; ids outside it are reported (None: not checked).
+    The error names the first :data:`MAX_LISTED` problems and counts the rest; ``problems_file``
+    receives every one, a line each.
     """
     path = Path(path)
     where = display_path(path)
@@ -197,9 +203,25 @@ def read_labels_csv(path: Path, known_clip_ids: Iterable[str] | None = None) -> 
                 problems.append(f"row {row_number}: {problem}")
         overrides[clip_id] = values
     if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise ConfigError(f"{where}: {count}, nothing applied: " + "; ".join(problems))
+        raise ConfigError(_problems_message(where, problems, problems_file))
     return overrides
+
+
+def _problems_message(where: str, problems: list[str], problems_file: Path | None) -> str:
+    """One line: the count, the first :data:`MAX_LISTED` problems, and where the whole list went (if asked)."""
+    count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+    listed = "; ".join(problems[:MAX_LISTED])
+    if len(problems) > MAX_LISTED:
+        listed += f"; … and {len(problems) - MAX_LISTED} more"
+    if problems_file is not None:
+        try:
+            atomic_write_text(Path(problems_file), "".join(f"{p}\n" for p in problems))
+            listed += f" (all {len(problems)} in {display_path(problems_file)})"
+        except OSError as err:
+            listed += f" (could not write {display_path(problems_file)}: {err.strerror or err})"
+    elif len(problems) > MAX_LISTED:
+        listed += " (--labels-problems FILE writes them all)"
+    return f"{where}: {count}, nothing applied: {listed}"
 
 
 def apply_overrides(labels: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -75,6 +75,7 @@ EXPECTED_FAILED = {
     "noface.mp4": "no_face",
     "missing.mp4": "unreadable",
     "bad \\xff.mp4": "undecodable",
+    "still.mp4": "still_image",
     **({} if PERMISSIONS_BYPASSED else {"locked.mp4": "unreadable"}),
 }
 EXPECTED_DONE = {
@@ -134,6 +135,7 @@ def batch(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     shutil.copy(real, videos / "good_copy.mp4")  # 14: duplicate
     (videos / "notes.txt").write_text("not a video")  # 2: ignored
     shutil.copy(shared_data / "image" / "sadtalker_happy.png", videos / "image.png")
+    shutil.copy(shared_data / "image" / "sadtalker_happy.png", videos / "still.mp4")  # a picture named .mp4
     (videos / NON_UTF8_NOTE).write_text("not a video either")
     (videos / "fake.mp4").write_text("this is text with an mp4 name\n" * 50)
     (videos / "empty.mp4").write_bytes(b"")  # 3
@@ -284,6 +286,19 @@ def test_audio_longer_than_video_is_not_truncation(batch: dict[str, Any], source
     assert status["state"] == "done", status.get("error")
     assert status["video"]["n_decoded"] == 40 and status["media"]["duration_s"] == pytest.approx(1.6, abs=0.05)
     assert status["audio"]["duration_s"] > 4.0
+    mismatch = re.compile(r"audio \(4\.\d s\) runs 2\.\d s past the video's end \(1\.6 s\): speech there has no face")
+    assert len([w for w in status["warnings"] if mismatch.match(w)]) == 1, status["warnings"]
+    assert len(_stderr_lines(batch, f"WARNING: {source}: audio (4.")) == 1
+
+
+def test_a_picture_named_mp4_is_not_a_talking_clip(batch: dict[str, Any]) -> None:
+    error = _failure(batch, "still.mp4")["error"]
+    assert error.startswith("a still image (PNG file), not a video; a talking clip needs moving video or speech")
+
+
+def test_clips_whose_audio_matches_the_video_get_no_mismatch_warning(batch: dict[str, Any]) -> None:
+    for source in ("good.mp4", "with space.mp4", "caf\\xe9 clip.mp4"):
+        assert not [w for w in _status(batch, source)["warnings"] if w.startswith("audio (")], source
 
 
 # 5, 6: missing streams

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import pytest
 
 from medtalk_data.extract import extract_videos
 from medtalk_data.frames_io import read_frames
-from medtalk_data.status import iter_statuses, outputs_present
+from medtalk_data.status import damaged_outputs, iter_statuses
 
 pytestmark = pytest.mark.realdata
 
@@ -54,7 +56,7 @@ def _assert_consistent(out: Path) -> None:
     for clip in (out / "clips").iterdir():
         statuses = [s for s in iter_statuses(out) if s["clip_id"] == clip.name]
         assert statuses, f"{clip} has no status.json: a half-written clip is visible"
-        assert outputs_present(clip, statuses[0])
+        assert not damaged_outputs(clip, statuses[0], verify_hash=True)
         if "frames" in statuses[0]["outputs"]:
             read_frames(clip / "frames.parquet")
         assert not [p for p in clip.iterdir() if p.name.endswith(".tmp")]
@@ -79,11 +81,20 @@ def _same_outputs(a: Path, b: Path) -> None:
         ):
             np.testing.assert_array_equal(getattr(fa, name), getattr(fb, name), err_msg=f"{clip_id}.{name}")
         assert (a / "clips" / clip_id / "audio.wav").read_bytes() == (b / "clips" / clip_id / "audio.wav").read_bytes()
+        # words and phones: the same whichever clips the process aligned before (other order, other process)
+        wa, wb = (json.loads((x / "clips" / clip_id / "words.json").read_text()) for x in (a, b))
+        assert wa["words"], clip_id
+        for key in ("transcript", "words", "phones"):
+            assert wa[key] == wb[key], f"{clip_id}: {key}"
 
 
 def test_killed_run_resumes_to_identical_outputs(videos: Path, tmp_path: Path) -> None:
     reference = tmp_path / "reference"
-    assert extract_videos(videos, reference, workers=1, progress=False).exit_code == 0
+    for clip in reversed(CLIPS):  # another order than the interrupted run's, in this (long-lived) process
+        (tmp_path / "one").mkdir()
+        (tmp_path / "one" / clip).symlink_to(videos / clip)
+        assert extract_videos(tmp_path / "one", reference, workers=1, progress=False).exit_code == 0
+        shutil.rmtree(tmp_path / "one")
 
     out = tmp_path / "interrupted"
     proc = _start(videos, out)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,13 +24,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..errors import MedtalkError
+from ..errors import MedtalkError, brief
 from ..expression.classifier import EXPRESSION_NAMES
-from ..frames_io import fixed_size_list, fixed_size_numpy, read_frames
+from ..frames_io import ClipFrames, fixed_size_list, fixed_size_numpy, read_frames
 from ..fsutil import display_path
 from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
 from ..rigs import N_LANDMARKS
-from ..status import AUDIO_FILE, DONE, EXPRESSION_FILE, FRAMES_FILE, WORDS_FILE, clips_dir, iter_statuses
+from ..status import (
+    AUDIO_FILE,
+    DONE,
+    EXPRESSION_FILE,
+    FRAMES_FILE,
+    WORDS_FILE,
+    clips_dir,
+    damaged_outputs,
+    iter_statuses,
+)
+from ..words.types import WordsDoc, read_words_json
 from .schema import (
     CLIP_SCHEMA,
     EXCLUDED_SCHEMA,
@@ -72,15 +82,9 @@ class BuildReport:
     elapsed_s: float = 0.0
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _clip_row(
     status: dict[str, Any],
+    words_doc: WordsDoc | None,
     clip_path: Path,
     extraction_dir: Path,
     split: str,
@@ -91,27 +95,9 @@ def _clip_row(
     labels = status.get("labels") or {}
     face = status.get("face") or {}
     audio = status.get("audio") or None
-    words_doc = _read_json(clip_path / WORDS_FILE) if (clip_path / WORDS_FILE).is_file() else None
-    words = [
-        {
-            "text": w["text"],
-            "start_s": float(w["start_s"]),
-            "end_s": float(w["end_s"]),
-            "score": float(w.get("score", math.nan)),
-            "aligned": bool(w.get("aligned", False)),
-        }
-        for w in (words_doc or {}).get("words", [])
-    ]
-    phones = [
-        {
-            "phone": p["phone"],
-            "start_s": float(p["start_s"]),
-            "end_s": float(p["end_s"]),
-            "word_index": int(p["word_index"]),
-        }
-        for p in (words_doc or {}).get("phones", [])
-    ]
-    transcript = (words_doc or {}).get("transcript") or labels.get("transcript")
+    words = [asdict(w) for w in words_doc.words] if words_doc else []
+    phones = [asdict(p) for p in words_doc.phones] if words_doc else []
+    transcript = (words_doc.transcript if words_doc else None) or labels.get("transcript")
     intensity = labels.get("intensity")
     return ClipRow(
         clip_id=status["clip_id"],
@@ -126,7 +112,7 @@ def _clip_row(
         emotion_level=None if labels.get("emotion_level_raw") is None else str(labels.get("emotion_level_raw")),
         intensity=None if intensity is None else float(intensity),
         content_id=labels.get("content_id"),
-        language=(words_doc or {}).get("language") or labels.get("language"),
+        language=(words_doc.language if words_doc else None) or labels.get("language"),
         transcript=transcript,
         words=words,
         phones=phones,
@@ -190,7 +176,7 @@ def _expression(clip_path: Path, n_frames: int) -> np.ndarray:
     return probs
 
 
-def _face_columns(clip_path: Path, n: int) -> dict[str, Any]:
+def _face_columns(frames: ClipFrames | None, n: int) -> dict[str, Any]:
     """Face-derived per-frame columns of a clip, cut or NaN-padded to ``n`` frames."""
     out: dict[str, Any] = {
         "face_found": np.zeros(n, dtype=bool),
@@ -199,8 +185,7 @@ def _face_columns(clip_path: Path, n: int) -> dict[str, Any]:
         "head_translation_cm": np.full((n, 3), np.nan, dtype=np.float32),
         "landmarks": np.full((n, N_LANDMARKS * 3), np.nan, dtype=np.float32),
     }
-    if (clip_path / FRAMES_FILE).is_file():
-        frames = read_frames(clip_path / FRAMES_FILE)
+    if frames is not None:
         m = min(n, len(frames.time_s))
         out["face_found"][:m] = frames.face_found[:m]
         out["interpolated"][:m] = frames.interpolated[:m]
@@ -210,27 +195,74 @@ def _face_columns(clip_path: Path, n: int) -> dict[str, Any]:
     return out
 
 
-def _clip_curves(status: dict[str, Any], clip_path: Path, rig: str) -> tuple[np.ndarray, list[str], float] | None:
-    """(curves (T, C), channel names, fps) of a clip for the manifest's rig, or None if it has none."""
+class UnreadableClip(MedtalkError):
+    """A clip whose extracted files cannot be read: excluded from the manifest with this reason."""
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn any failure to read ``path`` into :class:`UnreadableClip` naming the file and the fix."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as err:
+        raise UnreadableClip(
+            f"{path.name} is unreadable ({brief(err, 160)}); "
+            "re-run `medtalk-data extract` on the videos to redo the clip"
+        ) from err
+
+
+@dataclass
+class _ClipData:
+    """Everything the manifest takes from one clip folder, each file read once."""
+
+    curves: np.ndarray | None  # (T, C) for the manifest's rig, None if the clip has none
+    names: list[str]
+    fps: float | None
+    frames: ClipFrames | None
+    words: WordsDoc | None
+
+
+def _read_clip(status: dict[str, Any], clip_path: Path, rig: str) -> _ClipData:
+    """Read a clip's frames, rig curves and words once; UnreadableClip when any file is missing or damaged."""
+    damage = damaged_outputs(clip_path, status)
+    if damage:
+        raise UnreadableClip("; ".join(damage) + "; re-run `medtalk-data extract` on the videos to redo the clip")
+    outputs = status.get("outputs", {})
+    frames = words = None
+    if "frames" in outputs:
+        with _reading(clip_path / FRAMES_FILE):
+            frames = read_frames(clip_path / FRAMES_FILE)
+    if "words" in outputs:
+        with _reading(clip_path / WORDS_FILE):
+            words = read_words_json(clip_path / WORDS_FILE)
     if rig == MEDIAPIPE52:
-        if "frames" not in status.get("outputs", {}):
-            return None
-        frames = read_frames(clip_path / FRAMES_FILE)
-        return frames.blendshapes, frames.blendshape_names, frames.fps
+        if frames is None:
+            return _ClipData(None, [], None, None, words)
+        return _ClipData(frames.blendshapes, frames.blendshape_names, frames.fps, frames, words)
     labels = status.get("labels") or {}
-    curves = read_rig_txt(Path(labels["rig_curves_path"]))
-    names = read_rig_names(Path(labels["rig_names_path"]) if labels.get("rig_names_path") else None)
+    rig_file = Path(labels["rig_curves_path"])
+    with _reading(rig_file):
+        curves = read_rig_txt(rig_file)
+        names = read_rig_names(Path(labels["rig_names_path"]) if labels.get("rig_names_path") else None)
     face = status.get("face") or {}
     # The rig file has one row per frame of the capture; with the clip's video it shares that video's rate.
     fps = float(face["fps"]) if face.get("fps") and abs(face.get("n_frames", 0) - len(curves)) <= 1 else METAHUMAN_FPS
-    return curves, names, fps
+    return _ClipData(curves, names, fps, frames, words)
 
 
 def _frames_table(
-    clip_id: str, clip_path: Path, curves: np.ndarray, fps: float, schema: pa.Schema, landmarks: bool
+    clip_id: str,
+    clip_path: Path,
+    curves: np.ndarray,
+    fps: float,
+    frames: ClipFrames | None,
+    schema: pa.Schema,
+    landmarks: bool,
 ) -> pa.Table:
     n = len(curves)
-    face = _face_columns(clip_path, n)
+    face = _face_columns(frames, n)
+    with _reading(clip_path / EXPRESSION_FILE):
+        expression = _expression(clip_path, n)
     columns: dict[str, Any] = {
         "clip_id": pa.array([clip_id] * n, type=pa.string()),
         "frame_index": pa.array(np.arange(n, dtype=np.int32)),
@@ -240,11 +272,18 @@ def _frames_table(
         "curves": fixed_size_list(curves, curves.shape[1]),
         "head_rotation_deg": fixed_size_list(face["head_rotation_deg"], 3),
         "head_translation_cm": fixed_size_list(face["head_translation_cm"], 3),
-        "expression_probs": fixed_size_list(_expression(clip_path, n), N_EXPRESSIONS),
+        "expression_probs": fixed_size_list(expression, N_EXPRESSIONS),
     }
     if landmarks:
         columns["landmarks"] = fixed_size_list(face["landmarks"], N_LANDMARKS * 3)
     return pa.table(columns, schema=schema)
+
+
+def _excluded(status: dict[str, Any], directory: Path, reason: str) -> dict[str, str]:
+    """An excluded.parquet row: the source as extracted (its full path) and the clip folder it was read from."""
+    source = status["source"].get("path") or status["source"].get("relpath") or status["clip_id"]
+    where = display_path(clips_dir(directory) / status["clip_id"])
+    return {"clip_id": status["clip_id"], "source_path": source, "reason": f"{reason} [{where}]"}
 
 
 def _unreadable_clips(directory: Path, statuses: list[dict[str, Any]]) -> list[str]:
@@ -286,20 +325,23 @@ def build_manifest(
                 f"skipped ({', '.join(broken[:5])}{', …' if len(broken) > 5 else ''}); re-run extract to redo them"
             )
     included: list[tuple[Path, dict[str, Any]]] = []
-    seen_ids: set[str] = set()
     seen_sources: dict[str, str] = {}
+    seen_ids: dict[str, Path] = {}
     for directory, status in statuses:
-        source = status["source"].get("relpath", status["clip_id"])
         reason = _exclusion(status, opts)
         sha = status["source"].get("sha256") or ""
         if reason is None and status["clip_id"] in seen_ids:
-            reason = f"clip id already taken by another extraction folder ({display_path(directory)})"
+            first = display_path(clips_dir(seen_ids[status["clip_id"]]) / status["clip_id"])
+            reason = (
+                f"clip id {status['clip_id']!r} is taken by {first} (another extraction folder); "
+                "extract one of the two source folders again with a distinct sub-folder so the ids differ"
+            )
         if reason is None and sha and sha in seen_sources:
             reason = f"duplicate of clip {seen_sources[sha]} (same sha256)"
         if reason is not None:
-            report.excluded.append({"clip_id": status["clip_id"], "source_path": source, "reason": reason})
+            report.excluded.append(_excluded(status, directory, reason))
             continue
-        seen_ids.add(status["clip_id"])
+        seen_ids[status["clip_id"]] = directory
         if sha:
             seen_sources[sha] = status["clip_id"]
         included.append((directory, status))
@@ -325,25 +367,38 @@ def build_manifest(
         try:
             for directory, status in included:
                 clip_path = clips_dir(directory) / status["clip_id"]
-                found = _clip_curves(status, clip_path, opts.rig)
-                n, fps = 0, None
-                if found is not None:
-                    curves, names, fps = found
-                    if channel_names is None:
-                        channel_names = names
-                        schema = with_version(frame_schema(len(names), opts.landmarks))
+                try:
+                    data = _read_clip(status, clip_path, opts.rig)
+                    table = None
+                    if data.curves is not None and data.fps is not None:
+                        if channel_names is None:
+                            channel_names = data.names
+                            schema = with_version(frame_schema(len(data.names), opts.landmarks))
+                        elif data.names != channel_names:
+                            raise MedtalkError(f"{status['clip_id']}: curve channels differ from the other clips")
+                        table = _frames_table(
+                            status["clip_id"], clip_path, data.curves, data.fps, data.frames, schema, opts.landmarks
+                        )
+                except UnreadableClip as err:
+                    report.excluded.append(_excluded(status, directory, str(err)))
+                    continue
+                n = 0
+                if table is not None:
+                    if writer is None:
                         writer = pq.ParquetWriter(work / "frames.parquet", schema, compression="zstd")
-                    elif names != channel_names:
-                        raise MedtalkError(f"{status['clip_id']}: curve channels differ from the other clips")
-                    table = _frames_table(status["clip_id"], clip_path, curves, fps, schema, opts.landmarks)
                     writer.write_table(table)
                     n = table.num_rows
                     report.n_frames += n
                 split = splits[status["clip_id"]]
-                rows.append(asdict(_clip_row(status, clip_path, directory, split, opts.rig if n else None, fps, n)))
+                row = _clip_row(status, data.words, clip_path, directory, split, opts.rig if n else None, data.fps, n)
+                rows.append(asdict(row))
         finally:
             if writer is not None:
                 writer.close()
+        if not rows:
+            raise MedtalkError(
+                f"every clip was excluded ({len(report.excluded)}); first reason: {report.excluded[0]['reason']}"
+            )
         if writer is None:  # an audio-only manifest: the frames table is empty but has its schema
             pq.write_table(with_version(frame_schema(0)).empty_table(), work / "frames.parquet")
         pq.write_table(pa.Table.from_pylist(rows, schema=with_version(CLIP_SCHEMA)), work / "clips.parquet")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import MedtalkError
+from ..errors import MedtalkError, brief
 from ..frames_io import fixed_size_numpy
 from ..fsutil import display_path
-from .schema import MANIFEST_SCHEMA_VERSION, SCHEMA_METADATA_KEY
+from .schema import CLIP_SCHEMA, MANIFEST_SCHEMA_VERSION, SCHEMA_METADATA_KEY, frame_schema
 
 REQUIRED_FILES = ("manifest.json", "clips.parquet", "frames.parquet", "excluded.parquet")
+FRAME_COLUMNS = frame_schema(0).names  # every per-frame column but the optional landmarks
+REBUILD = "rebuild the manifest with `medtalk-data build-manifest EXTRACTED --out MANIFEST --overwrite`"
 
 
 class ManifestVersionError(MedtalkError):
@@ -57,14 +61,35 @@ class Manifest:
 
     def frames(self, columns: list[str] | None = None, clip_ids: list[str] | None = None) -> pa.Table:
         filters = [("clip_id", "in", clip_ids)] if clip_ids else None
-        return pq.read_table(self.path / "frames.parquet", columns=columns, filters=filters)
+        with _reading(self.path / "frames.parquet"):
+            return pq.read_table(self.path / "frames.parquet", columns=columns, filters=filters)
 
     def curves(self, clip_id: str) -> np.ndarray:
         """(T, C) curves of one clip, in ``channel_names`` order."""
         return fixed_size_numpy(self.frames(["curves"], [clip_id])["curves"])
 
 
+@contextmanager
+def _reading(file: Path) -> Iterator[None]:
+    """A Parquet file that cannot be read becomes one line naming it and the fix, not a pyarrow traceback."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as err:
+        raise MedtalkError(f"{display_path(file)}: damaged or not Parquet ({brief(err)}); {REBUILD}") from err
+
+
+def _require_columns(file: Path, schema: pa.Schema, required: list[str]) -> None:
+    missing = [name for name in required if name not in schema.names]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise MedtalkError(f"{display_path(file)}: lacks column{plural} {', '.join(missing)}; {REBUILD}")
+
+
 def load_manifest(path: Path) -> Manifest:
+    """Open a manifest folder, checking its version and that its tables have every column the readers use.
+
+    Raises MedtalkError (one line naming the file) for a missing, damaged, older or newer manifest.
+    """
     path = Path(path)
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
@@ -74,11 +99,18 @@ def load_manifest(path: Path) -> Manifest:
         )
     try:
         meta = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise MedtalkError(f"{display_path(path / 'manifest.json')}: not valid JSON ({err})") from err
+    except (OSError, ValueError) as err:
+        raise MedtalkError(f"{display_path(path / 'manifest.json')}: not readable JSON ({err})") from err
+    if not isinstance(meta, dict) or not isinstance(meta.get("channel_names", []), list):
+        raise MedtalkError(f"{display_path(path / 'manifest.json')}: not a medtalk manifest description; {REBUILD}")
     _check_version(meta.get("medtalk_manifest_schema_version"), display_path(path / "manifest.json"))
-    for name in ("clips.parquet", "frames.parquet"):
-        schema_meta = pq.read_schema(path / name).metadata or {}
-        raw = schema_meta.get(SCHEMA_METADATA_KEY)
+    required = {"clips.parquet": CLIP_SCHEMA.names, "frames.parquet": FRAME_COLUMNS}
+    for name, columns in required.items():
+        with _reading(path / name):
+            schema = pq.read_schema(path / name)
+        raw = (schema.metadata or {}).get(SCHEMA_METADATA_KEY)
         _check_version(int(raw) if raw is not None and raw.isdigit() else raw, display_path(path / name))
-    return Manifest(path, meta, pq.read_table(path / "clips.parquet"))
+        _require_columns(path / name, schema, columns)
+    with _reading(path / "clips.parquet"):
+        clips = pq.read_table(path / "clips.parquet")
+    return Manifest(path, meta, clips)

@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow.compute as pc
 
 from ..emotions import CANONICAL_EMOTIONS
-from ..errors import MedtalkError
 from ..frames_io import fixed_size_numpy
 from .read import load_manifest
 from .schema import CLIP_SCHEMA, FRAME_SCHEMA
@@ -25,11 +24,12 @@ class Problem:
 
 
 def validate_manifest(path: Path) -> list[Problem]:
-    """Every problem found; an empty list means the manifest is sound."""
-    try:
-        manifest = load_manifest(path)
-    except MedtalkError as err:
-        return [Problem("*", str(err))]
+    """Every problem found; an empty list means the manifest is sound.
+
+    A manifest that cannot be opened at all (missing or damaged files, another schema version,
+    missing columns) raises :class:`~medtalk_data.errors.MedtalkError` from :func:`load_manifest`.
+    """
+    manifest = load_manifest(path)
     problems: list[Problem] = []
     clips = manifest.clips
     for field in CLIP_SCHEMA:

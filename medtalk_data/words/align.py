@@ -31,7 +31,12 @@ def dictionary_form(word: str) -> str:
 
 
 class ForcedAligner:
-    """One pocketsphinx decoder, reused for every utterance of a stage (loading it costs ~0.2 s)."""
+    """One pocketsphinx decoder, reused for every utterance of a stage (loading it costs ~0.2 s).
+
+    The decoder adapts its cepstral mean to the audio it hears; each :meth:`align` starts again from
+    a freshly initialised feature pipeline, so an utterance's timings never depend on what was
+    aligned before it (in this clip or an earlier one).
+    """
 
     def __init__(self) -> None:
         try:
@@ -68,6 +73,7 @@ class ForcedAligner:
         owner = [i for i, ps in enumerate(pieces) for _ in ps]  # word index of each dictionary word
         raw = (np.clip(pcm, -1, 1) * 32767).astype(np.int16) if pcm.dtype != np.int16 else pcm
         d = self._decoder
+        d.reinit_feat()  # a fresh feature pipeline: cepstral mean and its running sums as a new decoder has them
         try:
             d.set_align_text(" ".join(flat))
             # The first pass adapts the cepstral mean to this audio; a fresh decoder's default mean

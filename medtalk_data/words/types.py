@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,13 @@ class Word:
         d["score"] = None if math.isnan(self.score) else round(self.score, 4)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Word:
+        """Inverse of :meth:`to_dict`: a null score (known transcript, no ASR) becomes NaN."""
+        score = d.get("score")
+        return cls(str(d["text"]), float(d["start_s"]), float(d["end_s"]),
+                   math.nan if score is None else float(score), bool(d.get("aligned", False)))  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Phone:
@@ -37,6 +47,10 @@ class Phone:
     def to_dict(self) -> dict[str, object]:
         return {"phone": self.phone, "start_s": round(self.start_s, 6), "end_s": round(self.end_s, 6),
                 "word_index": self.word_index}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Phone:
+        return cls(str(d["phone"]), float(d["start_s"]), float(d["end_s"]), int(d["word_index"]))
 
 
 def untangle(words: list[Word], phones: list[Phone]) -> tuple[list[Word], list[Phone]]:
@@ -63,3 +77,28 @@ def untangle(words: list[Word], phones: list[Phone]) -> tuple[list[Word], list[P
             p = replace(p, start_s=start, end_s=min(max(p.end_s, start), w.end_s))
         clipped.append(p)
     return out, clipped
+
+
+@dataclass(frozen=True)
+class WordsDoc:
+    """What a clip's ``words.json`` holds for the consumers downstream (the manifest build)."""
+
+    language: str | None
+    transcript: str
+    source: str  # "asr", "known" or "none"
+    words: list[Word]
+    phones: list[Phone]
+
+
+def read_words_json(path: Path) -> WordsDoc:
+    """Read a ``words.json`` written by the words stage; ValueError (naming nothing: the caller names the
+    file) when it is not valid JSON of that shape."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    try:
+        words = [Word.from_dict(w) for w in doc.get("words", [])]
+        phones = [Phone.from_dict(p) for p in doc.get("phones", [])]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"a word or phone entry is malformed ({type(err).__name__}: {err})") from err
+    return WordsDoc(doc.get("language"), str(doc.get("transcript") or ""), str(doc.get("source", "")), words, phones)

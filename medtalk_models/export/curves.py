@@ -84,8 +84,7 @@ class Curves:
         if fps == self.fps or self.n_frames == 0:
             return Curves(self.values.copy(), list(self.names), fps, list(self.missing), dict(self.meta))
         t_in = np.arange(self.n_frames, dtype=np.float64) / self.fps
-        # A tiny epsilon keeps an exact end point (e.g. 59 frames at 60 → 30 fps) from rounding away.
-        n_out = math.floor((self.n_frames - 1) * fps / self.fps + 1e-9) + 1
+        n_out = resampled_length(self.n_frames, self.fps, fps)
         t_out = np.arange(n_out, dtype=np.float64) / fps
         values = interpolate_rows(t_in, self.values, t_out)
         # Per-frame side arrays (head/eye rotations) follow the curves onto the new grid.
@@ -160,6 +159,14 @@ def rig_kind(names: Sequence[str]) -> str:
     if is_arkit_like(names):
         return "arkit"
     return "custom"
+
+
+def resampled_length(n_frames: int, fps_in: float, fps_out: float) -> int:
+    """Frames of ``n_frames`` at ``fps_in`` resampled to ``fps_out`` over the same span (see ``Curves.resample``)."""
+    if n_frames == 0 or fps_out == fps_in:
+        return n_frames
+    # A tiny epsilon keeps an exact end point (e.g. 59 frames at 60 → 30 fps) from rounding away.
+    return math.floor((n_frames - 1) * fps_out / fps_in + 1e-9) + 1
 
 
 # Frame rates that files written with 6 decimals or with sub-frame timecodes should snap back to.

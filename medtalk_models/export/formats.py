@@ -45,22 +45,47 @@ FORMATS: dict[str, Format] = {
 }  # fmt: skip
 
 
-def formats_for(curves: Curves) -> list[str]:
-    """The format names that can hold these curves."""
-    kind = rig_kind(curves.names)
+def formats_for(curves: Curves | Sequence[str]) -> list[str]:
+    """The format names that can hold these curves (or curves with these channel names)."""
+    kind = rig_kind(curves.names if isinstance(curves, Curves) else curves)
     return [name for name, fmt in FORMATS.items() if kind in fmt.rigs]
 
 
-def _check_fits(fmt: Format, curves: Curves) -> None:
-    kind = rig_kind(curves.names)
+def _check_fits(fmt: Format, names: Sequence[str]) -> None:
+    kind = rig_kind(names)
     if kind in fmt.rigs:
         return
     what = {"arkit": "ARKit blendshape", "metahuman174": "174-channel MetaHuman", "custom": "custom"}[kind]
     needs = " or ".join({"arkit": "ARKit-named", "metahuman174": "174-channel MetaHuman"}[r] for r in fmt.rigs)
     raise MedtalkError(
-        f"format {fmt.name!r} needs {needs} curves, these are {len(curves.names)} {what} channels; "
-        f"valid formats for this rig: {', '.join(formats_for(curves))}"
+        f"format {fmt.name!r} needs {needs} curves, these are {len(names)} {what} channels; "
+        f"valid formats for this rig: {', '.join(formats_for(names))}"
     )
+
+
+def plan_files(
+    out_dir: Path, stem: str, names: Sequence[str], formats: Sequence[str], overwrite: bool = False
+) -> list[tuple[Format, Path]]:
+    """The (format, file) pairs ``write_all`` would write, checked from the channel names alone.
+
+    Refuses an unknown format, a format that does not fit the rig, or an existing file unless
+    ``overwrite`` — so a caller can check a request before computing the curves.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise MedtalkError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
+    chosen = [FORMATS[f] for f in dict.fromkeys(formats)]
+    for fmt in chosen:
+        _check_fits(fmt, names)
+    targets = [Path(out_dir) / f"{stem}{fmt.suffix}" for fmt in chosen]
+    if not overwrite:
+        existing = [p for p in targets if p.exists()]
+        if existing:
+            raise MedtalkError(
+                f"{display_path(existing[0])} already exists; pass --overwrite to replace it"
+                + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
+            )
+    return list(zip(chosen, targets, strict=True))
 
 
 def write_all(
@@ -73,26 +98,13 @@ def write_all(
 ) -> list[Path]:
     """Write ``<out_dir>/<stem><suffix>`` for every format; returns the paths in ``formats`` order.
 
-    Refuses (before writing anything) an unknown format, a format that does not fit the rig, or an
-    existing file unless ``overwrite``. ``options`` passes keyword arguments per format, e.g.
-    ``{"livelink": {"head_rotation": rot}, "txt": {"names": names}}``.
+    Refuses (before writing anything, see :func:`plan_files`) an unknown format, a format that does
+    not fit the rig, or an existing file unless ``overwrite``. ``options`` passes keyword arguments
+    per format, e.g. ``{"livelink": {"head_rotation": rot}, "txt": {"names": names}}``.
     """
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise MedtalkError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
-    chosen = [FORMATS[f] for f in dict.fromkeys(formats)]
-    for fmt in chosen:
-        _check_fits(fmt, curves)
-    targets = [Path(out_dir) / f"{stem}{fmt.suffix}" for fmt in chosen]
-    if not overwrite:
-        existing = [p for p in targets if p.exists()]
-        if existing:
-            raise MedtalkError(
-                f"{display_path(existing[0])} already exists; pass --overwrite to replace it"
-                + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
-            )
+    planned = plan_files(out_dir, stem, curves.names, formats, overwrite)
     options = options or {}
-    return [fmt.write(path, curves, **options.get(fmt.name, {})) for fmt, path in zip(chosen, targets, strict=True)]
+    return [fmt.write(path, curves, **options.get(fmt.name, {})) for fmt, path in planned]
 
 
 def format_of(path: Path) -> str:
