@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 VIDEOS ?= examples/videos
 OUT    ?= demo_out
 WORKERS ?=
-DEMO_SPEECH ?= $(firstword $(wildcard $(VIDEOS)/*.mp4 $(VIDEOS)/*.mov $(VIDEOS)/*.wav))
+HELD_OUT ?= examples/held_out
+DEMO_SPEECH ?= $(firstword $(wildcard $(HELD_OUT)/*.mp4))
 
 .PHONY: install demo test lint bench clean
 
@@ -23,15 +24,24 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
-## demo: extract the bundled clips (or VIDEOS=your/folder), draw previews, build a Parquet manifest, train a small model, animate
+## demo: extract the bundled clips (or VIDEOS=your/folder), draw previews, build a Parquet manifest, train a small
+## model, then animate and score a bundled clip of a person the model never saw (HELD_OUT)
 demo: install
 	$(BIN)/medtalk-data extract $(VIDEOS) --out $(OUT)/extracted $(if $(WORKERS),--workers $(WORKERS),)
 	$(BIN)/medtalk-data status $(OUT)/extracted
 	$(BIN)/medtalk-data preview $(OUT)/extracted > /dev/null
-	$(BIN)/medtalk-data build-manifest $(OUT)/extracted --out $(OUT)/manifest --overwrite
+	$(BIN)/medtalk-data build-manifest $(OUT)/extracted --out $(OUT)/manifest --val 0 --test 0 --overwrite
 	$(BIN)/medtalk-models train --manifest $(OUT)/manifest --out $(OUT)/run --overwrite
+	$(BIN)/medtalk-data extract $(HELD_OUT) --out $(OUT)/held_out/extracted $(if $(WORKERS),--workers $(WORKERS),)
+	$(BIN)/medtalk-data build-manifest $(OUT)/held_out/extracted --out $(OUT)/held_out/manifest --val 0 --test 0 \
+		--overwrite > /dev/null
 	$(BIN)/medtalk-models animate --checkpoint $(OUT)/run --audio $(DEMO_SPEECH) --emotion happy --intensity 0.8 \
 		--side-by-side $(DEMO_SPEECH) --out $(OUT)/animations --overwrite
+	@echo ""
+	@echo "Scores of the model on the held-out clip, next to baselines fitted on the same training data"
+	@echo "(r_jaw: jawOpen against the clip's real jawOpen; amp 1 = the real amount of motion):"
+	$(BIN)/medtalk-models evaluate --checkpoint $(OUT)/run --manifest $(OUT)/held_out/manifest --split all \
+		--json $(OUT)/held_out/evaluation.json --markdown $(OUT)/held_out/evaluation.md
 	@echo ""
 	@echo "Outputs:"
 	@echo "  per clip: frames.parquet, audio.wav, words.json, expression.parquet, status.json in $(OUT)/extracted/clips/<clip_id>/"
@@ -40,6 +50,7 @@ demo: install
 	@echo "  Parquet manifest (clips, frames, excluded):     $(OUT)/manifest/"
 	@echo "  trained MEDTalk model (all four stages):        $(OUT)/run/model/  (log.csv, tb/ for TensorBoard in $(OUT)/run/)"
 	@echo "  animation of $(notdir $(DEMO_SPEECH)) (happy):   $(OUT)/animations/  (ARKit CSV, Live Link Face CSV, npz, mp4, png)"
+	@echo "  scores on the held-out clip, with baselines:    $(OUT)/held_out/evaluation.md"
 
 ## test: lint and run the test suite (real media from ../shared/data)
 test: install lint

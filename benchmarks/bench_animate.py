@@ -27,7 +27,7 @@ from medtalk_data.audio import read_wav
 from medtalk_models.animate import Animator, EmotionControl, decode_audio
 
 DEFAULT_SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "emotalk_ravdess_angry1.wav"
-BUNDLED = Path(__file__).resolve().parents[1] / "examples" / "videos" / "pcavs_audio_source_00015.mp4"
+BUNDLED = Path(__file__).resolve().parents[1] / "examples" / "held_out" / "pcavs_audio_source_00015.mp4"
 
 
 def looped(speech: np.ndarray, seconds: float, folder: Path) -> Path:

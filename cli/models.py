@@ -304,6 +304,12 @@ def animate(
     frames = resampled_length(result.info["frames"], result.fps, out_fps)
     click.echo(f"{frames} frames at {out_fps:g} fps ({result.info['emotion_source']}); "
                f"transcript: {result.transcript[:80]!r}")  # fmt: skip
+    if "jawOpen" in result.names:
+        import numpy as np
+
+        jaw = result.values[:, result.names.index("jawOpen")]
+        click.echo(f"mouth: jawOpen 95th percentile {np.percentile(jaw, 95):.3f}, std {jaw.std():.3f} "
+                   f"(real speech in the bundled clips: 95th percentile 0.05-0.32)")  # fmt: skip
     for path in written:
         click.echo(f"  {path}")
 
@@ -311,7 +317,7 @@ def animate(
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--checkpoint", "-k", type=click.Path(path_type=Path), required=True, help="Run folder or model/.")
 @click.option("--manifest", "-m", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--split", default="test", help="Manifest split to evaluate on.")
+@click.option("--split", default="test", help="Manifest split to evaluate on: train, val, test, or all (every clip).")
 @click.option(
     "--json",
     "json_path",
@@ -330,14 +336,19 @@ def animate(
 def evaluate(
     checkpoint: Path, manifest: Path, split: str, json_path: Path | None, md_path: Path | None, device: str
 ) -> None:
-    """MEDTalk-style metrics (MLE, MEE, EIE, FRD), lip sync and emotion accuracy against baselines.
+    """Agreement with the real face, lip sync, MEDTalk-style metrics and emotion accuracy, against baselines.
 
-    Baselines are computed in the same run on the same clips: the training split's mean pose, an
-    audio-energy jaw heuristic, and another clip's ground truth. Exit codes: 0 done, 2 bad input.
+    Per channel group (mouth, jaw, upper face, whole rig): Pearson r with the ground truth at the best
+    lag within ±3 frames, and the amplitude ratio; MLE, MEE, EIE, FRD, LVE, FDD; lip sync. The
+    baselines are scored on the same clips in the same run: ridge regression from the same audio
+    features (per frame and with ±k frames of context) and the mean pose, all fitted on the model's
+    own training frames (stored in the checkpoint); an audio-energy jaw heuristic; another clip's
+    ground truth. Exit codes: 0 done, 2 bad input.
 
     \b
     Examples:
       medtalk-models evaluate -k runs/first -m manifests/mydata --split test
+      medtalk-models evaluate -k runs/first -m manifests/other_speakers --split all
       medtalk-models evaluate -k runs/first -m manifests/mydata --json eval.json --markdown eval.md
     """
     from medtalk_data.errors import MedtalkError

@@ -176,6 +176,7 @@ class Animator:
 
     def __init__(self, checkpoint: Path, device: str = "cpu") -> None:
         checkpoint = model_folder(checkpoint)
+        self.checkpoint = checkpoint
         self.meta = load_meta(checkpoint)
         self.cfg = self.meta["config"]
         self.rig = RigSpec.from_dict(self.meta["rig"])

@@ -79,12 +79,14 @@ def save_checkpoint(
     scaler: torch.amp.GradScaler | None = None,
     state: TrainingState | None = None,
     rng: dict[str, Any] | None = None,
+    extra: dict[str, dict[str, torch.Tensor]] | None = None,
 ) -> Path:
     """Write a checkpoint folder atomically and return its (absolute) path.
 
     ``meta`` must be JSON-able; its ``format_version`` and ``files`` keys are overwritten, so a dict from
     :func:`load_meta` can be passed back. An existing checkpoint at ``directory`` is replaced only once the new
-    one is complete; a folder there that is not a checkpoint is never touched.
+    one is complete; a folder there that is not a checkpoint is never touched. ``extra`` adds named
+    tensor files (``<name>.safetensors``, checked like the others), read back with :func:`load_extra`.
     """
     final = Path(os.path.abspath(directory))
     _check_replaceable(final)
@@ -135,10 +137,17 @@ def save_checkpoint(
             training["rng"] = _encode(rng, "", rng_tensors)
         _write_tensors(tmp / RNG_FILE, rng_tensors)
         atomic_write_json(tmp / TRAINING_FILE, training)
+        extra_files = []
+        for name, tensors in (extra or {}).items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or f"{name}.safetensors" in _DATA_FILES:
+                raise ValueError(f"extra checkpoint file name {name!r}: use lower-case letters, digits and _")
+            _write_tensors(tmp / f"{name}.safetensors", tensors)
+            extra_files.append(f"{name}.safetensors")
 
         meta_out["format_version"] = CHECKPOINT_FORMAT_VERSION
         meta_out["files"] = {
-            name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size} for name in _DATA_FILES
+            name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
+            for name in (*_DATA_FILES, *extra_files)
         }
         atomic_write_json(tmp / META_FILE, meta_out)
         _fsync_dir(tmp)
@@ -473,6 +482,16 @@ def _verify(path: Path, meta: dict[str, Any]) -> None:
         raise _damaged(path, f"{size} bytes, expected {entry['bytes']}")
     if sha256_file(path) != entry["sha256"]:
         raise _damaged(path, "sha256 mismatch")
+
+
+def load_extra(directory: Path, name: str) -> dict[str, torch.Tensor] | None:
+    """The tensors of an ``extra`` file saved with the checkpoint (verified), or None if it has none."""
+    directory = _checkpoint_dir(Path(directory))
+    meta = load_meta(directory)
+    file = f"{name}.safetensors"
+    if file not in (meta.get("files") or {}):
+        return None
+    return _read_tensors(directory / file, meta, "cpu")
 
 
 def _read_tensors(path: Path, meta: dict[str, Any], device: str | torch.device) -> dict[str, torch.Tensor]:

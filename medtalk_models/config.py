@@ -89,6 +89,8 @@ def _check_values(cfg: dict[str, Any], where: str) -> None:
     choice("train.amp", cfg["train"]["amp"], AMP_MODES)
     choice("data.pair_alignment", cfg["data"]["pair_alignment"], ("dtw", "resample"))
     choice("model.emotion_pooling", cfg["model"]["emotion_pooling"], ("frame", "window"))
+    for stage in ("disentangle", "audio_content"):
+        choice(f"stages.{stage}.channel_weighting", cfg["stages"][stage]["channel_weighting"], ("none", "variance"))
     choice("stages.disentangle.schedule", cfg["stages"]["disentangle"]["schedule"], ("mixed", "sequential"))
     for phase in cfg["stages"]["disentangle"]["phases"]:
         choice("stages.disentangle.phases[]", phase, PHASES)
@@ -108,6 +110,8 @@ def _check_values(cfg: dict[str, Any], where: str) -> None:
         raise MedtalkError(f"{where}: data.window_frames must be at least 4 frames")
     if data["batch_size"] < 1:
         raise MedtalkError(f"{where}: data.batch_size must be >= 1")
+    if not 0 <= cfg["baselines"]["context_frames"] <= 25:
+        raise MedtalkError(f"{where}: baselines.context_frames must be 0..25 frames")
     if cfg["model"]["fusion_dim"] % cfg["model"]["fusion_heads"]:
         raise MedtalkError(f"{where}: model.fusion_dim must be divisible by model.fusion_heads")
     for kind in ("content", "emotion"):

@@ -1,12 +1,19 @@
-"""`medtalk-models evaluate`: a trained model against the ground truth of a manifest split, with
-baselines computed in the same run on the same clips.
+"""`medtalk-models evaluate`: a trained model against the ground truth of a manifest, next to
+baselines scored in the same run on the same clips.
 
-For every clip of the split that has audio and curves, the model animates the clip's own audio
-with the clip's label (neutral when it has none) and transcript; the prediction is put on the
-ground truth's frame times (audio offset included) and scored with the MEDTalk-style metrics
-(:mod:`medtalk_models.metrics`). Baselines: the training split's mean pose; an audio-energy jaw
-heuristic (mean pose with the mouth-opening channel following the clip's loudness); and ground
-truth of another clip (shuffled), which keeps real motion but breaks its link with this audio.
+For every clip of the split (``all``: every clip, e.g. a manifest of other speakers) that has audio
+and curves, the model animates the clip's own audio with the clip's label (neutral when it has
+none) and transcript; the prediction is put on the ground truth's frame times (audio offset
+included) and scored (:mod:`medtalk_models.metrics`): agreement with the real face per channel
+group (Pearson r at the best lag within ±3 frames, amplitude ratio), lip sync with the audio, and
+the MEDTalk-style MLE/MEE/EIE/FRD/LVE/FDD.
+
+The ladder of baselines, from the checkpoint (:mod:`medtalk_models.baselines`, fitted on the
+model's own training frames): the mean pose; an audio-energy jaw heuristic (mean pose with the
+mouth-opening channel following the clip's loudness between its training 5th and 95th
+percentiles); ridge regression from the same audio features per frame and with ±k frames of
+context. And the ground truth of another clip (shuffled), which keeps real motion but breaks its
+link with this audio.
 
 Emotion accuracy: a nearest-centroid classifier on the per-clip mean of the emotion-region channels,
 fitted on the training split's labelled clips, names the emotion of each generated animation; the
@@ -27,14 +34,18 @@ from medtalk_data.errors import MedtalkError
 from medtalk_data.fsutil import atomic_write_text
 from medtalk_data.manifest import load_manifest
 
-from .animate import Animator, EmotionControl
+from .animate import Animator, EmotionControl, model_folder
+from .baselines import RIDGE_NAMES, TrainingBaselines
+from .checkpoint import load_extra
 from .data import TrainingData
-from .metrics import audio_envelope, eie, fdd, frd, lip_sync, lve, mee, mle, upper_face_vertices
+from .metrics import agreement, audio_envelope, eie, fdd, frd, lip_sync, lve, mee, mle, upper_face_vertices
 
 log = logging.getLogger(__name__)
 
-METHODS = ("model", "mean_pose", "energy_jaw", "shuffled_gt")
-METRICS = ("MLE", "MEE", "EIE", "FRD", "FRD_abs", "LVE", "FDD", "lip_sync_r", "lip_sync_lag")
+METHODS = ("model", "ridge_context", "ridge", "energy_jaw", "mean_pose", "shuffled_gt")
+AGREEMENT = ("r_mouth", "lag_mouth", "amp_mouth", "r_jaw", "amp_jaw", "r_upper", "amp_upper", "r_all", "amp_all")
+METRICS = (*AGREEMENT, "MLE", "MEE", "EIE", "FRD", "FRD_abs", "LVE", "FDD", "lip_sync_r", "lip_sync_lag")
+MAX_LAG = 3  # frames of lag allowed when comparing with the real face
 
 
 class MeshScorer:
@@ -57,7 +68,20 @@ def _scores(pred: np.ndarray, gt: np.ndarray, rig, envelope: np.ndarray, opening
     mouth, emo, upper, inten = (rig.indices(g) for g in ("mouth", "emotion", "upper", "intensity"))
     r, lag = lip_sync(pred[:, opening], envelope) if opening >= 0 else (float("nan"), 0)
     vertex = mesh(pred, gt) if mesh is not None else {"LVE": float("nan"), "FDD": float("nan")}
+    r_mouth, lag_mouth, amp_mouth = agreement(pred, gt, mouth, MAX_LAG)
+    r_jaw, _, amp_jaw = agreement(pred, gt, [opening] if opening >= 0 else [], MAX_LAG)
+    r_upper, _, amp_upper = agreement(pred, gt, upper, MAX_LAG)
+    r_all, _, amp_all = agreement(pred, gt, list(range(rig.dim)), MAX_LAG)
     return {
+        "r_mouth": r_mouth,
+        "lag_mouth": float(lag_mouth),
+        "amp_mouth": amp_mouth,
+        "r_jaw": r_jaw,
+        "amp_jaw": amp_jaw,
+        "r_upper": r_upper,
+        "amp_upper": amp_upper,
+        "r_all": r_all,
+        "amp_all": amp_all,
         **vertex,
         "MLE": mle(pred, gt, mouth) if mouth else float("nan"),
         "MEE": mee(pred, gt, emo) if emo else float("nan"),
@@ -92,11 +116,39 @@ class NearestCentroid:
 
 
 def evaluate(checkpoint: Path, manifest_path: Path, split: str = "test", device: str = "cpu") -> dict[str, Any]:
+    """Score a checkpoint on the clips of ``split`` (``all``: every clip) of a manifest; see the module doc."""
     animator = Animator(checkpoint, device=device)
     try:
         return _evaluate(animator, manifest_path, split)
     finally:
         animator.close()
+
+
+def _training_baselines(animator: Animator, manifest, rig, cfg) -> tuple[TrainingBaselines | None, list[str]]:
+    """The checkpoint's baselines; for an older checkpoint without them, the mean pose and channel ranges of
+    the evaluated manifest's train split (and no ridge rows), said in a note."""
+    arrays = load_extra(model_folder(animator.checkpoint), "baselines")
+    if arrays is not None:
+        return TrainingBaselines.from_arrays({k: v.numpy() for k, v in arrays.items()}), []
+    note = "this checkpoint stores no training baselines (trained before they were added): ridge rows are missing"
+    train = TrainingData(manifest, rig, cfg, "train", set())
+    if not len(train.clips):
+        return None, [note + "; the mean pose cannot be computed either (the manifest has no train split)"]
+    frames = train.curves[train.valid].astype(np.float64)
+    low, high = np.percentile(frames, [5, 95], axis=0)
+    return TrainingBaselines(frames.mean(0), low, high, None, None), [
+        note + "; mean pose and ranges from this manifest's train split"
+    ]
+
+
+def _empty_split_message(manifest_path: Path, manifest, split: str) -> str:
+    speakers = len(set(manifest.clips["speaker"].to_pylist()))
+    splits = sorted(set(manifest.clips["split"].to_pylist()))
+    hint = (
+        f"its {speakers} speaker{'s' * (speakers != 1)} fill only the split(s) {', '.join(splits)} (splits are "
+        "speaker-disjoint); evaluate on a manifest of other speakers with --split all"
+    )
+    return f"{manifest_path}: no clip of split {split!r} has audio and curves to evaluate on; {hint}"
 
 
 def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, Any]:
@@ -109,25 +161,29 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
         )
     cfg = dict(animator.cfg)
     cfg["data"] = {**cfg["data"], "window_frames": None}  # whole clips
-    data = TrainingData(manifest, rig, cfg, split, set())
-    clips = [c for c in data.clips if c.has_audio]
+    data = TrainingData(manifest, rig, cfg, None if split == "all" else split, {"audio"}, animator.backbones)
+    clips = list(data.clips)
     if not clips:
-        raise MedtalkError(f"{manifest_path}: no clip of split {split!r} has audio and curves to evaluate on")
-    train = TrainingData(manifest, rig, cfg, "train", set())
-    mean_pose = (train.curves[train.valid] if len(train.clips) else data.curves[data.valid]).mean(0)
+        raise MedtalkError(_empty_split_message(manifest_path, manifest, split))
+    baselines, notes = _training_baselines(animator, manifest, rig, cfg)
     opening = _opening_channel(rig)
     mesh = MeshScorer(list(rig.channel_names)) if "jawOpen" in rig.channel_names else None
-    lo, hi = np.percentile(train.curves[train.valid][:, opening], [5, 95]) if opening >= 0 else (0.0, 0.0)
     emo_idx = rig.indices("emotion") or list(range(rig.dim))
-    labelled = [c for c in train.clips if c.emotion >= 0]
     classifier = None
-    if len({c.emotion for c in labelled}) >= 2:
-        feats = np.stack([train.curves[c.start : c.start + c.length][:, emo_idx].mean(0) for c in labelled])
-        classifier = NearestCentroid(feats, np.array([c.emotion for c in labelled]))
+    if split not in ("all", "train"):
+        train = TrainingData(manifest, rig, cfg, "train", set())
+        labelled = [c for c in train.clips if c.emotion >= 0]
+        if len({c.emotion for c in labelled}) >= 2:
+            feats = np.stack([train.curves[c.start : c.start + c.length][:, emo_idx].mean(0) for c in labelled])
+            classifier = NearestCentroid(feats, np.array([c.emotion for c in labelled]))
+    donors = None  # one clip: another clip's truth comes from the manifest's other clips
+    if len(clips) == 1:
+        donors = TrainingData(manifest, rig, cfg, None, set())
+        donors.clips = [c for c in donors.clips if c.clip_id != clips[0].clip_id]
     per_clip = []
     for i, clip in enumerate(clips):
-        gt = data.curves[clip.start : clip.start + clip.length]
-        valid = data.valid[clip.start : clip.start + clip.length]
+        rows = slice(clip.start, clip.start + clip.length)
+        gt, valid = data.curves[rows], data.valid[rows]
         label = animator.emotions[clip.emotion] if clip.emotion >= 0 else "neutral"
         result = animator.animate(Path(clip.audio_path), EmotionControl(label), transcript=clip.transcript or None)
         audio_t = np.arange(clip.length) / rig.fps - clip.audio_offset_s
@@ -135,18 +191,12 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
         pred = np.stack([np.interp(src, np.arange(len(result.values)), result.values[:, k]) for k in range(rig.dim)], 1)
         wave_16k, _ = read_wav(Path(clip.audio_path))
         envelope = audio_envelope(wave_16k, audio_t)
-        env01 = np.clip(
-            (envelope - np.percentile(envelope, 5)) / (np.ptp(np.percentile(envelope, [5, 95])) + 1e-9), 0, 1
-        )
-        energy = np.tile(mean_pose, (clip.length, 1))
-        if opening >= 0:
-            energy[:, opening] = lo + (hi - lo) * env01
-        other = clips[(i + 1) % len(clips)] if len(clips) > 1 else (train.clips[0] if train.clips else clip)
-        source = (data if other in clips else train).curves[other.start : other.start + other.length]
-        shuffled = np.resize(source, gt.shape)
-        methods = {"model": pred, "mean_pose": np.tile(mean_pose, (clip.length, 1)), "energy_jaw": energy,
-                   "shuffled_gt": shuffled}  # fmt: skip
-        row: dict[str, Any] = {"clip_id": clip.clip_id, "label": label, "frames": int(valid.sum())}
+        methods = {"model": pred, **_baseline_predictions(baselines, data.feats["content"][rows], envelope, opening)}
+        other = _other_truth(clips, i, data, donors)
+        if other is not None:
+            methods["shuffled_gt"] = np.resize(other, gt.shape)
+        row: dict[str, Any] = {"clip_id": clip.clip_id, "speaker": clip.speaker, "label": label,
+                               "frames": int(valid.sum())}  # fmt: skip
         for name, values in methods.items():
             row[name] = _scores(values[valid], gt[valid], rig, envelope[valid], opening, mesh)
         row["ground_truth_lip_sync_r"] = lip_sync(gt[valid][:, opening], envelope[valid])[0] if opening >= 0 else None
@@ -154,7 +204,8 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
             row["emotion_predicted_from_model"] = animator.emotions[classifier.predict(pred[:, emo_idx].mean(0))]
             row["emotion_predicted_from_truth"] = animator.emotions[classifier.predict(gt[:, emo_idx].mean(0))]
         per_clip.append(row)
-    summary = {m: {k: _nanmean([r[m][k] for r in per_clip]) for k in METRICS} for m in METHODS}
+    methods_seen = [m for m in METHODS if all(m in r for r in per_clip)]
+    summary = {m: {k: _nanmean([r[m][k] for r in per_clip]) for k in METRICS} for m in methods_seen}
     judged = [r for r in per_clip if "emotion_predicted_from_model" in r]
     accuracy = {
         "clips": len(judged),
@@ -164,20 +215,67 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
         else None,
         "classifier": "nearest centroid on per-clip means of the emotion-region channels, fitted on the train split",
     }
+    if "shuffled_gt" not in methods_seen:
+        notes.append("one clip and no other clip in the manifest: no shuffled-truth baseline")
+    beaten = _clips_beaten(per_clip, "r_mouth") if "ridge_context" in methods_seen else None
     return {
         "checkpoint_rig": rig.name,
         "manifest": str(manifest_path),
         "split": split,
         "clips": len(per_clip),
-        "metrics_note": "MEDTalk-style (medtalk-spec §4.1); EIE unscaled (Σ|x| over the intensity channels); "
+        "speakers": len({c.speaker for c in clips}),
+        "metrics_note": "r_*: mean Pearson r over the group's moving channels at the best lag within ±3 frames "
+        "(lag_mouth > 0: the prediction is late); amp_*: sqrt(sum var(pred) / sum var(truth)) over the same channels; "
+        "MEDTalk-style (medtalk-spec §4.1) MLE/MEE/EIE/FRD; EIE unscaled (Σ|x| over the intensity channels); "
         "FRD signed as printed in the paper, FRD_abs ours; LVE (max squared lip-vertex error, cm²) and FDD (cm) on "
         "the canonical mesh driven by the shipped blendshape basis; lip_sync_r: best Pearson r of the mouth-opening "
         "channel with the log-RMS audio envelope within ±8 frames",
         "summary": summary,
+        "model_beats_ridge_context_on_r_mouth": beaten,
         "emotion_accuracy": accuracy,
         "ground_truth_lip_sync_r": _nanmean([r["ground_truth_lip_sync_r"] for r in per_clip]),
+        "notes": notes,
         "per_clip": per_clip,
     }
+
+
+def _other_truth(clips: list, i: int, data: TrainingData, donors: TrainingData | None) -> np.ndarray | None:
+    """Real curves of another clip (the next one; with one clip, the manifest's first other clip)."""
+    if len(clips) > 1:
+        other = clips[(i + 1) % len(clips)]
+        return data.curves[other.start : other.start + other.length]
+    if donors is not None and donors.clips:
+        other = donors.clips[0]
+        return donors.curves[other.start : other.start + other.length]
+    return None
+
+
+def _baseline_predictions(
+    baselines: TrainingBaselines | None, feats: np.ndarray, envelope: np.ndarray, opening: int
+) -> dict[str, np.ndarray]:
+    """Every baseline's curves for one clip, on the ground truth's frames."""
+    if baselines is None:
+        return {}
+    n = len(envelope)
+    mean_pose = np.tile(baselines.mean_pose, (n, 1))
+    energy = mean_pose.copy()
+    if opening >= 0:
+        lo, hi = np.percentile(envelope, [5, 95])
+        env01 = np.clip((envelope - lo) / (hi - lo + 1e-9), 0, 1)
+        energy[:, opening] = baselines.low[opening] + (baselines.high[opening] - baselines.low[opening]) * env01
+    out = {"mean_pose": mean_pose, "energy_jaw": energy}
+    for name in RIDGE_NAMES:
+        fitted = getattr(baselines, name)
+        if fitted is not None:
+            out[name] = fitted.predict(feats)
+    return out
+
+
+def _clips_beaten(per_clip: list[dict[str, Any]], metric: str) -> str:
+    """ "k of n": clips on which the model's figure is above the ridge-with-context baseline's."""
+    pairs = [(r["model"][metric], r["ridge_context"][metric]) for r in per_clip]
+    pairs = [(a, b) for a, b in pairs if np.isfinite(a) and np.isfinite(b)]
+    return f"{sum(a > b for a, b in pairs)} of {len(pairs)}"
 
 
 def _nanmean(values: list[float | None]) -> float:
@@ -187,21 +285,37 @@ def _nanmean(values: list[float | None]) -> float:
 
 
 def markdown_table(report: dict[str, Any]) -> str:
+    """The ladder (agreement with the real face) and the MEDTalk metrics, one row per method."""
     lines = [
-        f"Evaluation on {report['clips']} clips of split `{report['split']}` ({report['checkpoint_rig']}); "
-        "lower is better except lip_sync_r.",
+        f"Evaluation on {report['clips']} clips ({report['speakers']} speakers) of split `{report['split']}` "
+        f"({report['checkpoint_rig']}). Agreement with the real face: r higher is better, amp 1 = the real amount "
+        "of motion.",
         "",
-        "| method | " + " | ".join(METRICS) + " |",
-        "|---|" + "---:|" * len(METRICS),
+        "| method | " + " | ".join(AGREEMENT) + " |",
+        "|---|" + "---:|" * len(AGREEMENT),
     ]
     for method, values in report["summary"].items():
-        lines.append(f"| {method} | " + " | ".join(f"{values[k]:.5g}" for k in METRICS) + " |")
+        lines.append(f"| {method} | " + " | ".join(_cell(values[k], k) for k in AGREEMENT) + " |")
+    rest = [k for k in METRICS if k not in AGREEMENT]
+    lines += ["", "MEDTalk-style metrics (lower is better except lip_sync_r):", "",
+              "| method | " + " | ".join(rest) + " |", "|---|" + "---:|" * len(rest)]  # fmt: skip
+    for method, values in report["summary"].items():
+        lines.append(f"| {method} | " + " | ".join(_cell(values[k], k) for k in rest) + " |")
+    if report.get("model_beats_ridge_context_on_r_mouth"):
+        lines += ["", f"Model above ridge ±k on mouth r: {report['model_beats_ridge_context_on_r_mouth']} clips."]
     acc = report["emotion_accuracy"]
     if acc["clips"]:
         lines += ["", f"Emotion accuracy over {acc['clips']} labelled clips: model {acc['model']:.2f}, "
                       f"ground truth {acc['ground_truth']:.2f} ({acc['classifier']})."]  # fmt: skip
     lines += ["", f"Ground-truth lip sync r: {report['ground_truth_lip_sync_r']:.3f}."]
+    lines += [f"Note: {note}." for note in report.get("notes", [])]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float, metric: str) -> str:
+    if not np.isfinite(value):
+        return "–"
+    return f"{value:+.1f}" if metric.startswith("lag") else f"{value:.3f}" if metric in AGREEMENT else f"{value:.5g}"
 
 
 def write_report(report: dict[str, Any], json_path: Path | None, markdown_path: Path | None) -> None:

@@ -88,10 +88,38 @@ def lip_sync(mouth_open: np.ndarray, envelope: np.ndarray, max_lag: int = 8) -> 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation in float64; NaN (without a warning) when either series is constant."""
-    a = np.asarray(a, np.float64) - np.mean(a, dtype=np.float64)
-    b = np.asarray(b, np.float64) - np.mean(b, dtype=np.float64)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    for x in (a, b):  # constant up to rounding (a tiled mean pose): no correlation is defined
+        if len(x) == 0 or np.ptp(x) <= 1e-9 * max(float(np.abs(x).max()), 1e-30):
+            return float("nan")
+    a, b = a - a.mean(), b - b.mean()
     den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    scale = float(np.abs(a).max(initial=0.0) * np.abs(b).max(initial=0.0)) * len(a)
-    if den == 0.0 or den <= 1e-9 * scale:
-        return float("nan")
     return float(np.clip((a * b).sum() / den, -1.0, 1.0))
+
+
+MOVING_STD = 1e-4  # a ground-truth channel with less temporal std than this does not move: left out of r
+
+
+def agreement(pred: np.ndarray, gt: np.ndarray, channels: list[int], max_lag: int = 3) -> tuple[float, int, float]:
+    """How well predicted curves follow the real ones over a channel group, frame by frame.
+
+    Returns ``(r, lag, amplitude)``: the mean Pearson r over the group's channels that move in the
+    ground truth, at the one lag within ±``max_lag`` frames that maximises it (> 0: the prediction
+    comes later than the truth); and ``sqrt(Σ var(pred) / Σ var(truth))`` over the same channels
+    (1 = the real amount of motion). NaN when no channel of the group moves.
+    """
+    moving = [c for c in channels if np.std(gt[:, c]) > MOVING_STD]
+    if not moving or len(gt) <= 2 * max_lag + 10:
+        return float("nan"), 0, float("nan")
+    best, best_lag = float("nan"), 0
+    for lag in range(-max_lag, max_lag + 1):
+        p = pred[lag:] if lag >= 0 else pred[:lag]
+        g = gt[: len(gt) - lag] if lag >= 0 else gt[-lag:]
+        rs = [pearson(p[:, c], g[:, c]) for c in moving]
+        rs = [r for r in rs if np.isfinite(r)]
+        r = float(np.mean(rs)) if rs else float("nan")
+        if np.isfinite(r) and not r <= best:
+            best, best_lag = r, lag
+    var_pred = float(np.var(pred[:, moving], axis=0).sum())
+    var_gt = float(np.var(gt[:, moving], axis=0).sum())
+    return best, best_lag, float(np.sqrt(var_pred / var_gt))

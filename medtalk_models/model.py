@@ -33,6 +33,9 @@ class ModelDims:
     fusion_dropout: float = 0.1
     audio_conv_kernel: int = 0
     emotion_pooling: str = "frame"  # "frame" (official) or "window": the emotion code is averaged over time
+    audio_hidden_dim: int | None = None  # width of the audio content map (None: hidden_dim, as the official code)
+    audio_input_norm: bool = False  # normalise each feature frame (LayerNorm without parameters) before the map
+    audio_dropout: float = 0.0  # dropout inside the audio content map (training only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,28 +54,42 @@ class MLP(nn.Module):
 
 
 class AudioContentMap(nn.Module):
-    """Audio features → content latent. Optional temporal convolutions in front (for a log-mel
-    network trained from scratch, which has no context of its own); otherwise per frame."""
+    """Audio features → content latent. Optional temporal convolutions in front (context of a few
+    frames, which a per-frame map lacks); otherwise per frame, as the official code.
 
-    def __init__(self, d_in: int, d_hidden: int, d_out: int, conv_kernel: int = 0) -> None:
+    ``input_norm`` normalises each feature frame (LayerNorm without parameters: no weights, so the
+    official state dict still maps onto ours); ``noise_std`` adds Gaussian noise to the normalised
+    features while training (augmentation: the model sees few speakers)."""
+
+    def __init__(
+        self, d_in: int, d_hidden: int, d_out: int, conv_kernel: int = 0, input_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.input_norm = nn.LayerNorm(d_in, elementwise_affine=False) if input_norm else None
         self.conv: nn.Module | None = None
         if conv_kernel > 0:
             pad = conv_kernel // 2
             self.conv = nn.Sequential(
                 nn.Conv1d(d_in, d_hidden, conv_kernel, padding=pad, padding_mode="replicate"),
                 nn.ReLU(),
+                nn.Dropout(dropout),
                 nn.Conv1d(d_hidden, d_hidden, conv_kernel, padding=pad, padding_mode="replicate"),
                 nn.ReLU(),
             )
             d_in = d_hidden
+        self.dropout = nn.Dropout(dropout)
         self.fc1 = nn.Linear(d_in, d_hidden)
         self.fc2 = nn.Linear(d_hidden, d_out)
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, noise_std: float = 0.0) -> torch.Tensor:
+        if self.input_norm is not None:
+            feats = self.input_norm(feats)
+        if noise_std > 0 and self.training:
+            feats = feats + noise_std * torch.randn_like(feats)
         if self.conv is not None:
             feats = self.conv(feats.transpose(1, 2)).transpose(1, 2)
-        return self.fc2(torch.relu(self.fc1(feats)))
+        return self.fc2(torch.relu(self.fc1(self.dropout(feats))))
 
 
 class IntensityFusion(nn.Module):
@@ -119,7 +136,10 @@ class MEDTalk(nn.Module):
         self.emo_encoder = MLP(c, h, z)
         self.cont_encoder = MLP(c, h, z)
         self.decoder = MLP(2 * z, h, c)
-        self.audio_content_map = AudioContentMap(dims.content_feat_dim, h, z, dims.audio_conv_kernel)
+        self.audio_content_map = AudioContentMap(
+            dims.content_feat_dim, dims.audio_hidden_dim or h, z, dims.audio_conv_kernel, dims.audio_input_norm,
+            dims.audio_dropout,
+        )  # fmt: skip
         self.fusion_predictor = IntensityFusion(
             dims.emotion_feat_dim, dims.text_token_dim, dims.fusion_dim, dims.fusion_heads, dims.fusion_dropout
         )

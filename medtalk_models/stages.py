@@ -25,6 +25,23 @@ def flat_cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.cosine_similarity(a.reshape(len(a), -1).float(), b.reshape(len(b), -1).float(), dim=1).mean()
 
 
+MOTION_FLOOR_SHARE = 0.25  # of the median channel's training std: less motion than this counts as none
+
+
+def window_concordance(pred: torch.Tensor, x: torch.Tensor, min_std: float = 1e-4) -> torch.Tensor:
+    """Lin's concordance correlation over time between predicted and true curves (B, T, C), averaged over
+    the channels that move in each window: 1 only when the prediction follows the truth frame by frame
+    with the same mean and the same amount of motion (a correlation alone would accept a mouth that
+    hardly moves)."""
+    p, t = pred.float(), x.float()
+    dp, dt = p - p.mean(1, keepdim=True), t - t.mean(1, keepdim=True)
+    moving = dt.pow(2).mean(1).sqrt() > min_std  # (B, C)
+    ccc = 2 * (dp * dt).mean(1) / (dp.pow(2).mean(1) + dt.pow(2).mean(1) + (p.mean(1) - t.mean(1)).pow(2) + 1e-8)
+    if not moving.any():
+        return ccc.new_zeros(())
+    return ccc[moving].mean()
+
+
 def rig_intensity(x: torch.Tensor, idx: torch.Tensor, scale: float) -> torch.Tensor:
     return scale * x.index_select(-1, idx).abs().sum(-1, keepdim=True)
 
@@ -58,15 +75,38 @@ def stage_phases(name: str, cfg: dict[str, Any]) -> tuple[str, ...]:
 class StageLoss:
     """Computes one stage's training and validation losses on batches from :class:`TrainingData`."""
 
-    def __init__(self, name: str, model: MEDTalk, rig: RigSpec, cfg: dict[str, Any], device: torch.device) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: MEDTalk,
+        rig: RigSpec,
+        cfg: dict[str, Any],
+        device: torch.device,
+        channel_std: np.ndarray | None = None,
+    ) -> None:
         self.name = name
         self.model = model
         self.cfg = cfg
         self.section = cfg["stages"][name]
         self.device = device
+        # stage 2 with channel_weighting "variance": each channel's error in units of its training std, so a
+        # small channel (jawOpen) counts as much as a large one (a blink). Stds are floored at a quarter of
+        # the median channel's, so channels that hardly move (noise) do not dominate; the same floor
+        # decides which channels of a window move enough for the concordance term.
+        std = np.ones(rig.dim)
+        self.motion_floor = 1e-4
+        if channel_std is not None and len(channel_std):
+            self.motion_floor = max(MOTION_FLOOR_SHARE * float(np.median(channel_std)), 1e-4)
+            if self.section.get("channel_weighting") == "variance":
+                std = np.maximum(np.asarray(channel_std, np.float64), self.motion_floor)
+        self.channel_weight = torch.tensor(1.0 / std**2, dtype=torch.float32, device=device)
         self.mouth = torch.tensor(rig.indices("mouth"), dtype=torch.long, device=device)
         self.upper = torch.tensor(rig.indices("upper"), dtype=torch.long, device=device)
         self.intensity_idx = torch.tensor(rig.indices("intensity"), dtype=torch.long, device=device)
+
+    def _mse(self, pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Mean squared error over frames and channels, each channel weighted (1 without channel_weighting)."""
+        return (((pred.float() - x.float()) ** 2) * self.channel_weight).mean()
 
     # -- stage 1 ------------------------------------------------------------------------------
     def disentangle(self, phase: str, tensors: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
@@ -74,7 +114,7 @@ class StageLoss:
         enc_e, enc_c = m.emotion_code, m.cont_encoder
         if phase == "self":
             (x,) = tensors
-            loss = F.mse_loss(m.reconstruct(x), x)
+            loss = self._mse(m.reconstruct(x), x)
             return {"loss": loss, "self": loss}
         if phase == "cycle":
             a, b = tensors
@@ -82,15 +122,15 @@ class StageLoss:
             ba = m.decode(enc_e(b), enc_c(a))
             a_hat = m.decode(enc_e(ab), enc_c(ba))
             b_hat = m.decode(enc_e(ba), enc_c(ab))
-            loss = F.mse_loss(a_hat, a) + F.mse_loss(b_hat, b)
+            loss = self._mse(a_hat, a) + self._mse(b_hat, b)
             return {"loss": loss, "cycle": loss}
         p, q = tensors
         ep, cp, eq, cq = enc_e(p), enc_c(p), enc_e(q), enc_c(q)
-        self_terms = F.mse_loss(m.decode(ep, cp), p) + F.mse_loss(m.decode(eq, cq), q)
+        self_terms = self._mse(m.decode(ep, cp), p) + self._mse(m.decode(eq, cq), q)
         if phase == "content":  # same sentence, two emotions: swapping content must change nothing
-            swap = F.mse_loss(m.decode(ep, cq), p) + F.mse_loss(m.decode(eq, cp), q)
+            swap = self._mse(m.decode(ep, cq), p) + self._mse(m.decode(eq, cp), q)
         else:  # "emotion": same emotion, two sentences: swapping emotion must change nothing
-            swap = F.mse_loss(m.decode(ep, cq), q) + F.mse_loss(m.decode(eq, cp), p)
+            swap = self._mse(m.decode(ep, cq), q) + self._mse(m.decode(eq, cp), p)
         return {"loss": self_terms + swap, "self": self_terms, "swap": swap}
 
     # -- stages 2-4 ---------------------------------------------------------------------------
@@ -98,11 +138,13 @@ class StageLoss:
         m, x = self.model, batch["x"]
         with torch.no_grad():
             e_gt, c_gt = m.emotion_code(x), m.cont_encoder(x)
-        z_c = m.audio_content_map(batch["content"])
+        z_c = m.audio_content_map(batch["content"], noise_std=float(self.section.get("feature_noise", 0.0)))
         x_hat = m.decode(e_gt, z_c)
-        rec = F.mse_loss(x_hat, x)
+        rec = self._mse(x_hat, x)
         cos = 1 - flat_cos(z_c, c_gt)
-        return {"loss": rec + self.section["cos_weight"] * cos, "rec": rec, "cos": cos}, x_hat
+        ccc = 1 - window_concordance(x_hat, x, self.motion_floor)
+        loss = rec + self.section["cos_weight"] * cos + float(self.section.get("concordance_weight", 0.0)) * ccc
+        return {"loss": loss, "rec": rec, "cos": cos, "ccc": ccc}, x_hat
 
     def _content(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():

@@ -31,6 +31,7 @@ from .backbones import Backbones, build_backbones
 from .checkpoint import (
     TrainingState,
     capture_rng,
+    load_extra,
     load_meta,
     load_model_weights,
     load_training,
@@ -136,6 +137,9 @@ def model_dims(cfg: dict[str, Any], rig: RigSpec, backbones: Backbones) -> Model
         fusion_dropout=m["fusion_dropout"],
         audio_conv_kernel=m["audio_conv_kernel"],
         emotion_pooling=m["emotion_pooling"],
+        audio_hidden_dim=m["audio_hidden_dim"],
+        audio_input_norm=m["audio_input_norm"],
+        audio_dropout=m["audio_dropout"],
     )
 
 
@@ -170,6 +174,28 @@ def rest_pose(data: TrainingData, min_frames: int = 10) -> list[float] | None:
         log.info("only %d silent training frames: animate rests the mouth on the model's silence output", len(frames))
         return None
     return [round(float(v), 6) for v in np.median(frames, axis=0)]
+
+
+def fit_baselines(data: TrainingData, context: int) -> dict[str, torch.Tensor]:
+    """The mean pose and ridge maps of :mod:`medtalk_models.baselines`, fitted on the stage-2 training frames
+    (the same audio-content features and curves the model learns from), as tensors for the checkpoint."""
+    from .baselines import fit_training_baselines
+
+    feats, curves, valid, groups = [], [], [], []
+    for clip in data.clips:
+        rows = slice(clip.start, clip.start + clip.length)
+        feats.append(np.asarray(data.feats["content"][rows], np.float32))
+        curves.append(data.curves[rows])
+        valid.append(data.valid[rows])
+        groups.append(clip.speaker)
+    started = time.perf_counter()
+    fitted = fit_training_baselines(feats, curves, valid, groups, context)
+    log.info(
+        "baselines fitted on %d training frames in %.1f s (ridge penalty %g, ±%d frames: %g)",
+        int(sum(v.sum() for v in valid)), time.perf_counter() - started, fitted.ridge.lam, context,
+        fitted.ridge_context.lam,
+    )  # fmt: skip
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in fitted.to_arrays().items()}
 
 
 class CsvLog:
@@ -246,6 +272,7 @@ class Trainer:
         self.model = MEDTalk(self.dims).to(self.device)
         self.csv = CsvLog(self.out / "log.csv", self.dist.main)
         self.rest_pose: list[float] | None = None
+        self.baselines: dict[str, torch.Tensor] | None = None  # fitted with stage 2 (see medtalk_models.baselines)
         self.tb = self._tensorboard()
         self.cache_dir = Path(cfg["data"]["cache_dir"]) if cfg["data"]["cache_dir"] else self.manifest.path / "cache"
 
@@ -299,6 +326,14 @@ class Trainer:
             needs.add("image")
         return needs
 
+    def _extra(self) -> dict[str, dict[str, torch.Tensor]] | None:
+        return {"baselines": self.baselines} if self.baselines is not None else None
+
+    def _restore_extras(self, meta: dict[str, Any], where: Path) -> None:
+        """What a checkpoint carries besides weights and optimizer: the rest pose and the training baselines."""
+        self.rest_pose = meta.get("rest_pose", self.rest_pose)
+        self.baselines = load_extra(where, "baselines") or self.baselines
+
     def _meta(self, done: list[str]) -> dict[str, Any]:
         meta = checkpoint_meta(self.cfg, self.rig, self.dims, done)
         if self.rest_pose is not None:
@@ -318,7 +353,7 @@ class Trainer:
                 break
             done.append(name)
             if self.dist.main:
-                save_checkpoint(self.out / "model", model=self.model, meta=self._meta(done))
+                save_checkpoint(self.out / "model", model=self.model, meta=self._meta(done), extra=self._extra())
         result.stages_done = done
         if self.tb is not None:
             self.tb.close()
@@ -339,7 +374,7 @@ class Trainer:
             ) from err
         self._check_meta(meta, where)
         load_model_weights(where, self.model, map_location=str(self.device))
-        self.rest_pose = meta.get("rest_pose", self.rest_pose)
+        self._restore_extras(meta, where)
         return list(meta["stages_done"]) if meta.get("stages_done") else list(STAGE_ORDER[:first])
 
     def _check_meta(self, meta: dict[str, Any], where: Path) -> None:
@@ -385,7 +420,7 @@ class Trainer:
             meta = load_meta(where)
             self._check_meta(meta, where)
             load_model_weights(where, self.model, map_location=str(self.device))
-            self.rest_pose = meta.get("rest_pose", self.rest_pose)
+            self._restore_extras(meta, where)
             state, rng = load_training(where, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
             restore_rng(rng)
             self.csv.truncate_after(name, state.step)
@@ -402,6 +437,7 @@ class Trainer:
         val = self._data(name, "val")
         if name == "audio_content":
             self.rest_pose = rest_pose(train)
+            self.baselines = fit_baselines(train, int(self.cfg["baselines"]["context_frames"]))
         phases = list(stage_phases(name, self.cfg))
         pairs = PairSampler(train, self.cfg["data"]["pair_alignment"]) if name == "disentangle" else None
         if pairs is not None and "content" in phases and not pairs.content_pairs:
@@ -416,7 +452,8 @@ class Trainer:
             )
             phases.remove("content")
         self._mixed_phases = list(phases)
-        losses_fn = StageLoss(name, self.model, self.rig, self.cfg, self.device)
+        channel_std = train.curves[train.valid].std(0) if len(train.curves) else None
+        losses_fn = StageLoss(name, self.model, self.rig, self.cfg, self.device, channel_std)
         epochs = STAGES[name].epochs(self.cfg)
         accum = int(section.get("grad_accum", 1))
         total_epochs = epochs * len(phases)
@@ -615,6 +652,7 @@ class Trainer:
             scaler=scaler,
             state=state,
             rng=capture_rng(),
+            extra=self._extra(),
         )
 
 

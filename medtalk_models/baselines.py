@@ -1,0 +1,164 @@
+"""The baselines a model is judged against, fitted at training time on the model's own training data.
+
+A model that a linear map from the same audio features beats has not learned what the features
+offer. So the trainer fits, on the frames that train stage 2 (the same frozen audio features, the
+same rig curves):
+
+- the mean pose of the training frames;
+- ridge regression from the audio features of each frame to every rig channel (``k = 0``), and the
+  same with ``±k`` frames of context (the features of the neighbouring frames stacked, edges
+  replicated; ``k`` is ``baselines.context_frames`` in the config).
+
+The ridge penalty is chosen per map by leave-clips-out cross-validation over the training clips
+(folds by speaker where there are enough speakers), then refitted on all of them. Features are
+standardised first, so one penalty grid serves any backbone. They are stored in the checkpoint
+(``baselines.safetensors``), so ``evaluate`` scores them on any manifest, also one of other speakers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LAMBDAS = (1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)  # ridge penalties tried, in units of standardised features
+MAX_FOLDS = 5
+RIDGE_NAMES = ("ridge", "ridge_context")
+
+
+def with_context(feats: np.ndarray, k: int) -> np.ndarray:
+    """(T, D) → (T, D·(2k+1)): each frame with the features of the ``k`` frames before and after it
+    (repeating the first/last frame at the edges), ordered from ``-k`` to ``+k``."""
+    if k == 0:
+        return np.asarray(feats)
+    t = len(feats)
+    idx = np.clip(np.arange(t)[:, None] + np.arange(-k, k + 1)[None, :], 0, max(t - 1, 0))
+    return np.asarray(feats)[idx].reshape(t, -1)
+
+
+@dataclass
+class RidgeMap:
+    """``y = ((with_context(x, k) - mean) / scale) @ weights + bias``."""
+
+    context: int
+    mean: np.ndarray  # (D',)
+    scale: np.ndarray  # (D',)
+    weights: np.ndarray  # (D', C)
+    bias: np.ndarray  # (C,)
+    lam: float
+
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        x = (with_context(np.asarray(feats, np.float64), self.context) - self.mean) / self.scale
+        return (x @ self.weights + self.bias).astype(np.float32)
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {
+            f"{prefix}.mean": self.mean.astype(np.float32),
+            f"{prefix}.scale": self.scale.astype(np.float32),
+            f"{prefix}.weights": self.weights.astype(np.float32),
+            f"{prefix}.bias": self.bias.astype(np.float32),
+            f"{prefix}.params": np.array([self.context, self.lam], np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> RidgeMap:
+        context, lam = arrays[f"{prefix}.params"]
+        return cls(int(context), *(np.asarray(arrays[f"{prefix}.{k}"], np.float64) for k in ("mean", "scale",
+                   "weights", "bias")), float(lam))  # fmt: skip
+
+
+def ridge_solve(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """Closed-form ridge without intercept: argmin_W |xW - y|² + lam |W|²."""
+    return np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
+
+
+def _folds(groups: list[str]) -> list[np.ndarray]:
+    """Clip indices per fold: whole groups (speakers) per fold, at most MAX_FOLDS folds."""
+    names = sorted(set(groups))
+    n_folds = min(MAX_FOLDS, len(names))
+    order = {name: i % n_folds for i, name in enumerate(names)}
+    return [np.array([i for i, g in enumerate(groups) if order[g] == f]) for f in range(n_folds)]
+
+
+def fit_ridge(
+    feats: list[np.ndarray],
+    curves: list[np.ndarray],
+    valid: list[np.ndarray],
+    groups: list[str],
+    context: int,
+    lambdas: tuple[float, ...] = LAMBDAS,
+) -> RidgeMap:
+    """Fit a ridge map on clips: (T, D) features, (T, C) curves and (T,) valid-frame masks per clip.
+
+    Context is stacked over each whole clip, then only valid frames are fitted. ``groups`` (one per
+    clip, e.g. the speaker) keep a group's clips in one fold of the penalty search; with one group
+    the clips themselves are the folds; with one clip a fixed middle penalty is used.
+    """
+    xs = [with_context(np.asarray(f, np.float64), context)[v] for f, v in zip(feats, valid, strict=True)]
+    ys = [np.asarray(c, np.float64)[v] for c, v in zip(curves, valid, strict=True)]
+    x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+    mean = x_all.mean(0)
+    scale = x_all.std(0) + 1e-6
+    y_mean = y_all.mean(0)
+    del x_all, y_all
+    zs = [(x - mean) / scale for x in xs]
+    ys = [y - y_mean for y in ys]
+    if len(set(groups)) < 2:
+        groups = [str(i) for i in range(len(feats))]
+    folds = _folds(groups) if len(feats) > 1 else []
+    # Gram matrices per fold once; a fold's training Gram is the total minus its own (no re-pass over frames).
+    grams = [sum((zs[i].T @ zs[i] for i in fold), np.zeros((len(mean), len(mean)))) for fold in folds]
+    crosses = [sum((zs[i].T @ ys[i] for i in fold), np.zeros((len(mean), y_mean.size))) for fold in folds]
+    if folds:
+        gram_all, cross_all = sum(grams), sum(crosses)
+    else:
+        gram_all, cross_all = zs[0].T @ zs[0], zs[0].T @ ys[0]
+    lam = float(lambdas[len(lambdas) // 2])
+    if len(folds) >= 2:
+        errors = np.zeros(len(lambdas))
+        for fold, gram, cross in zip(folds, grams, crosses, strict=True):
+            evals, evecs = np.linalg.eigh(gram_all - gram)
+            projected = evecs.T @ (cross_all - cross)
+            xv, yv = np.concatenate([zs[i] for i in fold]), np.concatenate([ys[i] for i in fold])
+            xv_rot = xv @ evecs
+            for j, candidate in enumerate(lambdas):
+                errors[j] += ((xv_rot @ (projected / (np.maximum(evals, 0) + candidate)[:, None]) - yv) ** 2).sum()
+        lam = float(lambdas[int(np.argmin(errors))])
+    weights = np.linalg.solve(gram_all + lam * np.eye(len(mean)), cross_all)
+    return RidgeMap(context, mean, scale, weights, y_mean, lam)
+
+
+@dataclass
+class TrainingBaselines:
+    """What ``evaluate`` compares a model with, all from the model's training frames."""
+
+    mean_pose: np.ndarray  # (C,)
+    low: np.ndarray  # (C,) 5th percentile of each channel: the energy-jaw heuristic's closed mouth
+    high: np.ndarray  # (C,) 95th percentile: its open mouth
+    ridge: RidgeMap | None  # per frame (None: not fitted, e.g. an older checkpoint)
+    ridge_context: RidgeMap | None  # ±k frames
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {k: getattr(self, k).astype(np.float32) for k in ("mean_pose", "low", "high")}
+        for name in RIDGE_NAMES:
+            fitted = getattr(self, name)
+            if fitted is not None:
+                out.update(fitted.to_arrays(name))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TrainingBaselines:
+        poses = [np.asarray(arrays[k], np.float64) for k in ("mean_pose", "low", "high")]
+        maps = [RidgeMap.from_arrays(arrays, n) if f"{n}.params" in arrays else None for n in RIDGE_NAMES]
+        return cls(*poses, *maps)
+
+
+def fit_training_baselines(
+    feats: list[np.ndarray], curves: list[np.ndarray], valid: list[np.ndarray], groups: list[str], context: int
+) -> TrainingBaselines:
+    """Mean pose, channel ranges and the two ridge maps from per-clip features, curves and valid-frame masks."""
+    frames = np.concatenate([c[v] for c, v in zip(curves, valid, strict=True)]).astype(np.float64)
+    low, high = np.percentile(frames, [5, 95], axis=0)
+    per_frame = fit_ridge(feats, curves, valid, groups, 0)
+    context_map = fit_ridge(feats, curves, valid, groups, context)
+    return TrainingBaselines(frames.mean(0), low, high, per_frame, context_map)
