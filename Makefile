@@ -43,6 +43,9 @@ demo: install
 	$(BIN)/medtalk-models evaluate --checkpoint $(OUT)/run --manifest $(OUT)/held_out/manifest --split all \
 		--json $(OUT)/held_out/evaluation.json --markdown $(OUT)/held_out/evaluation.md
 	@echo ""
+	@echo "Which emotion labels the model learned (the bundled clips carry none: add labelled clips to train the others):"
+	$(BIN)/medtalk-models zoo info $(OUT)/run
+	@echo ""
 	@echo "Outputs:"
 	@echo "  per clip: frames.parquet, audio.wav, words.json, expression.parquet, status.json in $(OUT)/extracted/clips/<clip_id>/"
 	@echo "  previews (frame + landmarks, curves, head pose): $(OUT)/extracted/previews/<clip_id>.png"

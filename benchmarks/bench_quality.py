@@ -6,7 +6,11 @@ talking clips with audio, RAVDESS/CREMA-D clips, video-only MEAD clips — train
 Obama clips are one speaker, through a labels CSV; both train). The trained run is scored by
 ``medtalk-models evaluate`` against the baselines it stores, fitted on the same training frames:
 mean pose, energy jaw, ridge from the same audio features per frame and with ±k frames of
-context; the table is printed and written as JSON.
+context; the table is printed and written as JSON. Emotions: the second MEAD speaker (W011, video
+only, seven labels) is held out too; every label is animated on the held-out speech and named by
+the classifier the run stored (fitted on the real labelled training clips), next to its accuracy
+on W011's real clips, and three real photographs of expressive faces drive image control (see
+``medtalk_models.recognise``). No validation split: every training speaker trains.
 
     python benchmarks/bench_quality.py [--work bench_out/quality] [--preset small] [--config my.yaml]
 
@@ -37,6 +41,20 @@ HELD_OUT = (  # ten talking clips, ten people, none of whom appears in a trainin
     "video/styletalk_KristiNoem.mp4",
     "video/styletalk_andrew_clip_1.mp4",
     "video/styletalk_feifeili_clip1.mp4",
+    # the second MEAD speaker (video only, eight emotions): the real reference of emotion recognisability
+    *(
+        f"video_noaudio/mead_W011_front_{emotion}_001.mp4"
+        for emotion in (
+            "angry_level3",
+            "contempt_level3",
+            "disgusted_level3",
+            "fear_level3",
+            "happy_level3",
+            "neutral_level1",
+            "sad_level3",
+            "surprised_level3",
+        )
+    ),
 )
 DEV = (  # --dev: five more talking clips (five people) held out of training to tune on, never the ten above
     "video/latentsync_demo1.mp4",
@@ -95,6 +113,36 @@ def extract(videos: Path, out: Path, workers: int, labels_csv: Path | None) -> N
           f"{len(report.failed)} failed ({report.elapsed_s:.0f} s)", flush=True)  # fmt: skip
 
 
+REFERENCE_IMAGES = {  # real expressive faces of ../shared/data/image (people in no clip) and their emotion
+    "image/ravdess_01-01-03-02-01-01-24.png": "happy",
+    "image/sadtalker_happy.png": "happy",
+    "image/sadtalker_sad.png": "sad",
+}
+
+
+def judge_reference_images(run: Path, manifest: Path, speech_ids: list[str]) -> dict | None:
+    """Image control with real photographs (our face fitter → blendshapes → the stage-4 image map), animated
+    on the same held-out speech as the labels and named by the run's classifier."""
+    from medtalk_data.manifest import load_manifest
+    from medtalk_models.animate import Animator, EmotionControl
+    from medtalk_models.checkpoint import load_extra
+    from medtalk_models.recognise import INTENSITY, EmotionClassifier, Judge, SpeechClip
+
+    arrays = load_extra(run / "model", "emotion_classifier")
+    if arrays is None:
+        return None
+    classifier = EmotionClassifier.from_arrays({k: v.numpy() for k, v in arrays.items()})
+    animator = Animator(run)
+    try:
+        rows = {r["clip_id"]: r for r in load_manifest(manifest).clips.to_pylist()}
+        speech = [SpeechClip(i, rows[i]["audio_path"], rows[i]["transcript"] or None) for i in speech_ids]
+        cases = [(rel, EmotionControl(image=DATA / rel, intensity=INTENSITY), label)
+                 for rel, label in REFERENCE_IMAGES.items()]  # fmt: skip
+        return Judge(animator, classifier, speech).controls(cases)
+    finally:
+        animator.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=REPO / "bench_out" / "quality")
@@ -104,6 +152,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--reuse-run", action="store_true", help="Keep a finished run in --work instead of retraining.")
     ap.add_argument("--json", type=Path, default=None, help="Where to write the figures [default: WORK/quality.json].")
+    ap.add_argument("--extract-only", action="store_true", help="Extract and build the manifests, then stop.")
     ap.add_argument(
         "--dev", action="store_true", help="Tune: hold out the DEV clips too and score on them, not the test ten."
     )
@@ -134,17 +183,23 @@ def main() -> None:
     drop_stale_clips(work / f"extracted_train_{tag}", training)
     drop_stale_clips(work / f"extracted_{tag}", scored)
     train_manifest, test_manifest = work / f"manifest_train_{tag}", work / f"manifest_{tag}"
-    build_manifest([work / f"extracted_train_{tag}"], train_manifest, options=BuildOptions(val=0.15, test=0.0),
+    build_manifest([work / f"extracted_train_{tag}"], train_manifest, options=BuildOptions(val=0.0, test=0.0),
                    overwrite=True)  # fmt: skip
     build_manifest([work / f"extracted_{tag}"], test_manifest, options=BuildOptions(val=0.0, test=0.0), overwrite=True)
 
+    if args.extract_only:
+        print(f"manifests: {train_manifest}, {test_manifest}")
+        return
     cfg = load_config(args.config, base=args.preset)
     run = work / f"run_{tag}_{args.preset if args.config is None else args.config.stem}"
     started = time.perf_counter()
     if not (args.reuse_run and (run / "model" / "meta.json").exists()):
         train(train_manifest, cfg, run, "all", overwrite=True, device=args.device, progress=False)
     train_s = time.perf_counter() - started
-    report = evaluate(run, test_manifest, "all", "cpu")
+    report = evaluate(run, test_manifest, "all", "cpu", emotion_speech=len(scored))
+    if report.get("recognisability"):
+        rec = report["recognisability"]
+        rec["reference_images"] = judge_reference_images(run, test_manifest, rec["speech_clips"])
     report["train_seconds"] = round(train_s, 1)
     report["held_out"] = [str(p.relative_to(DATA)) for p in scored]
     out = args.json or work / f"quality_{tag}.json"

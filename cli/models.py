@@ -127,6 +127,12 @@ def train(
         return  # under torchrun, rank 0 reports
     done = ", ".join(result.stages_done) or "none"
     click.echo(f"stages finished: {done}")
+    if result.skipped:
+        click.echo(f"stages skipped (nothing to learn from, see the warnings): {', '.join(result.skipped)}")
+    if result.labels is not None:
+        click.echo(result.labels.summary())
+        for line in result.labels.table():
+            click.echo(f"  {line}")
     click.echo(f"run folder: {out}  (model/: latest finished stage; log.csv; tb/ for TensorBoard)")
     if result.stopped_early:
         click.echo(f"stopped by --max-steps; continue with --resume --out {out}")
@@ -333,8 +339,21 @@ def animate(
     help="Write the summary table here.",
 )
 @click.option("--device", default="cpu", help="cpu, cuda or cuda:N.")
+@click.option(
+    "--emotion-speech",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Speech clips of the split that every label is animated on for recognisability (0: skip it).",
+)
 def evaluate(
-    checkpoint: Path, manifest: Path, split: str, json_path: Path | None, md_path: Path | None, device: str
+    checkpoint: Path,
+    manifest: Path,
+    split: str,
+    json_path: Path | None,
+    md_path: Path | None,
+    device: str,
+    emotion_speech: int,
 ) -> None:
     """Agreement with the real face, lip sync, MEDTalk-style metrics and emotion accuracy, against baselines.
 
@@ -343,7 +362,10 @@ def evaluate(
     baselines are scored on the same clips in the same run: ridge regression from the same audio
     features (per frame and with ±k frames of context) and the mean pose, all fitted on the model's
     own training frames (stored in the checkpoint); an audio-energy jaw heuristic; another clip's
-    ground truth. Exit codes: 0 done, 2 bad input.
+    ground truth. Emotions: the checkpoint's classifier names the emotion of every label animated on
+    the same speech (accuracy, confusion, displacement from neutral against the real faces', text and
+    image control), next to its accuracy on the split's real labelled clips; and the table of labels
+    the model trained on. Exit codes: 0 done, 2 bad input.
 
     \b
     Examples:
@@ -356,7 +378,7 @@ def evaluate(
     from medtalk_models.evaluate import markdown_table, write_report
 
     try:
-        report = run_evaluation(checkpoint, manifest, split, device)
+        report = run_evaluation(checkpoint, manifest, split, device, emotion_speech)
         write_report(report, json_path, md_path)
     except MedtalkError as err:
         raise SetupError(str(err)) from err
@@ -392,14 +414,24 @@ def zoo_list() -> None:
 @zoo.command("info", context_settings=CONTEXT_SETTINGS)
 @click.argument("name")
 def zoo_info(name: str) -> None:
-    """Config, rig, weights (with sha256) and where they come from.
+    """Config, rig, weights (with sha256) and where they come from; for a run folder, its rig, stages and
+    the table of labels it trained on.
 
     \b
     Examples:
       medtalk-models zoo info small-arkit52
+      medtalk-models zoo info runs/first
     """
     from medtalk_data.errors import MedtalkError
-    from medtalk_models.zoo import preset
+    from medtalk_models.zoo import describe_run, preset
+
+    if Path(name).is_dir():
+        try:
+            lines = describe_run(Path(name))
+        except MedtalkError as err:
+            raise SetupError(str(err)) from err
+        click.echo("\n".join(lines))
+        return
 
     try:
         p = preset(name)

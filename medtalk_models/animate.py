@@ -14,6 +14,7 @@ gives for silence, so the mouth rests.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 import wave
@@ -30,12 +31,14 @@ from medtalk_data.fsutil import display_path
 from .backbones import build_backbones
 from .checkpoint import load_meta, load_model_weights
 from .features import SAMPLE_RATE, align_to_frames, speech_found, voice_activity
+from .labels import coverage_of, untrained_warning
 from .model import MEDTalk, ModelDims
 from .rig import RigSpec
 
 log = logging.getLogger(__name__)
 
 WINDOW_S = 60.0
+FEATURE_CACHE = 32  # windows whose backbone features an Animator keeps
 OVERLAP_S = 4.0
 
 
@@ -49,6 +52,12 @@ class EmotionControl:
     blend: dict[str, float] | None = None
     image: Path | np.ndarray | None = None
     text: str | None = None
+    image_features: np.ndarray | None = None  # a reference image already through the image encoder
+
+    @property
+    def by_reference(self) -> bool:
+        """Driven by a reference image or a description (stage 4), not by labels (stage 3)."""
+        return self.image is not None or self.image_features is not None or bool(self.text)
 
 
 @dataclass
@@ -124,7 +133,7 @@ def check_control(control: EmotionControl, emotions: list[str], stages_done: lis
             raise MedtalkError("--blend weights must be >= 0 with a positive sum, e.g. happy:0.7,surprise:0.3")
     if isinstance(control.image, Path) and not control.image.is_file():
         raise MedtalkError(f"{display_path(control.image)}: no such reference image")
-    need = "emotion_control" if (control.image is not None or control.text) else "intensity"
+    need = "emotion_control" if control.by_reference else "intensity"
     if need not in stages_done:
         raise MedtalkError(
             f"this checkpoint has no {need} stage (trained: {', '.join(stages_done)}); train it with "
@@ -201,6 +210,7 @@ class Animator:
                 )
         self._words_stage: Any = None
         self._silence: torch.Tensor | None = None
+        self._feature_cache: dict[tuple[str, bytes], np.ndarray] = {}
 
     def _silence_features(self) -> torch.Tensor:
         """The content backbone's features of digital silence (1, 1, D): the model's resting input."""
@@ -219,6 +229,9 @@ class Animator:
     def _emotion_vector(self, control: EmotionControl) -> tuple[str, torch.Tensor]:
         """The static emotion direction (1, latent) before rescaling, and how it was chosen."""
         m = self.model
+        if control.image_features is not None:
+            feat = np.asarray(control.image_features, np.float32)
+            return "image", m.image_map(torch.tensor(feat[None], dtype=torch.float32, device=self.device))
         if control.image is not None:
             from .encoders import build_image_encoder
 
@@ -350,6 +363,10 @@ class Animator:
         text encoder cannot read."""
         warnings = []
         where = display_path(audio)
+        coverage = coverage_of(self.meta)
+        if coverage is not None and not control.by_reference:
+            asked = [control.label or "neutral"] if not control.blend else list(control.blend)
+            warnings += [untrained_warning(label) for label in asked if label in coverage.untrained()]
         no_words = not transcript and not text.strip() and self.cfg["text"]["kind"] != "none"
         if heard is False or (heard is None and no_words):
             detector = "the speech detector" if heard is False else "speech recognition"
@@ -371,6 +388,20 @@ class Animator:
                 )
         return warnings
 
+    def _features(self, part: str, extractor: Any, wave_16k: np.ndarray) -> np.ndarray:
+        """Backbone features of a window; the last few are kept, so animating one recording with several
+        emotions (evaluate's recognisability) runs the backbone once."""
+        key = (part, hashlib.sha1(wave_16k.tobytes()).digest())
+        if key not in self._feature_cache:
+            if len(self._feature_cache) >= FEATURE_CACHE:
+                self._feature_cache.pop(next(iter(self._feature_cache)))
+            self._feature_cache[key] = extractor.extract(wave_16k)
+        return self._feature_cache[key]
+
+    def _predictor_heard_audio(self) -> bool:
+        """False when stage 3 trained on video-only clips only: its audio + text predictor never learned."""
+        return bool(self.meta.get("intensity_predictor", {}).get("trained_from_audio", True))
+
     def _window(self, wave_16k, start, end, times, text, words, direction, multiplier, how, rest_in_silence):
         m, fps = self.model, self.rig.fps
         local_t = times - start
@@ -380,16 +411,17 @@ class Animator:
             if shared:  # one backbone for content and emotion: extract once
                 feats[part] = feats[shared[0]]
                 continue
-            raw = extractor.extract(wave_16k)
+            raw = self._features(part, extractor, wave_16k)
             feats[part] = torch.tensor(align_to_frames(raw, extractor.rate_hz, local_t, fps)[None], device=self.device)
         z_c = m.audio_content_map(feats["content"])
-        if "intensity" in self.stages_done:
+        if "intensity" in self.stages_done and self._predictor_heard_audio():
             local_words = [w["text"] for w in words if w["end_s"] > start and w["start_s"] < end]
             window_text = " ".join(local_words) if words else text
             tokens = torch.tensor(self.backbones.text.tokens(window_text)[None], device=self.device)
             inten = m.intensity(feats["emotion"], tokens)
-        else:  # no intensity predictor: a constant norm
-            inten = torch.ones(1, len(times), 1, device=self.device)
+        else:  # no trained intensity predictor: a constant norm (the training clips' mean Int(x) where known)
+            level = float(self.meta.get("intensity_predictor", {}).get("mean_true_intensity", 1.0))
+            inten = torch.full((1, len(times), 1), level, device=self.device)
         inten = inten * torch.tensor(multiplier, dtype=torch.float32, device=self.device)[None, :, None]
         from .model import rescale
 

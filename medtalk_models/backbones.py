@@ -42,18 +42,23 @@ class Backbones:
         The blendshape encoder runs our own face fitter; for the training frames it was already run
         by `medtalk-data extract`, so its stored scores are read instead of fitting again."""
         if self.image.kind == "blendshapes":
-            frames_path = clip.folder / "frames.parquet"
-            if not frames_path.is_file():
-                raise MedtalkError(
-                    f"{frames_path}: extracted frames of clip {clip.clip_id} are missing (needed for its reference "
-                    f"image); re-run `medtalk-data extract`"
-                )
-            table = pq.read_table(frames_path, columns=["blendshapes"])
-            source_fps = float(json.loads(table.schema.metadata[b"medtalk"])["fps"])
-            scores = fixed_size_numpy(table["blendshapes"])
-            k = int(np.clip(round(frame / fps * source_fps), 0, len(scores) - 1))
-            return np.nan_to_num(scores[k].astype(np.float32))
+            return stored_blendshapes(clip, frame, fps)
         return self.image.encode(_decode_frame(clip, frame / fps))
+
+
+def stored_blendshapes(clip: Any, frame: int, fps: float) -> np.ndarray:
+    """The blendshape scores `medtalk-data extract` stored for a clip's rig frame ``frame`` (at ``fps``)."""
+    frames_path = clip.folder / "frames.parquet"
+    if not frames_path.is_file():
+        raise MedtalkError(
+            f"{frames_path}: extracted frames of clip {clip.clip_id} are missing (needed for its reference "
+            f"image); re-run `medtalk-data extract`"
+        )
+    table = pq.read_table(frames_path, columns=["blendshapes"])
+    source_fps = float(json.loads(table.schema.metadata[b"medtalk"])["fps"])
+    scores = fixed_size_numpy(table["blendshapes"])
+    k = int(np.clip(round(frame / fps * source_fps), 0, len(scores) - 1))
+    return np.nan_to_num(scores[k].astype(np.float32))
 
 
 def _decode_frame(clip: Any, time_s: float) -> np.ndarray:

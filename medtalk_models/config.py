@@ -88,6 +88,7 @@ def _check_values(cfg: dict[str, Any], where: str) -> None:
     choice("image.kind", cfg["image"]["kind"], IMAGE_KINDS)
     choice("train.amp", cfg["train"]["amp"], AMP_MODES)
     choice("data.pair_alignment", cfg["data"]["pair_alignment"], ("dtw", "resample"))
+    choice("data.video_only_content", cfg["data"]["video_only_content"], ("own", "neutralised"))
     choice("model.emotion_pooling", cfg["model"]["emotion_pooling"], ("frame", "window"))
     for stage in ("disentangle", "audio_content"):
         choice(f"stages.{stage}.channel_weighting", cfg["stages"][stage]["channel_weighting"], ("none", "variance"))

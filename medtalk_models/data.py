@@ -49,6 +49,7 @@ class Clip:
     transcript: str
     extraction_dir: str
     has_audio: bool = False
+    labelled: bool = False  # the manifest gives its emotion (False: data.default_emotion, or none)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -111,11 +112,15 @@ class TrainingData:
         backbones: Any | None = None,
         cache_dir: Path | None = None,
         progress: bool = False,
+        optional_audio: bool = False,
     ) -> None:
         self.rig = rig
         self.cfg = cfg
         self.split = split
         self.needs = set(needs)
+        # optional_audio: clips without audio stay in (their audio features are zeros and batch["has_audio"]
+        # says so), for stages whose label path learns from video-only clips (data.labels_without_audio)
+        self.optional_audio = optional_audio
         self.window = cfg["data"]["window_frames"]
         self.emotions: list[str] = list(cfg["model"]["emotions"])
         self.excluded: dict[str, str] = {}
@@ -123,6 +128,9 @@ class TrainingData:
         self.cache_dir = Path(cache_dir) if cache_dir else manifest.path / "cache"
         self.progress = progress
         self._load_curves(manifest)
+        self.emotion_offset: np.ndarray | None = None
+        if optional_audio and cfg["data"]["video_only_content"] == "neutralised":
+            self.emotion_offset = self._emotion_offsets()
         self.feats: dict[str, np.ndarray] = {}
         self.text_tokens: list[np.ndarray] = []
         self.image_feats: np.ndarray | None = None
@@ -160,7 +168,7 @@ class TrainingData:
                 self.excluded[r["clip_id"]] = "no rig curves (audio-only or no face)"
             elif (r["face_found_ratio"] or 0.0) < min_face and not r["rig_curves_path"]:
                 self.excluded[r["clip_id"]] = f"face found in fewer than {min_face:.0%} of frames"
-            elif "audio" in self.needs and not (r["has_audio"] and r["audio_path"]):
+            elif "audio" in self.needs and not self.optional_audio and not (r["has_audio"] and r["audio_path"]):
                 self.excluded[r["clip_id"]] = "no audio (needed by this stage)"
             elif "label" in self.needs and self._label(r["emotion"]) < 0:
                 self.excluded[r["clip_id"]] = "no emotion label (set data.default_emotion to use it)"
@@ -214,6 +222,7 @@ class TrainingData:
                     transcript=r["transcript"] or "",
                     extraction_dir=r["extraction_dir"] or "",
                     has_audio=bool(r["has_audio"] and r["audio_path"]),
+                    labelled=r["emotion"] in self.emotions,
                 )
             )
             curves_parts.append(curves)
@@ -235,6 +244,8 @@ class TrainingData:
             cache = FeatureCache(self.cache_dir, extractor)
             out = np.zeros((len(self.curves), extractor.dim), np.float16)
             for clip in tqdm(self.clips, desc=f"audio features ({part})", disable=not self.progress, leave=False):
+                if not clip.has_audio:  # optional_audio: rows stay zero, batch["has_audio"] marks them
+                    continue
                 raw = cache.get(clip.clip_id, Path(clip.audio_path))
                 times = np.arange(clip.length) / self.rig.fps - clip.audio_offset_s
                 out[clip.start : clip.start + clip.length] = align_to_frames(
@@ -244,7 +255,7 @@ class TrainingData:
 
     def _load_text(self) -> None:
         cache = TextCache(self.cache_dir, self.backbones.text)
-        missing = [c.clip_id for c in self.clips if not c.transcript.strip()]
+        missing = [c.clip_id for c in self.clips if c.has_audio and not c.transcript.strip()]
         if missing:
             log.warning(
                 "%d clip(s) have no transcript (e.g. %s): their intensity is predicted from audio with an empty text "
@@ -254,7 +265,8 @@ class TrainingData:
             )
         self.text_tokens = [cache.tokens(c.transcript.strip()) for c in self.clips]
 
-    def _peak_frame(self, clip: Clip) -> int:
+    def peak_frame(self, clip: Clip) -> int:
+        """The clip's most intense valid frame (relative index): its reference image."""
         idx = self.rig.indices("intensity")
         block = np.abs(self.curves[clip.start : clip.start + clip.length][:, idx]).sum(1)
         block[~self.valid[clip.start : clip.start + clip.length]] = -1
@@ -265,7 +277,7 @@ class TrainingData:
         encoder = self.backbones.image
         feats = []
         for clip in self.clips:
-            peak = self._peak_frame(clip)
+            peak = self.peak_frame(clip)
             clip.extra["peak_frame"] = peak
             feats.append(self.backbones.image_features_of_frame(clip, peak, self.rig.fps))
         self.image_feats = np.stack(feats).astype(np.float32) if feats else np.zeros((0, encoder.dim), np.float32)
@@ -283,6 +295,36 @@ class TrainingData:
     # -- windows and batches ------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.clips)
+
+    def _emotion_offsets(self) -> np.ndarray:
+        """Per clip without audio: its mean pose minus its speaker's neutral mean pose (the mean of every
+        neutral training frame where the speaker has no neutral clip): the static part of its expression.
+        Stage 3 takes it out of what the content encoder sees, so that the label's code has to carry it
+        (at animate time the content comes from speech, which carries no expression). Zero for clips with
+        audio, whose content comes from the audio."""
+        out = np.zeros((len(self.clips), self.rig.dim), np.float32)
+        neutral = self.emotions.index("neutral") if "neutral" in self.emotions else -1
+        means, speaker_neutral, all_neutral = [], {}, []
+        for clip in self.clips:
+            rows = slice(clip.start, clip.start + clip.length)
+            frames = self.curves[rows][self.valid[rows]]
+            means.append(frames.mean(0))
+            if clip.emotion == neutral:
+                all_neutral.append(frames)
+                if clip.labelled:
+                    speaker_neutral.setdefault(clip.speaker, []).append(frames)
+        if not all_neutral:
+            return out
+        fallback = np.concatenate(all_neutral).mean(0)
+        reference = {k: np.concatenate(v).mean(0) for k, v in speaker_neutral.items()}
+        for i, clip in enumerate(self.clips):
+            if not clip.has_audio:
+                out[i] = means[i] - reference.get(clip.speaker, fallback)
+        return out
+
+    def valid_frames(self) -> list[int]:
+        """Valid rig frames per clip, in clip order."""
+        return [int(self.valid[c.start : c.start + c.length].sum()) for c in self.clips]
 
     @property
     def n_frames(self) -> int:
@@ -316,6 +358,9 @@ class TrainingData:
         for name, arr in self.feats.items():
             out[name] = arr[rows]
         out["label"] = np.array([self.clips[c].emotion for c in windows[:, 0]], np.int64)
+        out["has_audio"] = np.array([self.clips[c].has_audio for c in windows[:, 0]], bool)
+        if self.emotion_offset is not None:
+            out["emotion_offset"] = self.emotion_offset[windows[:, 0]]
         return out
 
     def to_batch(
@@ -325,7 +370,10 @@ class TrainingData:
         batch = {
             "x": torch.from_numpy(g["x"]).to(device),
             "label": torch.from_numpy(g["label"]).to(device),
+            "has_audio": torch.from_numpy(g["has_audio"]).to(device),
         }
+        if "emotion_offset" in g:
+            batch["emotion_offset"] = torch.from_numpy(g["emotion_offset"]).to(device)
         for name in self.feats:
             batch[name] = torch.from_numpy(g[name].astype(np.float32)).to(device)
         clips = windows[:, 0]

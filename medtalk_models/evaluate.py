@@ -15,9 +15,10 @@ percentiles); ridge regression from the same audio features per frame and with �
 context. And the ground truth of another clip (shuffled), which keeps real motion but breaks its
 link with this audio.
 
-Emotion accuracy: a nearest-centroid classifier on the per-clip mean of the emotion-region channels,
-fitted on the training split's labelled clips, names the emotion of each generated animation; the
-same classifier on the ground truth gives the reference accuracy.
+Emotions (:mod:`medtalk_models.recognise`): the checkpoint's emotion classifier, fitted on the real
+labelled training clips, names the emotion of every label animated on the same held-out speech, next
+to its accuracy on the split's real labelled clips (video-only ones included); the checkpoint's table
+of the labels it trained closes the report.
 """
 
 from __future__ import annotations
@@ -35,10 +36,14 @@ from medtalk_data.fsutil import atomic_write_text
 from medtalk_data.manifest import load_manifest
 
 from .animate import Animator, EmotionControl, model_folder
+from .backbones import stored_blendshapes
 from .baselines import RIDGE_NAMES, TrainingBaselines
 from .checkpoint import load_extra
 from .data import TrainingData
+from .labels import LabelCoverage, coverage_of
 from .metrics import agreement, audio_envelope, eie, fdd, frd, lip_sync, lve, mee, mle, upper_face_vertices
+from .recognise import EmotionClassifier, RealClip, SpeechClip, fit_emotion_classifier, recognisability
+from .recognise import markdown_lines as recognition_lines
 
 log = logging.getLogger(__name__)
 
@@ -102,26 +107,46 @@ def _opening_channel(rig) -> int:
     return mouth[0] if mouth else -1
 
 
-class NearestCentroid:
-    """Emotion from the mean of the emotion-region channels over a clip."""
-
-    def __init__(self, feats: np.ndarray, labels: np.ndarray) -> None:
-        self.classes = np.unique(labels)
-        self.centroids = np.stack([feats[labels == c].mean(0) for c in self.classes])
-        self.scale = feats.std(0) + 1e-6
-
-    def predict(self, feat: np.ndarray) -> int:
-        d = (((self.centroids - feat) / self.scale) ** 2).sum(1)
-        return int(self.classes[int(np.argmin(d))])
-
-
-def evaluate(checkpoint: Path, manifest_path: Path, split: str = "test", device: str = "cpu") -> dict[str, Any]:
-    """Score a checkpoint on the clips of ``split`` (``all``: every clip) of a manifest; see the module doc."""
+def evaluate(
+    checkpoint: Path, manifest_path: Path, split: str = "test", device: str = "cpu", emotion_speech: int = 5
+) -> dict[str, Any]:
+    """Score a checkpoint on the clips of ``split`` (``all``: every clip) of a manifest; see the module doc.
+    ``emotion_speech``: how many of the split's speech clips every label is animated on (0: no recognisability)."""
     animator = Animator(checkpoint, device=device)
     try:
-        return _evaluate(animator, manifest_path, split)
+        return _evaluate(animator, manifest_path, split, emotion_speech)
     finally:
         animator.close()
+
+
+def _emotion_classifier(animator: Animator, manifest, rig, cfg, notes: list[str]) -> EmotionClassifier | None:
+    """The checkpoint's classifier; for an older checkpoint, one fitted on the evaluated manifest's train split."""
+    arrays = load_extra(model_folder(animator.checkpoint), "emotion_classifier")
+    if arrays is not None:
+        return EmotionClassifier.from_arrays({k: v.numpy() for k, v in arrays.items()})
+    train = TrainingData(manifest, rig, cfg, "train", set())
+    fitted = fit_emotion_classifier(train, rig.indices("emotion") or list(range(rig.dim)))
+    notes.append(
+        "this checkpoint stores no emotion classifier (trained before it was kept)"
+        + ("; fitted on this manifest's train split" if fitted else "; the manifest's train split has < 2 labels")
+    )
+    return fitted
+
+
+def _real_labelled(data: TrainingData, classifier: EmotionClassifier, image_kind: str) -> list[RealClip]:
+    """The split's clips with a label from the manifest (with or without audio), for the reference accuracy
+    and image control (the most intense frame's stored blendshape scores; other image encoders: none)."""
+    out = []
+    for clip in data.clips:
+        if not clip.labelled:
+            continue
+        rows = slice(clip.start, clip.start + clip.length)
+        image = None
+        if image_kind == "blendshapes":
+            image = stored_blendshapes(clip, data.peak_frame(clip), data.rig.fps)
+        feature = classifier.feature(data.curves[rows][data.valid[rows]])
+        out.append(RealClip(clip.clip_id, clip.speaker, data.emotions[clip.emotion], feature, image))
+    return out
 
 
 def _training_baselines(animator: Animator, manifest, rig, cfg) -> tuple[TrainingBaselines | None, list[str]]:
@@ -151,7 +176,7 @@ def _empty_split_message(manifest_path: Path, manifest, split: str) -> str:
     return f"{manifest_path}: no clip of split {split!r} has audio and curves to evaluate on; {hint}"
 
 
-def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, Any]:
+def _evaluate(animator: Animator, manifest_path: Path, split: str, emotion_speech: int) -> dict[str, Any]:
     manifest = load_manifest(manifest_path)
     rig = animator.rig
     if list(manifest.channel_names) != [n.split("#")[0] for n in rig.channel_names]:
@@ -168,14 +193,7 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
     baselines, notes = _training_baselines(animator, manifest, rig, cfg)
     opening = _opening_channel(rig)
     mesh = MeshScorer(list(rig.channel_names)) if "jawOpen" in rig.channel_names else None
-    emo_idx = rig.indices("emotion") or list(range(rig.dim))
-    classifier = None
-    if split not in ("all", "train"):
-        train = TrainingData(manifest, rig, cfg, "train", set())
-        labelled = [c for c in train.clips if c.emotion >= 0]
-        if len({c.emotion for c in labelled}) >= 2:
-            feats = np.stack([train.curves[c.start : c.start + c.length][:, emo_idx].mean(0) for c in labelled])
-            classifier = NearestCentroid(feats, np.array([c.emotion for c in labelled]))
+    classifier = _emotion_classifier(animator, manifest, rig, cfg, notes)
     donors = None  # one clip: another clip's truth comes from the manifest's other clips
     if len(clips) == 1:
         donors = TrainingData(manifest, rig, cfg, None, set())
@@ -200,21 +218,16 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
         for name, values in methods.items():
             row[name] = _scores(values[valid], gt[valid], rig, envelope[valid], opening, mesh)
         row["ground_truth_lip_sync_r"] = lip_sync(gt[valid][:, opening], envelope[valid])[0] if opening >= 0 else None
-        if classifier is not None and clip.emotion >= 0:
-            row["emotion_predicted_from_model"] = animator.emotions[classifier.predict(pred[:, emo_idx].mean(0))]
-            row["emotion_predicted_from_truth"] = animator.emotions[classifier.predict(gt[:, emo_idx].mean(0))]
         per_clip.append(row)
     methods_seen = [m for m in METHODS if all(m in r for r in per_clip)]
     summary = {m: {k: _nanmean([r[m][k] for r in per_clip]) for k in METRICS} for m in methods_seen}
-    judged = [r for r in per_clip if "emotion_predicted_from_model" in r]
-    accuracy = {
-        "clips": len(judged),
-        "model": float(np.mean([r["emotion_predicted_from_model"] == r["label"] for r in judged])) if judged else None,
-        "ground_truth": float(np.mean([r["emotion_predicted_from_truth"] == r["label"] for r in judged]))
-        if judged
-        else None,
-        "classifier": "nearest centroid on per-clip means of the emotion-region channels, fitted on the train split",
-    }
+    coverage = coverage_of(animator.meta)
+    recognition = None
+    if classifier is not None and emotion_speech > 0 and "intensity" in animator.stages_done:
+        labelled = TrainingData(manifest, rig, cfg, None if split == "all" else split, set())
+        speech = [SpeechClip(c.clip_id, c.audio_path, c.transcript or None) for c in clips[:emotion_speech]]
+        real = _real_labelled(labelled, classifier, cfg["image"]["kind"])
+        recognition = recognisability(animator, classifier, speech, real, coverage.untrained() if coverage else [])
     if "shuffled_gt" not in methods_seen:
         notes.append("one clip and no other clip in the manifest: no shuffled-truth baseline")
     beaten = _clips_beaten(per_clip, "r_mouth") if "ridge_context" in methods_seen else None
@@ -232,7 +245,8 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str) -> dict[str, 
         "channel with the log-RMS audio envelope within ±8 frames",
         "summary": summary,
         "model_beats_ridge_context_on_r_mouth": beaten,
-        "emotion_accuracy": accuracy,
+        "label_coverage": coverage.to_dict() if coverage else None,
+        "recognisability": recognition,
         "ground_truth_lip_sync_r": _nanmean([r["ground_truth_lip_sync_r"] for r in per_clip]),
         "notes": notes,
         "per_clip": per_clip,
@@ -303,10 +317,12 @@ def markdown_table(report: dict[str, Any]) -> str:
         lines.append(f"| {method} | " + " | ".join(_cell(values[k], k) for k in rest) + " |")
     if report.get("model_beats_ridge_context_on_r_mouth"):
         lines += ["", f"Model above ridge ±k on mouth r: {report['model_beats_ridge_context_on_r_mouth']} clips."]
-    acc = report["emotion_accuracy"]
-    if acc["clips"]:
-        lines += ["", f"Emotion accuracy over {acc['clips']} labelled clips: model {acc['model']:.2f}, "
-                      f"ground truth {acc['ground_truth']:.2f} ({acc['classifier']})."]  # fmt: skip
+    if report.get("recognisability"):
+        lines += recognition_lines(report["recognisability"])
+    coverage = LabelCoverage.from_dict(report.get("label_coverage"))
+    if coverage is not None:
+        lines += ["", "Labels the model trained on (clips (with audio) and frames per label stage):", "", "```",
+                  *coverage.table(), "```"]  # fmt: skip
     lines += ["", f"Ground-truth lip sync r: {report['ground_truth_lip_sync_r']:.3f}."]
     lines += [f"Note: {note}." for note in report.get("notes", [])]
     return "\n".join(lines) + "\n"

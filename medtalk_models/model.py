@@ -198,9 +198,9 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
-def trainable_parameters(model: MEDTalk, stage: str) -> list[nn.Parameter]:
-    """Freeze everything but the stage's modules; return their parameters."""
-    names = STAGE_MODULES[stage]
+def trainable_parameters(model: MEDTalk, stage: str, also: tuple[str, ...] = ()) -> list[nn.Parameter]:
+    """Freeze everything but the stage's modules (and the modules named in ``also``); return their parameters."""
+    names = (*STAGE_MODULES[stage], *also)
     params: list[nn.Parameter] = []
     for name, module in model.named_children():
         train = name in names

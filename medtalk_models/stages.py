@@ -144,31 +144,67 @@ class StageLoss:
         cos = 1 - flat_cos(z_c, c_gt)
         ccc = 1 - window_concordance(x_hat, x, self.motion_floor)
         loss = rec + self.section["cos_weight"] * cos + float(self.section.get("concordance_weight", 0.0)) * ccc
-        return {"loss": loss, "rec": rec, "cos": cos, "ccc": ccc}, x_hat
+        terms = {"rec": rec, "cos": cos, "ccc": ccc}
+        if float(self.section.get("tune_decoder", 0.0)) > 0:
+            # the decoder learns too: its stage-1 self-reconstruction stays a term, so Ee/Ec codes still decode
+            anchor = self._mse(m.decode(e_gt, c_gt), x)
+            loss = loss + float(self.section.get("decoder_anchor_weight", 1.0)) * anchor
+            terms["anchor"] = anchor
+        return {"loss": loss, **terms}, x_hat
 
     def _content(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The content code each sample is decoded with (no gradient: stages 3-4 train emotion only): from
+        the audio where the clip has audio, else the clip's own Ec(x) (a video-only labelled clip)."""
+        m = self.model
         with torch.no_grad():
-            return self.model.audio_content_map(batch["content"])
+            from_audio = m.audio_content_map(batch["content"])
+            has_audio = batch["has_audio"]
+            if bool(has_audio.all()):
+                return from_audio
+            x = batch["x"]
+            if "emotion_offset" in batch:  # data.video_only_content: neutralised (see TrainingData._emotion_offsets)
+                x = x - batch["emotion_offset"][:, None, :].to(x.dtype)
+            return torch.where(has_audio[:, None, None], from_audio, m.cont_encoder(x))
 
     def _intensity(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.model.intensity(batch["emotion"], batch["text"], batch["text_pad"])
+        """Frame-wise intensity (B, T, 1): the audio + text predictor where the clip has audio, else the
+        clip's own ground truth Int(x) (the predictor cannot hear a video-only clip, and is not trained on it)."""
+        predicted = self.model.intensity(batch["emotion"], batch["text"], batch["text_pad"])
+        has_audio = batch["has_audio"]
+        if bool(has_audio.all()):
+            return predicted
+        return torch.where(has_audio[:, None, None], predicted, self._true_intensity(batch).to(predicted.dtype))
+
+    def _true_intensity(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        scale = self.cfg["stages"]["intensity"]["intensity_scale"]
+        return rig_intensity(batch["x"].float(), self.intensity_idx, scale)
 
     def intensity(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         m, x, s = self.model, batch["x"], self.section
         with torch.no_grad():
             e_gt = m.emotion_code(x)
-        z_e = m.label_emotion(batch["label"], self._intensity(batch))
+        predicted = self._intensity(batch)
+        z_e = m.label_emotion(batch["label"], predicted)
         x_hat = m.decode(z_e, self._content(batch))
         rec = F.mse_loss(x_hat, x)
         cos = 1 - flat_cos(z_e, e_gt)
         scale = s["intensity_scale"]
         inten = F.mse_loss(rig_intensity(x_hat, self.intensity_idx, scale), rig_intensity(x, self.intensity_idx, scale))
         loss = rec + s["cos_weight"] * cos + s["intensity_weight"] * inten
-        return {"loss": loss, "rec": rec, "cos": cos, "intensity": inten}, x_hat
+        terms = {"rec": rec, "cos": cos, "intensity": inten}
+        fit_weight = float(s.get("intensity_fit_weight", 0.0))
+        heard = batch["has_audio"]
+        if fit_weight > 0 and bool(heard.any()):
+            # the predictor's output on the scale of Int(x), which video-only clips train the labels with
+            fit = F.mse_loss(predicted[heard].float(), self._true_intensity(batch)[heard])
+            loss = loss + fit_weight * fit
+            terms["intensity_fit"] = fit
+        return {"loss": loss, **terms}, x_hat
 
     def emotion_control(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Stage 4. The frame-wise intensity comes from the stage-3 predictor, frozen (the official
-        stage 4 loads an untrained audio-only predictor instead: gap G6 of the spec)."""
+        stage 4 loads an untrained audio-only predictor instead: gap G6 of the spec); a video-only
+        clip uses its own Int(x) and Ec(x)."""
         m, x = self.model, batch["x"]
         with torch.no_grad():
             e_gt = m.emotion_code(x)

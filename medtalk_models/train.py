@@ -40,6 +40,7 @@ from .checkpoint import (
 )
 from .config import dump_config
 from .data import PairSampler, TrainingData, manifest_rig, open_manifest
+from .labels import LABEL_STAGES, LabelCoverage
 from .model import MEDTalk, ModelDims, trainable_parameters
 from .rig import RigSpec
 from .stages import STAGE_ORDER, STAGES, StageLoss, disentangle_tensors, stage_phases
@@ -198,6 +199,20 @@ def fit_baselines(data: TrainingData, context: int) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in fitted.to_arrays().items()}
 
 
+def fit_classifier(data: TrainingData) -> dict[str, torch.Tensor] | None:
+    """evaluate's emotion classifier (:mod:`medtalk_models.recognise`), fitted on the real labelled training
+    clips (with or without audio) of speakers with a neutral clip, as tensors for the checkpoint; None with fewer
+    than two labels among them."""
+    from .recognise import fit_emotion_classifier
+
+    channels = data.rig.indices("emotion") or list(range(data.rig.dim))
+    fitted = fit_emotion_classifier(data, channels)
+    if fitted is None:
+        log.info("fewer than two emotion labels among the training clips: no emotion classifier for evaluate")
+        return None
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in fitted.to_arrays().items()}
+
+
 class CsvLog:
     """Append-only CSV of losses; on resume, rows past the checkpoint are dropped first."""
 
@@ -226,11 +241,17 @@ class CsvLog:
             csv.DictWriter(fh, LOG_FIELDS, lineterminator="\n").writerow({k: row.get(k, "") for k in LOG_FIELDS})
 
 
+class StageSkipped(Exception):
+    """A stage with nothing to learn from that the run can go on without (said in a warning)."""
+
+
 @dataclass
 class RunResult:
     out: Path
     stages_done: list[str] = field(default_factory=list)
     stopped_early: bool = False
+    skipped: list[str] = field(default_factory=list)
+    labels: LabelCoverage | None = None  # which labels the label stages trained on
     final_losses: dict[str, float] = field(default_factory=dict)
 
 
@@ -273,6 +294,9 @@ class Trainer:
         self.csv = CsvLog(self.out / "log.csv", self.dist.main)
         self.rest_pose: list[float] | None = None
         self.baselines: dict[str, torch.Tensor] | None = None  # fitted with stage 2 (see medtalk_models.baselines)
+        self.coverage = LabelCoverage(list(cfg["model"]["emotions"]))  # which labels trained, per label stage
+        self.intensity_info: dict[str, Any] = {}  # stage 3: whether the audio predictor trained, mean Int(x)
+        self.classifier: dict[str, torch.Tensor] | None = None  # evaluate's emotion classifier: recognise.py
         self.tb = self._tensorboard()
         self.cache_dir = Path(cfg["data"]["cache_dir"]) if cfg["data"]["cache_dir"] else self.manifest.path / "cache"
 
@@ -327,17 +351,26 @@ class Trainer:
         return needs
 
     def _extra(self) -> dict[str, dict[str, torch.Tensor]] | None:
-        return {"baselines": self.baselines} if self.baselines is not None else None
+        extra = {"baselines": self.baselines, "emotion_classifier": self.classifier}
+        return {k: v for k, v in extra.items() if v is not None} or None
 
     def _restore_extras(self, meta: dict[str, Any], where: Path) -> None:
-        """What a checkpoint carries besides weights and optimizer: the rest pose and the training baselines."""
+        """What a checkpoint carries besides weights and optimizer: the rest pose, the training baselines, the
+        emotion classifier, the label table and what stage 3's intensity predictor learned from."""
         self.rest_pose = meta.get("rest_pose", self.rest_pose)
         self.baselines = load_extra(where, "baselines") or self.baselines
+        self.classifier = load_extra(where, "emotion_classifier") or self.classifier
+        self.coverage = LabelCoverage.from_dict(meta.get("label_coverage")) or self.coverage
+        self.intensity_info = meta.get("intensity_predictor", self.intensity_info)
 
     def _meta(self, done: list[str]) -> dict[str, Any]:
         meta = checkpoint_meta(self.cfg, self.rig, self.dims, done)
         if self.rest_pose is not None:
             meta["rest_pose"] = self.rest_pose
+        if self.coverage.stages:
+            meta["label_coverage"] = self.coverage.to_dict()
+        if self.intensity_info:
+            meta["intensity_predictor"] = self.intensity_info
         return meta
 
     # -- the run ------------------------------------------------------------------------------
@@ -346,7 +379,12 @@ class Trainer:
         first = STAGE_ORDER.index(stages[0])
         done = self._load_previous(first)
         for name in stages:
-            finished, losses = self._train_stage(name, done)
+            try:
+                finished, losses = self._train_stage(name, done)
+            except StageSkipped as why:
+                log.warning("%s", why)
+                result.skipped.append(name)
+                continue
             result.final_losses.update({f"{name}.{k}": v for k, v in losses.items()})
             if not finished:
                 result.stopped_early = True
@@ -355,6 +393,7 @@ class Trainer:
             if self.dist.main:
                 save_checkpoint(self.out / "model", model=self.model, meta=self._meta(done), extra=self._extra())
         result.stages_done = done
+        result.labels = self.coverage if self.coverage.stages else None
         if self.tb is not None:
             self.tb.close()
         return result
@@ -387,14 +426,40 @@ class Trainer:
 
     def _data(self, stage: str, split: str) -> TrainingData:
         needs = set(STAGES[stage].needs)
+        optional = stage in LABEL_STAGES and bool(self.cfg["data"]["labels_without_audio"])
         if self.dist.main:
             data = TrainingData(
-                self.manifest, self.rig, self.cfg, split, needs, self.backbones, self.cache_dir, self.progress
-            )
+                self.manifest, self.rig, self.cfg, split, needs, self.backbones, self.cache_dir, self.progress,
+                optional_audio=optional,
+            )  # fmt: skip
         self.dist.barrier()  # rank 0 filled the feature cache; the others read it
         if not self.dist.main:
-            data = TrainingData(self.manifest, self.rig, self.cfg, split, needs, self.backbones, self.cache_dir)
+            data = TrainingData(
+                self.manifest, self.rig, self.cfg, split, needs, self.backbones, self.cache_dir, optional_audio=optional
+            )
         return data
+
+    def _count_labels(self, name: str, train: TrainingData) -> None:
+        """The label table of a label stage: logged, with a warning per label no stage has trained."""
+        self.coverage.count(name, train.clips, train.valid_frames())
+        if name == "intensity":
+            heard = [c for c in train.clips if c.has_audio]
+            frames = train.curves[train.valid]
+            idx = self.rig.indices("intensity")
+            scale = float(self.cfg["stages"]["intensity"]["intensity_scale"])
+            mean = float(scale * np.abs(frames[:, idx]).sum(1).mean()) if len(frames) and idx else 0.0
+            self.intensity_info = {"trained_from_audio": bool(heard), "mean_true_intensity": round(mean, 6)}
+            if not heard:
+                log.warning(
+                    "stage intensity: no training clip has audio: the audio + text intensity predictor is not "
+                    "trained; labels learn from video-only clips and animate uses their mean intensity %.3g", mean
+                )  # fmt: skip
+        if not self.dist.main:
+            return
+        log.info("stage %s: clips and frames per label\n%s", name, "\n".join(self.coverage.table()))
+        if name == "intensity" or "intensity" not in self.coverage.stages:  # once per run, not per stage
+            for line in self.coverage.warnings():
+                log.warning("%s", line)
 
     def _plan(self, data: TrainingData, stage_i: int, phase_i: int, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, stage_i, phase_i, epoch])
@@ -410,8 +475,16 @@ class Trainer:
         stage_i = STAGE_ORDER.index(name)
         where = self.out / name
         section = self.cfg["stages"][name]
-        params = trainable_parameters(self.model, name)
-        optimizer = torch.optim.Adam(params, lr=section["lr"])
+        tune = float(section.get("tune_decoder", 0.0)) if name == "audio_content" else 0.0
+        params = trainable_parameters(self.model, name, ("decoder",) if tune > 0 else ())
+        groups: list[dict[str, Any]] = [{"params": params}]
+        if tune > 0:  # stage 2 also fine-tunes the decoder, at a fraction of the learning rate
+            decoder = {id(p) for p in self.model.decoder.parameters()}
+            groups = [
+                {"params": [p for p in params if id(p) not in decoder]},
+                {"params": [p for p in params if id(p) in decoder], "lr": section["lr"] * tune},
+            ]
+        optimizer = torch.optim.Adam(groups, lr=section["lr"])
         gamma = section.get("lr_gamma", 1.0)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=gamma)
         scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
@@ -433,8 +506,18 @@ class Trainer:
 
         train = self._data(name, "train")
         if not train.clips:
+            if name == "audio_content" and self._label_stages_follow() and self._no_audio_anywhere():
+                raise StageSkipped(
+                    "stage audio_content: skipped: no clip of the manifest has audio, so lips cannot learn from "
+                    "sound; the label path of the later stages still trains, but `animate` needs this stage: "
+                    "train again with clips that have audio"
+                )
             raise MedtalkError(self._no_data_message(name, train))
         val = self._data(name, "val")
+        if name in LABEL_STAGES:
+            self._count_labels(name, train)
+        if name == "intensity":
+            self.classifier = fit_classifier(TrainingData(self.manifest, self.rig, self.cfg, "train", set()))
         if name == "audio_content":
             self.rest_pose = rest_pose(train)
             self.baselines = fit_baselines(train, int(self.cfg["baselines"]["context_frames"]))
@@ -519,12 +602,20 @@ class Trainer:
         self.dist.barrier()
         return True, last
 
+    def _label_stages_follow(self) -> bool:
+        return any(s in LABEL_STAGES for s in (self.stages or STAGE_ORDER))
+
+    def _no_audio_anywhere(self) -> bool:
+        return not any(self.manifest.clips["has_audio"].to_pylist())
+
     def _no_data_message(self, name: str, data: TrainingData) -> str:
         why = sorted(set(data.excluded.values()))
         hint = {
             "audio_content": "it needs clips with audio and faces (talking videos)",
-            "intensity": "it needs clips with audio and an emotion label (or data.default_emotion)",
-            "emotion_control": "it needs clips with audio and an emotion label",
+            "intensity": "it needs clips with an emotion label (or data.default_emotion), with audio unless "
+            "data.labels_without_audio is true",
+            "emotion_control": "it needs clips with an emotion label, with audio unless data.labels_without_audio is "
+            "true",
         }.get(name, "it needs clips with rig curves")
         return f"stage {name}: no usable training clip in the manifest ({hint}); left out because: {'; '.join(why)}"
 

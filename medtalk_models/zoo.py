@@ -198,3 +198,27 @@ def import_official(folder: Path, names_file: Path, out: Path) -> Path:
     }
     with torch.no_grad():
         return save_checkpoint(Path(out) / "model", model=model, meta=meta)
+
+
+def describe_run(folder: Path) -> list[str]:
+    """What `zoo info RUN` prints for a trained run folder: rig, stages, and the labels it trained on."""
+    from .animate import model_folder
+    from .checkpoint import load_meta
+    from .labels import coverage_of
+
+    meta = load_meta(model_folder(folder))
+    rig = meta["rig"]
+    lines = [
+        f"run:         {folder}",
+        f"rig:         {rig.get('name')} ({len(rig['channel_names'])} channels, {rig['fps']:g} fps)",
+        f"stages:      {', '.join(meta.get('stages_done') or []) or 'none'}",
+        f"medtalk:     {meta.get('medtalk_version', '?')}",
+    ]
+    coverage = coverage_of(meta)
+    if coverage is None:
+        lines.append("labels:      not recorded (trained before label tables were kept, or no label stage yet)")
+        return lines
+    lines.append("labels:      clips (with audio) and frames per label stage")
+    lines += [f"  {line}" for line in coverage.table()]
+    lines.append(coverage.summary())
+    return lines

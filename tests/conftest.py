@@ -128,6 +128,20 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def edited_manifest(src: Path, dst: Path, clips=None, frames=None) -> Path:
+    """A copy of a manifest with its clips and/or frames tables passed through ``clips(table)``/``frames(table)``."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("cache"))
+    for name, edit in (("clips.parquet", clips), ("frames.parquet", frames)):
+        if edit is not None:
+            table = pq.read_table(dst / name)
+            pq.write_table(edit(table).replace_schema_metadata(table.schema.metadata), dst / name)
+    return dst
+
+
 def small_cfg(epochs_per_phase: int = 10, epochs: int = 30) -> dict:
     from medtalk_models.config import load_config
 

@@ -112,7 +112,7 @@ def test_lip_sync_finds_the_lag() -> None:
 
 @pytest.mark.realdata
 def test_evaluate_beats_the_mean_pose(run_dir: Path, training_manifest: Path, tmp_path: Path) -> None:
-    args = ["evaluate", "-k", str(run_dir), "-m", str(training_manifest), "--split", "val"]
+    args = ["evaluate", "-k", str(run_dir), "-m", str(training_manifest), "--split", "val", "--emotion-speech", "1"]
     out = CliRunner().invoke(cli, [*args, "--json", str(tmp_path / "e.json"), "--markdown", str(tmp_path / "e.md")])
     assert out.exit_code == 0, out.output
     report = json.loads((tmp_path / "e.json").read_text())
@@ -171,8 +171,8 @@ def test_evaluate_a_manifest_of_other_speakers_and_refusals(
 
     from medtalk_models.evaluate import evaluate
 
-    val_only = evaluate(run_dir, training_manifest, "val", "cpu")
-    everything = evaluate(run_dir, training_manifest, "all", "cpu")
+    val_only = evaluate(run_dir, training_manifest, "val", "cpu", emotion_speech=0)
+    everything = evaluate(run_dir, training_manifest, "all", "cpu", emotion_speech=0)
     assert everything["clips"] > val_only["clips"] >= 1 and everything["split"] == "all"
     other_rig = CliRunner().invoke(cli, ["evaluate", "-k", str(run_dir), "-m", str(emoface_manifest), "--split", "all"])
     assert other_rig.exit_code == 2 and "metahuman174" in other_rig.output and "mediapipe52" in other_rig.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import shutil
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from medtalk_cli.models import cli
 from medtalk_data.errors import MedtalkError
 from medtalk_data.manifest import load_manifest
+from medtalk_models.animate import EmotionControl
 from medtalk_models.checkpoint import load_meta, load_model_weights
 from medtalk_models.config import load_config
 from medtalk_models.data import TrainingData, manifest_rig
@@ -27,7 +28,7 @@ from medtalk_models.model import MEDTalk, ModelDims
 from medtalk_models.rig import RigSpec
 from medtalk_models.train import train
 
-from .conftest import small_cfg
+from .conftest import edited_manifest, small_cfg
 
 pytestmark = pytest.mark.realdata
 
@@ -168,15 +169,6 @@ def test_paper_config_trains_the_174_channel_rig(emoface_manifest: Path, tmp_pat
         train(emoface_manifest, cfg, tmp_path / "strict", "disentangle", progress=False)
 
 
-def _edited_manifest(src: Path, dst: Path, clips=None, frames=None) -> Path:
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("cache"))
-    for name, edit in (("clips.parquet", clips), ("frames.parquet", frames)):
-        if edit is not None:
-            table = pq.read_table(dst / name)
-            pq.write_table(edit(table).replace_schema_metadata(table.schema.metadata), dst / name)
-    return dst
-
-
 def test_bad_clips_are_left_out_with_a_reason(training_manifest: Path, tmp_path: Path, caplog) -> None:
     cfg = small_cfg()
     target, half = "pcavs_input_00002", "pcavs_input_00010"
@@ -194,7 +186,7 @@ def test_bad_clips_are_left_out_with_a_reason(training_manifest: Path, tmp_path:
         i = table.schema.get_field_index("transcript")
         return table.set_column(i, table.schema.field(i), pa.nulls(len(table), pa.string()))
 
-    m = _edited_manifest(training_manifest, tmp_path / "m", clips=no_transcripts, frames=nan_frames)
+    m = edited_manifest(training_manifest, tmp_path / "m", clips=no_transcripts, frames=nan_frames)
     manifest = load_manifest(m)
     rig = manifest_rig(manifest, cfg)
     with caplog.at_level(logging.WARNING):
@@ -273,15 +265,30 @@ def test_other_backbones_train(training_manifest: Path, tiny_wav2vec2: Path, tin
     assert np.mean(rec[-3:]) < 0.8 * np.mean(rec[:3]), (rec[:3], rec[-3:])
 
 
-def test_a_training_split_without_audio_says_which_stage_cannot_train(training_manifest: Path, tmp_path: Path) -> None:
+def test_a_manifest_without_audio_trains_the_label_path_and_says_what_it_cannot(
+    training_manifest: Path, tmp_path: Path, caplog
+) -> None:
     def video_only(table: pa.Table) -> pa.Table:
         return table.filter(pa.compute.invert(table["has_audio"]))
 
-    m = _edited_manifest(training_manifest, tmp_path / "m", clips=video_only)
+    m = edited_manifest(training_manifest, tmp_path / "m", clips=video_only)
     out = tmp_path / "run"
+    with caplog.at_level(logging.WARNING):
+        result = train(m, small_cfg(1, 1), out, "all", progress=False)
+    assert result.skipped == ["audio_content"]
+    assert result.stages_done == ["disentangle", "intensity", "emotion_control"]
+    assert "stage audio_content: skipped: no clip of the manifest has audio" in caplog.text
+    assert "intensity predictor is not trained" in caplog.text
+    meta = json.loads((out / "model" / "meta.json").read_text())
+    assert meta["intensity_predictor"]["trained_from_audio"] is False
+    happy = meta["label_coverage"]["stages"]["intensity"]["happy"]
+    assert happy["clips"] >= 1 and happy["with_audio"] == 0  # MEAD clips: video only
     with pytest.raises(MedtalkError, match=r"stage audio_content: no usable training clip.*clips with audio and faces"):
-        train(m, small_cfg(1, 1), out, "all", progress=False)
-    assert (out / "disentangle" / "meta.json").is_file()  # the stage that could train is kept
+        train(m, small_cfg(1, 1), out, "audio_content", resume=True, progress=False)  # asked for alone: refused
+    from medtalk_models.animate import check_request
+
+    with pytest.raises(MedtalkError, match="animate needs at least disentangle \\+ audio_content"):
+        check_request(out, Path(m) / "clips.parquet", EmotionControl("happy"))
 
 
 def test_constant_curves_train_and_score_without_warnings(training_manifest: Path, tmp_path: Path) -> None:
@@ -295,9 +302,9 @@ def test_constant_curves_train_and_score_without_warnings(training_manifest: Pat
         column = pa.FixedSizeListArray.from_arrays(pa.array(curves.reshape(-1)), curves.shape[1])
         return table.set_column(table.schema.get_field_index("curves"), "curves", column)
 
-    m = _edited_manifest(training_manifest, tmp_path / "m", frames=frozen_faces)
+    m = edited_manifest(training_manifest, tmp_path / "m", frames=frozen_faces)
     train(m, small_cfg(1, 1), tmp_path / "run", "all", progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        report = evaluate(tmp_path / "run", m, "val", "cpu")
+        report = evaluate(tmp_path / "run", m, "val", "cpu", emotion_speech=0)
     assert np.isnan(report["summary"]["model"]["r_mouth"])  # nothing moves: no correlation to report

@@ -1,0 +1,168 @@
+"""Every label learns from every labelled clip, the labels a model never saw are said, and generated
+emotions are measured by whether a classifier of real faces recognises them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from medtalk_cli.models import cli
+from medtalk_models.checkpoint import load_meta
+from medtalk_models.labels import LabelCoverage, untrained_warning
+from medtalk_models.recognise import EmotionClassifier, confusion, displacement, from_neutral
+
+from .conftest import small_cfg
+
+EMOTIONS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+class _Clip:
+    def __init__(self, emotion: int, has_audio: bool, labelled: bool) -> None:
+        self.emotion, self.has_audio, self.labelled = emotion, has_audio, labelled
+
+
+def test_label_table_counts_and_names_the_labels_never_seen() -> None:
+    coverage = LabelCoverage(EMOTIONS)
+    clips = [_Clip(3, False, True), _Clip(3, True, True), _Clip(4, True, False), _Clip(-1, True, False)]
+    coverage.count("intensity", clips, [10, 20, 30, 40])
+    happy, neutral = coverage.stages["intensity"]["happy"], coverage.stages["intensity"]["neutral"]
+    assert (happy.clips, happy.frames, happy.with_audio, happy.defaulted) == (2, 30, 1, 0)
+    assert (neutral.clips, neutral.frames, neutral.defaulted) == (1, 30, 1)
+    assert coverage.untrained() == ["angry", "disgust", "fear", "sad", "surprise"]
+    assert coverage.warnings()[2] == untrained_warning("fear")
+    assert coverage.summary() == "labels learned: happy, neutral; never seen (animate cannot show them): " + ", ".join(
+        ["angry", "disgust", "fear", "sad", "surprise"]
+    )
+    assert "`animate --emotion fear` will not show fear" in untrained_warning("fear")
+    table = "\n".join(coverage.table())
+    assert "2 (1 with audio) 30" in table and "1 (1 with audio, 1 unlabelled) 30" in table
+    again = LabelCoverage.from_dict(json.loads(json.dumps(coverage.to_dict())))
+    assert again is not None and again.untrained() == coverage.untrained() and again.table() == coverage.table()
+
+
+def test_recognisability_measures_by_hand() -> None:
+    # generated happy moves (3, 4) from generated neutral; the real faces move (6, 8): half as far, same way
+    d = displacement(np.array([4.0, 5.0]), np.array([1.0, 1.0]), np.array([6.0, 8.0]), np.zeros(2))
+    assert d["ratio"] == pytest.approx(0.5) and d["cosine"] == pytest.approx(1.0)
+    d = displacement(np.array([0.0, 1.0]), np.zeros(2), np.array([1.0, 0.0]), np.zeros(2))
+    assert d["ratio"] == pytest.approx(1.0) and d["cosine"] == pytest.approx(0.0)
+    assert np.isnan(displacement(np.ones(2), np.zeros(2), np.ones(2), np.ones(2))["ratio"])
+    table = confusion(["happy", "happy", "sad"], ["happy", "sad", "sad"], ["happy", "sad"])
+    assert table == [[1, 1], [0, 1]]
+    moved = from_neutral([("a", "neutral", np.ones(2)), ("a", "happy", np.array([2.0, 3.0])),
+                          ("b", "happy", np.zeros(2))])  # fmt: skip
+    assert [(label, f.tolist()) for label, f in moved] == [("neutral", [0.0, 0.0]), ("happy", [1.0, 2.0])]
+    feats = np.array([[0.0, 0.0], [0.2, 0.0], [1.0, 1.0], [1.2, 1.0]])
+    clf = EmotionClassifier.fit(feats, np.array([4, 4, 3, 3]), [5, 7])
+    assert clf.predict(np.array([0.9, 0.8])) == 3 and clf.predict(np.array([0.1, 0.2])) == 4
+    assert clf.feature(np.arange(16.0).reshape(2, 8)).tolist() == [9.0, 11.0]  # mean of channels 5 and 7
+    back = EmotionClassifier.from_arrays(clf.to_arrays())
+    assert back.predict(np.array([0.9, 0.8])) == 3 and np.allclose(back.centroid(3), [1.1, 1.0])
+
+
+def test_video_only_labelled_clips_move_their_labels(run_dir: Path) -> None:
+    """The small manifest's labelled clips are all MEAD (video only); its clips with audio are unlabelled."""
+    meta = load_meta(run_dir / "model")
+    stage3 = meta["label_coverage"]["stages"]["intensity"]
+    trained = [e for e in EMOTIONS if stage3[e]["clips"]]
+    assert {"angry", "happy", "sad", "surprise", "neutral"} >= set(trained) >= {"happy", "sad"}
+    assert all(stage3[e]["with_audio"] == 0 for e in trained if e != "neutral")
+    assert {"disgust", "fear"} <= set(meta["label_coverage"]["untrained"])
+    from safetensors.torch import load_file
+
+    rows_before = load_file(str(run_dir / "audio_content" / "model.safetensors"))["emotion_embedding.0.weight"]
+    rows_after = load_file(str(run_dir / "model" / "model.safetensors"))["emotion_embedding.0.weight"]
+    moved = (rows_after - rows_before).norm(dim=1)
+    for e in trained:
+        assert moved[EMOTIONS.index(e)] > 1e-3, e  # a label with clips learns
+    for e in ("disgust", "fear"):
+        assert moved[EMOTIONS.index(e)] == 0, e  # a label without clips keeps its initial embedding
+
+
+def test_untrained_labels_are_said_by_animate_train_and_zoo_info(
+    run_dir: Path, training_manifest: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    speech = shared_data / "video" / "pcavs_input_00010.mp4"
+    args = ["animate", "-k", str(run_dir), "--audio", str(speech), "--transcript", "hello there", "--out"]
+    out = CliRunner().invoke(cli, [*args, str(tmp_path / "fear"), "--emotion", "fear", "--format", "npz"])
+    assert out.exit_code == 0, out.output
+    assert "label 'fear' was never seen in training" in out.output
+    out = CliRunner().invoke(cli, [*args, str(tmp_path / "happy"), "--emotion", "happy", "--format", "npz"])
+    assert out.exit_code == 0 and "never seen" not in out.output
+    info = CliRunner().invoke(cli, ["zoo", "info", str(run_dir)])
+    assert info.exit_code == 0, info.output
+    assert "intensity: clips (audio) frames" in info.output
+    never = next(line for line in info.output.splitlines() if "never seen (animate cannot show them)" in line)
+    assert "disgust" in never and "fear" in never and "happy" not in never.split("never seen")[1]
+    trained = CliRunner().invoke(
+        cli, ["train", "-m", str(training_manifest), "--out", str(tmp_path / "run"), "--stage", "disentangle",
+              "--max-steps", "1"],
+    )  # fmt: skip
+    assert trained.exit_code == 0 and "labels learned" not in trained.output  # no label stage ran yet
+
+
+def test_official_path_leaves_video_only_labels_out(training_manifest: Path, tmp_path: Path, caplog) -> None:
+    from medtalk_models.config import load_config
+    from medtalk_models.train import train
+
+    assert load_config(base="paper")["data"]["labels_without_audio"] is False
+    cfg = small_cfg(1, 1)
+    cfg["data"]["labels_without_audio"] = False
+    with caplog.at_level(logging.WARNING):
+        result = train(training_manifest, cfg, tmp_path / "run", "all", progress=False)
+    stage3 = load_meta(tmp_path / "run" / "model")["label_coverage"]["stages"]["intensity"]
+    assert [e for e in EMOTIONS if stage3[e]["clips"]] == ["neutral"]  # only the (unlabelled) talking clips
+    assert result.labels is not None and result.labels.untrained() == [e for e in EMOTIONS if e != "neutral"]
+    assert "label 'happy' was never seen in training" in caplog.text
+
+
+def test_evaluate_reports_recognisability(run_dir: Path, training_manifest: Path, tmp_path: Path) -> None:
+    from medtalk_models.evaluate import evaluate, markdown_table
+
+    report = evaluate(run_dir, training_manifest, "all", "cpu", emotion_speech=2)
+    rec = report["recognisability"]
+    assert len(rec["speech_clips"]) == 2
+    known = rec["labels_known_to_classifier"]
+    assert {"happy", "sad", "neutral"} <= set(known)
+    asked = [k for k in known if k not in rec["untrained_labels"] and k != "neutral"]
+    assert list(rec["generated"]) == asked and set(rec["generated"].values()) <= set(known)
+    assert sum(map(sum, rec["generated_confusion"]["rows"])) == len(asked)
+    assert rec["real_clips"] >= 1 and 0 <= rec["real_accuracy"] <= 1  # the MEAD clips, referenced to their neutral
+    assert set(rec["displacement"]) == set(asked)
+    assert all(np.isfinite(d["ratio"]) and -1 <= d["cosine"] <= 1 for d in rec["displacement"].values())
+    assert {c["named"] for c in rec["text_control"]["cases"]} <= set(known)
+    cases = rec["image_control"]["cases"]
+    assert cases and rec["image_control"]["correct"].endswith(f"of {len(cases)}")
+    assert report["label_coverage"]["untrained"] == rec["untrained_labels"]
+    text = markdown_table(report)
+    assert "Emotion recognisability" in text and "| happy |" in text and "Labels the model trained on" in text
+
+
+def test_video_only_content_leaves_the_static_expression_to_the_label(training_manifest: Path) -> None:
+    """data.video_only_content: neutralised — a MEAD clip's content code sees its own motion, but the pose of
+    its speaker's neutral clip, so the label's code must carry the smile; clips with audio are untouched."""
+    from medtalk_data.manifest import load_manifest
+    from medtalk_models.data import TrainingData, manifest_rig
+
+    cfg = small_cfg()
+    assert cfg["data"]["video_only_content"] == "neutralised"
+    manifest = load_manifest(training_manifest)
+    data = TrainingData(manifest, manifest_rig(manifest, cfg), cfg, None, {"label"}, optional_audio=True)
+    by_id = {c.clip_id: i for i, c in enumerate(data.clips)}
+
+    def mean(clip_id: str) -> np.ndarray:
+        c = data.clips[by_id[clip_id]]
+        rows = slice(c.start, c.start + c.length)
+        return data.curves[rows][data.valid[rows]].mean(0)
+
+    happy, neutral = "mead_W009_front_happy_level3_001", "mead_W009_front_neutral_level1_001"
+    assert np.allclose(data.emotion_offset[by_id[happy]], mean(happy) - mean(neutral), atol=1e-5)
+    assert np.allclose(data.emotion_offset[by_id[neutral]], 0, atol=1e-6)
+    assert all(not data.emotion_offset[i].any() for i, c in enumerate(data.clips) if c.has_audio)
+    cfg["data"]["video_only_content"] = "own"
+    assert TrainingData(manifest, data.rig, cfg, None, {"label"}, optional_audio=True).emotion_offset is None
