@@ -119,18 +119,32 @@ def evaluate(
         animator.close()
 
 
-def _emotion_classifier(animator: Animator, manifest, rig, cfg, notes: list[str]) -> EmotionClassifier | None:
-    """The checkpoint's classifier; for an older checkpoint, one fitted on the evaluated manifest's train split."""
+def _emotion_classifier(
+    animator: Animator, manifest, rig, cfg, split: str, notes: list[str]
+) -> EmotionClassifier | None:
+    """The checkpoint's classifier. An older checkpoint has none: one is fitted on the evaluated manifest's train
+    split when another split is evaluated (never on the clips being judged)."""
     arrays = load_extra(model_folder(animator.checkpoint), "emotion_classifier")
     if arrays is not None:
         return EmotionClassifier.from_arrays({k: v.numpy() for k, v in arrays.items()})
-    train = TrainingData(manifest, rig, cfg, "train", set())
-    fitted = fit_emotion_classifier(train, rig.indices("emotion") or list(range(rig.dim)))
+    if not animator.meta.get("label_coverage"):  # trained before classifiers were kept
+        if split in ("all", "train"):
+            notes.append(
+                "this checkpoint stores no emotion classifier (trained before it was kept): no recognisability"
+            )
+            return None
+        channels = rig.indices("emotion") or list(range(rig.dim))
+        fitted = fit_emotion_classifier(TrainingData(manifest, rig, cfg, "train", set()), channels)
+        notes.append(
+            "this checkpoint stores no emotion classifier (trained before it was kept)"
+            + ("; fitted on this manifest's train split" if fitted else "; no recognisability")
+        )
+        return fitted
     notes.append(
-        "this checkpoint stores no emotion classifier (trained before it was kept)"
-        + ("; fitted on this manifest's train split" if fitted else "; the manifest's train split has < 2 labels")
+        "no emotion recognisability: the training clips hold fewer than two labels among speakers with a neutral "
+        "clip (the classifier judges displacements from each speaker's neutral)"
     )
-    return fitted
+    return None
 
 
 def _real_labelled(data: TrainingData, classifier: EmotionClassifier, image_kind: str) -> list[RealClip]:
@@ -193,7 +207,6 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str, emotion_speec
     baselines, notes = _training_baselines(animator, manifest, rig, cfg)
     opening = _opening_channel(rig)
     mesh = MeshScorer(list(rig.channel_names)) if "jawOpen" in rig.channel_names else None
-    classifier = _emotion_classifier(animator, manifest, rig, cfg, notes)
     donors = None  # one clip: another clip's truth comes from the manifest's other clips
     if len(clips) == 1:
         donors = TrainingData(manifest, rig, cfg, None, set())
@@ -223,11 +236,16 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str, emotion_speec
     summary = {m: {k: _nanmean([r[m][k] for r in per_clip]) for k in METRICS} for m in methods_seen}
     coverage = coverage_of(animator.meta)
     recognition = None
-    if classifier is not None and emotion_speech > 0 and "intensity" in animator.stages_done:
+    classifier = None
+    if emotion_speech > 0 and "intensity" in animator.stages_done:
+        classifier = _emotion_classifier(animator, manifest, rig, cfg, split, notes)
+    if classifier is not None:
         labelled = TrainingData(manifest, rig, cfg, None if split == "all" else split, set())
         speech = [SpeechClip(c.clip_id, c.audio_path, c.transcript or None) for c in clips[:emotion_speech]]
         real = _real_labelled(labelled, classifier, cfg["image"]["kind"])
         recognition = recognisability(animator, classifier, speech, real, coverage.untrained() if coverage else [])
+        if recognition is None:
+            notes.append("no emotion recognisability: the model never trained the neutral label it is measured from")
     if "shuffled_gt" not in methods_seen:
         notes.append("one clip and no other clip in the manifest: no shuffled-truth baseline")
     beaten = _clips_beaten(per_clip, "r_mouth") if "ridge_context" in methods_seen else None
