@@ -39,6 +39,11 @@ CONTROL_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def clip_feature(curves: np.ndarray, channels: Any) -> np.ndarray:
+    """The classifier's input for a clip: the mean over its (valid) frames of the classifier's channels."""
+    return np.asarray(curves, np.float64)[:, channels].mean(0)
+
+
 @dataclass
 class EmotionClassifier:
     """Nearest centroid over per-clip mean curves of some channels, each channel scaled by its spread."""
@@ -55,8 +60,7 @@ class EmotionClassifier:
         return cls(classes, centroids, feats.std(0) + 1e-6, np.asarray(channels, np.int64))
 
     def feature(self, curves: np.ndarray) -> np.ndarray:
-        """The classifier's input for a clip: the mean over its frames of the classifier's channels."""
-        return np.asarray(curves, np.float64)[:, self.channels].mean(0)
+        return clip_feature(curves, self.channels)
 
     def predict(self, feat: np.ndarray) -> int:
         d = (((self.centroids - feat) / self.scale) ** 2).sum(1)
@@ -88,7 +92,7 @@ def fit_emotion_classifier(data: Any, channels: list[int]) -> EmotionClassifier 
     feats = {}
     for c in clips:
         rows = slice(c.start, c.start + c.length)
-        feats[c.clip_id] = np.asarray(data.curves[rows][data.valid[rows]], np.float64)[:, channels].mean(0)
+        feats[c.clip_id] = clip_feature(data.curves[rows][data.valid[rows]], channels)
     moved = from_neutral([(c.speaker, names[c.emotion], feats[c.clip_id]) for c in clips])
     if len({label for label, _ in moved}) < 2:
         return None

@@ -154,7 +154,8 @@ class StageLoss:
 
     def _content(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The content code each sample is decoded with (no gradient: stages 3-4 train emotion only): from
-        the audio where the clip has audio, else the clip's own Ec(x) (a video-only labelled clip)."""
+        the audio where the clip has audio, else the clip's own Ec(x) (a video-only labelled clip), with its
+        static expression taken out first under data.video_only_content: neutralised."""
         m = self.model
         with torch.no_grad():
             from_audio = m.audio_content_map(batch["content"])

@@ -208,7 +208,10 @@ def fit_classifier(data: TrainingData) -> dict[str, torch.Tensor] | None:
     channels = data.rig.indices("emotion") or list(range(data.rig.dim))
     fitted = fit_emotion_classifier(data, channels)
     if fitted is None:
-        log.info("fewer than two emotion labels among the training clips: no emotion classifier for evaluate")
+        log.info(
+            "fewer than two emotion labels among training speakers with a neutral clip: no emotion classifier for "
+            "evaluate"
+        )
         return None
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in fitted.to_arrays().items()}
 
