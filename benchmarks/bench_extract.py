@@ -6,9 +6,13 @@
 2. Scaling: extract_videos on the same clips with 1 and with 2 workers (speed-up ratio).
 3. Memory vs length: peak RSS of `medtalk-data extract` (one worker, in a child process) on a real
    clip looped to 1 minute and to 5 minutes; the ratio should be ≈ 1 (streaming).
+4. Stages: extract_videos (one worker) on the same clips with the face stage alone, face + labels
+   (the expression classifier inside the face stage's frame loop: one decode), and all four stages;
+   the ratio is frames/s of each against the face stage alone (target for all four ≥ 0.8).
 
-    python benchmarks/bench_extract.py            # full run (~5 min on 2 cores)
+    python benchmarks/bench_extract.py            # full run (~6 min on 2 cores)
     python benchmarks/bench_extract.py --quick    # smoke run (shorter videos)
+    python benchmarks/bench_extract.py --only stages
     python benchmarks/bench_extract.py --json figures.json
 """
 
@@ -128,6 +132,38 @@ def scaling(data: Path, work: Path) -> dict:
     return {"fps_1": result[1], "fps_2": result[2], "speedup": speedup}
 
 
+def stage_costs(data: Path, work: Path, repeats: int) -> dict:
+    from medtalk_data.extract import extract_videos
+    from medtalk_data.settings import ExtractSettings
+
+    videos = work / "stage_videos"
+    videos.mkdir(exist_ok=True)
+    for rel in CLIPS:
+        if not (videos / Path(rel).name).exists():
+            (videos / Path(rel).name).symlink_to(data / rel)
+    variants = {"face": ["face"], "face+labels": ["face", "labels"], "all four": ["face", "audio", "words", "labels"]}
+    best = dict.fromkeys(variants, float("inf"))
+    frames = 0
+    for _ in range(repeats):  # alternate the variants, keep the best of each
+        for name, stages in variants.items():
+            out = work / f"stages_{name.replace('+', '_').replace(' ', '_')}"
+            shutil.rmtree(out, ignore_errors=True)
+            start = time.perf_counter()
+            report = extract_videos(videos, out, settings=ExtractSettings(stages=stages), workers=1, progress=False)
+            best[name] = min(best[name], time.perf_counter() - start)
+            assert not report.failed, report.failed
+            frames = report.frames
+    fps = {name: frames / t for name, t in best.items()}
+    for name in variants:
+        print(
+            f"  {name:12s} {frames} frames in {best[name]:.1f} s = {fps[name]:6.1f} fps  "
+            f"ratio {fps[name] / fps['face']:.2f}"
+        )
+    ratio = fps["all four"] / fps["face"]
+    print(f"all four stages / face stage alone: {ratio:.2f}  (target >= 0.8)")
+    return {"fps": fps, "ratio_labels": fps["face+labels"] / fps["face"], "ratio_all": ratio}
+
+
 def looped_video(src: Path, seconds: float, dst: Path) -> Path:
     """Loop a real clip (video and audio) to ``seconds``; cached by name."""
     if dst.exists():
@@ -211,18 +247,30 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter videos, one repeat")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "medtalk_bench_cache")
+    parser.add_argument("--only", choices=["per_worker", "scaling", "memory", "stages"], default=None)
     args = parser.parse_args()
     os.environ["MEDTALK_OFFLINE"] = "1"
     args.cache.mkdir(parents=True, exist_ok=True)
     figures = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print("1. per-worker throughput (same files, both sides decode)")
-        figures["per_worker"] = per_worker(args.data, work, repeats=1 if args.quick else 2)
-        print("2. scaling")
-        figures["scaling"] = scaling(args.data, work)
-        print("3. memory vs video length")
-        figures["memory"] = memory(args.data, args.cache, args.quick)
+        repeats = 1 if args.quick else 2
+        sections = {
+            "per_worker": (
+                "1. per-worker throughput (same files, both sides decode)",
+                lambda: per_worker(args.data, work, repeats),
+            ),
+            "scaling": ("2. scaling", lambda: scaling(args.data, work)),
+            "memory": ("3. memory vs video length", lambda: memory(args.data, args.cache, args.quick)),
+            "stages": (
+                "4. stages against the face stage alone (one worker)",
+                lambda: stage_costs(args.data, work, repeats),
+            ),
+        }
+        for key, (title, run) in sections.items():
+            if args.only in (None, key):
+                print(title)
+                figures[key] = run()
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

@@ -134,8 +134,9 @@ def judge_reference_images(run: Path, manifest: Path, speech_ids: list[str]) -> 
     classifier = EmotionClassifier.from_arrays({k: v.numpy() for k, v in arrays.items()})
     animator = Animator(run)
     try:
-        rows = {r["clip_id"]: r for r in load_manifest(manifest).clips.to_pylist()}
-        speech = [SpeechClip(i, rows[i]["audio_path"], rows[i]["transcript"] or None) for i in speech_ids]
+        held = load_manifest(manifest)
+        rows = {r.clip_id: r for r in held.rows()}
+        speech = [SpeechClip(i, str(held.audio_file(rows[i])), rows[i].transcript) for i in speech_ids]
         cases = [(rel, EmotionControl(image=DATA / rel, intensity=INTENSITY), label)
                  for rel, label in REFERENCE_IMAGES.items()]  # fmt: skip
         return Judge(animator, classifier, speech).controls(cases)

@@ -1,4 +1,6 @@
-"""``medtalk-data``: videos → per-clip face data, audio, words and labels → Parquet manifests and reports."""
+"""``medtalk-data``: videos → per-clip face data, audio, words and labels (``extract``) → a self-contained
+Parquet manifest (``build-manifest``, ``validate``, ``stats``) → an HTML report (``report``);
+``status``, ``preview``, ``recipes`` and ``assets`` help along the way."""
 
 from __future__ import annotations
 
@@ -45,7 +47,14 @@ def cli(verbose: int, quiet: bool) -> None:
     default=None,
     help="Parallel worker processes [default: number of CPU cores].",
 )
-@click.option("--recipe", default="auto", help="Dataset recipe for labels: auto, generic, … (see `recipes`).")
+@click.option("--recipe", default=None, help="Dataset recipe for labels: auto, generic, … (see `recipes`).")
+@click.option(
+    "--speaker-from",
+    type=click.Choice(["auto", "folder", "file", "none"]),
+    default=None,
+    help="Speaker of clips no dataset recipe names: the first sub-folder, the file name up to its first _ or -, "
+    "or none; auto = folder, except folders named for their contents (video/, clips/, …) [default: auto].",
+)
 @click.option(
     "--stages", default=None, help="Comma-separated stages: face,audio,words,labels [default: all installed]."
 )
@@ -86,7 +95,8 @@ def extract(
     videos_dir: Path | None,
     out_dir: Path,
     workers: int | None,
-    recipe: str,
+    recipe: str | None,
+    speaker_from: str | None,
     stages: str | None,
     fps: float | None,
     face_model: Path | None,
@@ -112,12 +122,13 @@ def extract(
       medtalk-data extract videos/ --out data/extracted --workers 2 --stages face
       medtalk-data extract videos/ --fps 30 --dry-run
       medtalk-data extract ravdess/ --recipe ravdess --labels-csv fixes.csv
+      medtalk-data extract interviews/ --speaker-from file   # alice_take1.mp4 → speaker alice
       medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
     """
     from medtalk_data.errors import MedtalkError
     from medtalk_data.extract import extract_videos
     from medtalk_data.fsutil import display_path
-    from medtalk_data.settings import default_config_yaml, load_settings, missing_stage_requirements
+    from medtalk_data.settings import default_config_yaml, load_settings
     from medtalk_pipelines import get_recipe
 
     if print_config:
@@ -129,19 +140,17 @@ def extract(
         settings = load_settings(config)
         if stages is not None:
             settings.stages = [s.strip() for s in stages.split(",") if s.strip()]
-        missing = missing_stage_requirements(settings.stages)
-        if missing and (stages is not None or config is not None):
-            raise SetupError("; ".join(f"stage {k} needs: {v}" for k, v in missing.items()))
-        for stage, command in missing.items():  # default stages: run what this install can
-            click.echo(f"warning: stage {stage} skipped (not installed: {command})", err=True)
-            settings.stages.remove(stage)
         if fps is not None:
             settings.fps = fps
         if face_model is not None:
             settings.face.model_path = str(face_model)
-        settings.recipe = recipe
-        get_recipe(recipe)
+        if recipe is not None:
+            settings.recipe = recipe
+        if speaker_from is not None:
+            settings.speaker_from = speaker_from
+        get_recipe(settings.recipe)
         settings.validate()
+        labels_for = _labels_function(videos_dir, settings.recipe, settings.speaker_from, labels_csv, labels_problems)
         report = extract_videos(
             videos_dir,
             out_dir,
@@ -149,12 +158,11 @@ def extract(
             workers=workers,
             overwrite=overwrite,
             dry_run=dry_run,
-            labels_for=_labels_function(videos_dir, recipe, labels_csv, labels_problems),
+            labels_for=labels_for,
             progress=not no_progress,
             verify=verify,
+            require_stages=stages is not None or config is not None,  # default stages: run what is installed
         )
-    except KeyError as err:
-        raise SetupError(str(err.args[0])) from err
     except MedtalkError as err:
         raise SetupError(str(err)) from err
     except KeyboardInterrupt:
@@ -180,17 +188,25 @@ def extract(
     sys.exit(report.exit_code)
 
 
-def _labels_function(videos_dir: Path, recipe: str, labels_csv: Path | None, problems_file: Path | None = None):
-    """Recipe labels per clip, with a user CSV on top (validated against the clips found)."""
+def _labels_function(
+    videos_dir: Path, recipe: str, speaker_from: str, labels_csv: Path | None, problems_file: Path | None = None
+):
+    """Recipe labels per clip, with a user CSV on top (validated against the clips found); warns about
+    folders that ``--speaker-from auto`` did not take as speakers."""
     from medtalk_data.discovery import discover
-    from medtalk_pipelines import labels_for_path
+    from medtalk_pipelines import labels_for_path, media_folder_note
     from medtalk_pipelines.labels_csv import apply_overrides, read_labels_csv
 
-    from_recipe = labels_for_path(recipe, root=videos_dir)
+    from_recipe = labels_for_path(recipe, root=videos_dir, speaker_from=speaker_from)
     overrides = {}
+    clips = discover(videos_dir).clips if videos_dir.is_dir() else []
     if labels_csv is not None and videos_dir.is_dir():
-        known = {c.clip_id for c in discover(videos_dir).clips}
+        known = {c.clip_id for c in clips}
         overrides = read_labels_csv(labels_csv, known, problems_file=problems_file)
+    unnamed = [c.relpath for c in clips if not overrides.get(c.clip_id, {}).get("speaker")]
+    note = media_folder_note(unnamed, recipe, speaker_from)
+    if note:
+        click.echo(f"warning: {note}", err=True)
     return lambda clip: apply_overrides(from_recipe(clip.relpath), overrides.get(clip.clip_id, {}))
 
 
@@ -287,6 +303,8 @@ def _print_stats(stats: dict) -> None:
         click.echo(f"face found in {stats['face_found_ratio']:.1%} of frames")
     if stats["aligned_word_ratio"] is not None:
         click.echo(f"{stats['words']} words, {stats['aligned_word_ratio']:.1%} aligned")
+    for warning in stats["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command("build-manifest", context_settings=CONTEXT_SETTINGS)
@@ -320,6 +338,20 @@ def _print_stats(stats: dict) -> None:
 @click.option(
     "--include-renders", is_flag=True, help="Keep clips a recipe marks as rendered faces (excluded by default)."
 )
+@click.option(
+    "--audio",
+    "audio_mode",
+    type=click.Choice(["copy", "link", "none"]),
+    default="copy",
+    show_default=True,
+    help="Put each clip's 16 kHz wav inside the manifest (audio/) as a copy or a hard link, or leave audio out.",
+)
+@click.option(
+    "--reference-images/--no-reference-images",
+    default=True,
+    show_default=True,
+    help="Store each video clip's most intense frame as a JPEG (references/), for image encoders that need pixels.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing manifest folder.")
 def build_manifest_cmd(
     extracted_dirs: tuple[Path, ...],
@@ -333,10 +365,14 @@ def build_manifest_cmd(
     landmarks: bool,
     rig: str,
     include_renders: bool,
+    audio_mode: str,
+    reference_images: bool,
     overwrite: bool,
 ) -> None:
     """Gather extracted clips into a Parquet manifest with speaker-disjoint splits; validate; print stats.
 
+    The manifest folder holds everything training and evaluation read (curves, head pose, audio,
+    reference frames) with paths relative to it: copy or move it whole to another machine.
     Clips that failed, have no face and no audio, or are too short are listed in excluded.parquet,
     never breaking the build. Exit code: 0 built and valid, 1 built but validation found problems,
     2 nothing built.
@@ -347,6 +383,7 @@ def build_manifest_cmd(
       medtalk-data build-manifest extracted/ more_extracted/ --out manifests/all --val 0.1 --test 0.1
       medtalk-data build-manifest extracted/ --require-audio --overwrite
       medtalk-data build-manifest emoface_extracted/ --rig metahuman174   # MEDTalk's 174-channel rig
+      medtalk-data build-manifest extracted/ --audio link   # hard links: no second copy on the same disk
     """
     from medtalk_data.errors import MedtalkError
     from medtalk_data.manifest.build import BuildOptions, build_manifest
@@ -365,6 +402,8 @@ def build_manifest_cmd(
         landmarks=landmarks,
         rig=rig,
         include_renders=include_renders,
+        audio=audio_mode,
+        reference_images=reference_images,
     )
     try:
         report = build_manifest(dirs, out_dir, options=options, overwrite=overwrite)

@@ -180,11 +180,17 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
         )
     status["kind"] = "video" if info.has_video else "audio"
     video_start = None
+    expression = None
     if "face" in settings.stages:
         if info.has_video:
             t0 = time.perf_counter()
             meta = {"clip_id": clip.clip_id, "source_sha256": status["source"]["sha256"]}
-            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta)
+            if "labels" in settings.stages:  # classified inside the face stage's frame loop: one decode
+                from .expression.stage import ExpressionObserver
+
+                expression = ExpressionObserver(_cached("expression", _new_classifier))
+            observers = [expression] if expression is not None else []
+            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers)
             status["timings_s"]["face"] = round(time.perf_counter() - t0, 4)
             status["warnings"].extend(face.pop("warnings"))
             status.update(face)
@@ -221,16 +227,12 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
         status["timings_s"]["audio"] = round(time.perf_counter() - t0, 4)
     if "words" in settings.stages and "audio" in status["outputs"]:
         _words_stage(work, settings, status)
-    if "labels" in settings.stages and "frames" in status["outputs"]:
+    if expression is not None and "frames" in status["outputs"]:
         t0 = time.perf_counter()
-        from .expression.stage import run_expression_stage
-
-        status["expression"] = run_expression_stage(
-            clip.path, work / FRAMES_FILE, work / EXPRESSION_FILE, nominal_fps=info.nominal_fps,
-            classifier=_cached("expression", _new_classifier),
-        )  # fmt: skip
+        status["expression"] = expression.write(work / FRAMES_FILE, work / EXPRESSION_FILE, settings.row_group_frames)
         status["outputs"]["expression"] = EXPRESSION_FILE
-        status["timings_s"]["labels"] = round(time.perf_counter() - t0, 4)
+        # the classifier's own time inside the face loop, and writing the file
+        status["timings_s"]["labels"] = round(status["expression"]["seconds"] + time.perf_counter() - t0, 4)
 
 
 _MODELS: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from .clip_extract import commit_failure, process_clip, words_inputs
 from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
 from .errors import MedtalkError, OutputError
 from .fsutil import atomic_write_json, display_path, ensure_writable_dir, sha256_file
-from .settings import ExtractSettings
+from .settings import ExtractSettings, missing_stage_requirements
 from .status import (
     DONE,
     FAILED,
@@ -75,6 +75,7 @@ class ExtractReport:
     frames: int = 0
     elapsed_s: float = 0.0
     dry_run: bool = False
+    stages_not_installed: dict[str, str] = field(default_factory=dict)  # stage → install command (skipped)
 
     @property
     def exit_code(self) -> int:
@@ -167,6 +168,18 @@ def plan(
     return planned
 
 
+def _installed_stages(settings: ExtractSettings, required: bool) -> tuple[ExtractSettings, dict[str, str]]:
+    """The settings without the stages this install cannot run, and those stages with their install command."""
+    missing = missing_stage_requirements(settings.stages)
+    if not missing:
+        return settings, {}
+    if required:
+        raise MedtalkError("; ".join(f"stage {stage} needs: {command}" for stage, command in missing.items()))
+    for stage, command in missing.items():
+        log.warning("stage %s skipped (not installed: %s)", stage, command)
+    return replace(settings, stages=[s for s in settings.stages if s not in missing]), missing
+
+
 def _words_inputs_changed(previous: dict[str, Any], labels: dict[str, Any], settings: ExtractSettings) -> bool:
     """True when the words stage ran (or would run) on this clip and the labels it reads are not the ones it read."""
     ran = "words" in settings.stages and "audio" in previous.get("outputs", {})
@@ -201,6 +214,7 @@ def extract_videos(
     labels_for: LabelFn | None = None,
     progress: bool = True,
     verify: bool = False,
+    require_stages: bool = False,
 ) -> ExtractReport:
     """Extract every media file under ``videos_dir`` into ``out_dir/clips/<clip_id>/``.
 
@@ -208,11 +222,14 @@ def extract_videos(
     problems that stop the whole run (no media found, output folder not writable — also when it
     becomes unwritable mid-run: :class:`~medtalk_data.errors.OutputError`, finished clips kept).
     ``verify``: also compare each finished clip's outputs with their recorded sha256 (sizes are
-    always compared), and redo damaged clips.
+    always compared), and redo damaged clips. A stage whose optional packages are not installed
+    is skipped with a warning (``report.stages_not_installed`` names it and the install command),
+    or, with ``require_stages`` (stages the user named), stops the run with that command.
     """
     started = time.perf_counter()
     settings = settings or ExtractSettings()
     settings.validate()
+    settings, not_installed = _installed_stages(settings, require_stages)
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     if not videos_dir.is_dir():
         raise MedtalkError(f"{display_path(videos_dir)}: not a folder; pass the folder that holds your videos")
@@ -229,6 +246,7 @@ def extract_videos(
         found.clips, out_dir, settings, settings_hash, overwrite=overwrite, labels_for=labels_for, verify=verify
     )
     report = ExtractReport(out_dir, planned, ignored=[display_path(p) for p in found.ignored], dry_run=dry_run)
+    report.stages_not_installed = not_installed
     for p in planned:
         if p.action == "duplicate":
             report.duplicates[p.clip.clip_id] = p.duplicate_of

@@ -1,20 +1,31 @@
-"""The face stage of one clip: decode → fit → follow one face → constant-fps grid → Parquet."""
+"""The face stage of one clip: decode → fit → follow one face → constant-fps grid → Parquet.
+
+Other per-frame work that needs the picture (the expression classifier) rides along as an
+observer of this loop, so a clip's video is decoded once."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ClipError
 from .face import create_fitter
+from .face.base import FaceObservation
 from .face.tracking import FaceTracker
 from .framerate import choose_grid_fps
 from .frames_io import FramesWriter
 from .settings import ExtractSettings
 from .timegrid import FrameSample, GapFiller, GridResampler
-from .video import MediaInfo, iter_frames
+from .video import DecodedFrame, MediaInfo, iter_frames
+
+
+class FrameObserver(Protocol):
+    """Sees each decoded frame with the face the tracker follows in it (None: no face)."""
+
+    def observe(self, frame: DecodedFrame, face: FaceObservation | None) -> None: ...
 
 
 @dataclass
@@ -48,9 +59,17 @@ def grid_fps_for(info: MediaInfo, settings: ExtractSettings) -> tuple[float, lis
 
 
 def run_face_stage(
-    path: Path, info: MediaInfo, settings: ExtractSettings, out_path: Path, metadata: dict[str, Any]
+    path: Path,
+    info: MediaInfo,
+    settings: ExtractSettings,
+    out_path: Path,
+    metadata: dict[str, Any],
+    observers: Sequence[FrameObserver] = (),
 ) -> dict[str, Any]:
-    """Write ``out_path`` (frames Parquet) and return the stage's summary for the status record."""
+    """Write ``out_path`` (frames Parquet) and return the stage's summary for the status record.
+
+    ``observers`` see every decoded frame inside the same loop (one decode for every stage that needs
+    pixels)."""
     fps, warnings = grid_fps_for(info, settings)
     fs = settings.face
     fitter = create_fitter(
@@ -95,6 +114,8 @@ def run_face_stage(
             last_ms = ts_ms
             faces = fitter.detect(frame.rgb, ts_ms)
             chosen = tracker.choose(faces)
+            for observer in observers:
+                observer.observe(frame, chosen)
             sample = FrameSample(frame.time_s, frame.index, frame.time_s, chosen, len(faces), chosen is not None)
             for s in grid.push(sample):
                 writer.write(gaps.push(s))

@@ -32,6 +32,26 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def copy_hashed(src: str | os.PathLike[str], dst: Path, link: bool = False) -> tuple[str, bool]:
+    """Copy (or hard-link) ``src`` to ``dst`` and return (its sha256, whether it was linked).
+
+    The file is read once: the copy and the hash come from the same chunks. A hard link that the
+    file system refuses (another device, no link support) falls back to a copy.
+    """
+    if link:
+        try:
+            os.link(src, dst)
+            return sha256_file(dst), True
+        except OSError:
+            pass
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(_CHUNK):
+            digest.update(chunk)
+            fout.write(chunk)
+    return digest.hexdigest(), False
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import read_wav
-from .errors import ClipError
 from .frames_io import ClipFrames, read_frames
 from .fsutil import atomic_path
 from .status import AUDIO_FILE, FRAMES_FILE, STATUS_FILE
-from .video import iter_frames
+from .video import decode_frame
+from .words.chunks import energy_envelope
 
 CURVES = (
     ("jawOpen",),
@@ -27,20 +26,17 @@ CURVES = (
 )
 
 
-def _source_frame(source: Path, index: int, nominal_fps: float) -> np.ndarray | None:
-    try:
-        for frame in iter_frames(source, nominal_fps):
-            if frame.index == index:
-                return frame.rgb
-    except ClipError:  # the source moved or broke since extraction: show the curves anyway
-        return None
-    return None
+ENVELOPE_FRAME_S = 0.01
 
 
-def _envelope(audio: np.ndarray, rate: int, times: np.ndarray, offset: float) -> np.ndarray:
-    half = int(0.05 * rate)
-    centres = ((times - offset) * rate).astype(int)
-    return np.array([20 * np.log10(np.sqrt(np.mean(audio[max(0, c - half) : c + half] ** 2)) + 1e-5) for c in centres])
+def _loudness_db(wav: Path, times: np.ndarray, offset: float) -> np.ndarray:
+    """dBFS of the audio's RMS envelope at each video time; NaN before the audio starts and after it ends."""
+    envelope = energy_envelope(wav, ENVELOPE_FRAME_S)
+    index = np.floor((times - offset) / ENVELOPE_FRAME_S).astype(np.int64)
+    inside = (index >= 0) & (index < len(envelope))
+    out = np.full(len(times), np.nan)
+    out[inside] = 20 * np.log10(envelope[index[inside]] + 1e-5)
+    return out
 
 
 def render_clip_preview(clip_dir: Path, out_png: Path) -> Path:
@@ -61,7 +57,7 @@ def render_clip_preview(clip_dir: Path, out_png: Path) -> Path:
     fig = plt.figure(figsize=(13, 6.5), constrained_layout=True)
     grid = fig.add_gridspec(3, 2, width_ratios=[1, 2.2])
     ax_img = fig.add_subplot(grid[:, 0])
-    image = _source_frame(Path(status["source"]["path"]), int(frames.source_frame[mid]), status["media"]["nominal_fps"])
+    image = decode_frame(Path(status["source"]["path"]), int(frames.source_frame[mid]), status["media"]["nominal_fps"])
     if image is not None:
         h, w = image.shape[:2]
         ax_img.imshow(image)
@@ -89,8 +85,7 @@ def render_clip_preview(clip_dir: Path, out_png: Path) -> Path:
 
     ax_audio = fig.add_subplot(grid[2, 1], sharex=ax_curves)
     if AUDIO_FILE in status.get("outputs", {}).values():
-        audio, rate = read_wav(clip_dir / AUDIO_FILE)
-        ax_audio.plot(t, _envelope(audio, rate, t, status["audio"]["offset_s"]), lw=1, color="k")
+        ax_audio.plot(t, _loudness_db(clip_dir / AUDIO_FILE, t, status["audio"]["offset_s"]), lw=1, color="k")
         ax_audio.set_ylabel("audio (dBFS)")
     else:
         ax_audio.text(0.5, 0.5, "no audio", ha="center", va="center", transform=ax_audio.transAxes)

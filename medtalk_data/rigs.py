@@ -7,6 +7,9 @@ can reorder by name.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 MEDIAPIPE_BLENDSHAPES: tuple[str, ...] = (
     "_neutral",
     "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
@@ -37,3 +40,44 @@ ARKIT52: tuple[str, ...] = (
 )  # fmt: skip
 
 N_LANDMARKS = 478
+
+# ARKit-named rigs (MediaPipe's 52, Apple's 52). Regions follow medtalk-spec §6.3/§6.4:
+# mouth = jaw + mouth (MLE), upper = brows, lids, cheek squint, nose (FRD; gaze excluded),
+# emotion = the regions that carry expression (MEE), intensity = MEDTalk's 14 controllers mapped to ARKit.
+ARKIT_GROUPS: dict[str, str] = {
+    "mouth": r"^(jaw|mouth)",
+    "jaw": r"^jaw",
+    "brows": r"^brow",
+    "eyes": r"^eye(Blink|Squint|Wide)",
+    "upper": r"^(brow|eye(Blink|Squint|Wide)|cheekSquint|noseSneer)",
+    "emotion": r"^(brow|eye(Squint|Wide)|cheekSquint|noseSneer|mouth(Smile|Frown))",
+    "intensity": r"^(browDown|browInnerUp|browOuterUp|eyeBlink|eyeWide|eyeSquint|mouthSmile)",
+}
+
+# MetaHuman face-board controllers (MEDTalk's 174). The intensity group is exactly the official 14.
+_GAZE = r"(?!.*(eye-translate|parallelLook|pupil))"
+METAHUMAN_GROUPS: dict[str, str] = {
+    "mouth": r"^CTRL_[CLR]_(mouth|jaw)",
+    "jaw": r"^CTRL_[CLR]_jaw",
+    "brows": r"^CTRL_[LR]_brow",
+    "eyes": rf"^{_GAZE}CTRL_[LR]_eye_",
+    "upper": rf"^{_GAZE}CTRL_[LR]_(brow|eye_|eyelashes|nose_wrinkleUpper|ear_up)",
+    "emotion": rf"^{_GAZE}CTRL_[LR]_(brow|eye_|nose|mouth_(corner|dimple|sharpCornerPull|upperLipRaise))",
+    "intensity": r"^CTRL_[LR]_(brow_(down|lateral|raiseIn|raiseOut)|eye_(blink|squintInner)|mouth_cornerPull)-",
+}
+
+
+def channel_groups(names: Sequence[str]) -> tuple[str, dict[str, tuple[str, ...]]]:
+    """The rig family of ``names`` ("metahuman", "arkit" or "custom") and its named channel groups.
+
+    The one definition that the manifest (its reference frames) and the models (regions, Int(x))
+    share. A custom rig (e.g. unnamed ``ctrl_000`` columns) has no regions and intensity over every channel.
+    """
+    names = tuple(names)
+    if any(n.startswith("CTRL_") for n in names):
+        family, patterns = "metahuman", METAHUMAN_GROUPS
+    elif sum(n in MEDIAPIPE_BLENDSHAPES for n in names) >= len(names) // 2 and names:
+        family, patterns = "arkit", ARKIT_GROUPS
+    else:
+        return "custom", {**{g: () for g in ARKIT_GROUPS}, "intensity": names}
+    return family, {group: tuple(n for n in names if re.search(rx, n)) for group, rx in patterns.items()}

@@ -36,11 +36,16 @@ class FaceSettings:
     max_gap_s: float = 0.2  # face-less runs up to this long between two found faces are interpolated
 
 
+NOT_OUTPUTS = ("row_group_frames", "recipe", "speaker_from")
+SPEAKER_RULES = ("auto", "folder", "file", "none")  # medtalk_pipelines.generic applies them
+
+
 @dataclass
 class ExtractSettings:
     stages: list[str] = field(default_factory=lambda: list(ALL_STAGES))
     fps: float | None = None  # constant output frame rate; None keeps the source's nominal rate
     recipe: str = "auto"
+    speaker_from: str = "auto"  # how clips that match no dataset recipe get their speaker
     face: FaceSettings = field(default_factory=FaceSettings)
     words: WordsSettings = field(default_factory=WordsSettings)
     row_group_frames: int = 256
@@ -63,6 +68,8 @@ class ExtractSettings:
         if self.face.max_gap_s < 0:
             problems.append(f"face.max_gap_s: must be >= 0, got {self.face.max_gap_s}")
         problems += self.words.problems()
+        if self.speaker_from not in SPEAKER_RULES:
+            problems.append(f"speaker_from: {self.speaker_from!r}, choose from {list(SPEAKER_RULES)}")
         if self.row_group_frames < 1:
             problems.append(f"row_group_frames: must be >= 1, got {self.row_group_frames}")
         if problems:
@@ -72,8 +79,13 @@ class ExtractSettings:
         return asdict(self)
 
     def output_hash(self, model_sha256: str = "") -> str:
-        """Hash of everything that changes the outputs (a change makes a re-run redo the clip)."""
-        payload = json.dumps({"settings": self.to_dict(), "model": model_sha256}, sort_keys=True)
+        """Hash of everything that changes the outputs (a change makes a re-run redo the clip).
+
+        Settings that change no stage's output (:data:`NOT_OUTPUTS`) are left out, so changing them
+        redoes nothing: how Parquet row groups are cut (the values written are the same), and the
+        recipe and speaker rule (labels are refreshed on every run; a changed transcript redoes the words)."""
+        outputs = {k: v for k, v in self.to_dict().items() if k not in NOT_OUTPUTS}
+        payload = json.dumps({"settings": outputs, "model": model_sha256}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

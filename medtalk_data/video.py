@@ -230,3 +230,26 @@ def iter_frames(path: Path, nominal_fps: float) -> Iterator[DecodedFrame]:
             ) from err
     finally:
         container.close()
+
+
+def decode_frame(path: Path, index: int, nominal_fps: float) -> np.ndarray | None:
+    """The upright RGB frame ``index`` (in decode order, as ``frames.parquet``'s ``source_frame``) of a
+    video, or None when the file moved, broke or is shorter since extraction."""
+    try:
+        for frame in iter_frames(path, nominal_fps):
+            if frame.index == index:
+                return frame.rgb
+    except ClipError:
+        return None
+    return None
+
+
+def upright_size(media: dict[str, Any] | None) -> tuple[int, int] | None:
+    """(width, height) of the upright picture from a probe's :meth:`MediaInfo.to_dict`, None if unknown."""
+    try:
+        width, height = int(media["width"]), int(media["height"])  # type: ignore[index]
+        if int(media.get("rotation_deg", 0) or 0) % 180 == 90:  # type: ignore[union-attr]
+            width, height = height, width
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None

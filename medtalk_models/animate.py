@@ -8,8 +8,9 @@ no intensity control, spec gap G16).
 
 Long audio is processed in windows (60 s, 4 s overlap, linear cross-fade), each with the words that
 fall inside it, so memory is bounded by the window, not the file. In silence (energy-based voice
-activity) the articulation channels (jaw and mouth, not smiles) ease to the pose the model itself
-gives for silence, so the mouth rests.
+activity) the articulation channels (jaw and mouth, not smiles) ease to a rest pose, so the mouth
+rests: the training faces' median pose while nobody spoke (stored in the checkpoint at stage 2),
+or, for a checkpoint without one, the model's own output for digital silence.
 """
 
 from __future__ import annotations

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.frames_io import fixed_size_numpy
 
 
 def _audio_cfg(section: dict[str, Any], device: str) -> dict[str, Any]:
@@ -36,46 +33,21 @@ class Backbones:
             if encoder is not None and hasattr(encoder, "close"):
                 encoder.close()
 
-    def image_features_of_frame(self, clip: Any, frame: int, fps: float) -> np.ndarray:
-        """Image features of one frame of a clip's source video.
+    def reference_features(self, manifest: Any, row: Any) -> np.ndarray:
+        """Image features of a clip's reference frame, from what the manifest holds.
 
-        The blendshape encoder runs our own face fitter; for the training frames it was already run
-        by `medtalk-data extract`, so its stored scores are read instead of fitting again."""
+        The blendshape encoder runs our own face fitter; `medtalk-data extract` already ran it on every
+        frame, so the stored scores of the reference frame are read instead of fitting again. Other
+        encoders read the reference JPEG that `build-manifest` stored."""
         if self.image.kind == "blendshapes":
-            return stored_blendshapes(clip, frame, fps)
-        return self.image.encode(_decode_frame(clip, frame / fps))
-
-
-def stored_blendshapes(clip: Any, frame: int, fps: float) -> np.ndarray:
-    """The blendshape scores `medtalk-data extract` stored for a clip's rig frame ``frame`` (at ``fps``)."""
-    frames_path = clip.folder / "frames.parquet"
-    if not frames_path.is_file():
-        raise MedtalkError(
-            f"{frames_path}: extracted frames of clip {clip.clip_id} are missing (needed for its reference "
-            f"image); re-run `medtalk-data extract`"
-        )
-    table = pq.read_table(frames_path, columns=["blendshapes"])
-    source_fps = float(json.loads(table.schema.metadata[b"medtalk"])["fps"])
-    scores = fixed_size_numpy(table["blendshapes"])
-    k = int(np.clip(round(frame / fps * source_fps), 0, len(scores) - 1))
-    return np.nan_to_num(scores[k].astype(np.float32))
-
-
-def _decode_frame(clip: Any, time_s: float) -> np.ndarray:
-    import av
-
-    status = json.loads((clip.folder / "status.json").read_text(encoding="utf-8"))
-    source = status["source"]["path"]
-    with av.open(str(source)) as container:
-        stream = container.streams.video[0]
-        best = None
-        for frame in container.decode(stream):
-            best = frame
-            if frame.time is not None and frame.time >= time_s:
-                break
-        if best is None:
-            raise MedtalkError(f"{source}: no video frame to take a reference image from")
-        return best.to_ndarray(format="rgb24")
+            return manifest.reference_blendshapes(row)
+        path = manifest.reference_image(row)
+        if path is None:
+            raise MedtalkError(
+                f"{row.clip_id}: the manifest holds no reference image (rebuild it with the source videos "
+                "present and --reference-images)"
+            )
+        return self.image.encode(path)
 
 
 def build_backbones(cfg: dict[str, Any], device: str = "cpu", needs: set[str] | None = None) -> Backbones:

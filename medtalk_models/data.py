@@ -19,10 +19,13 @@ import torch
 
 from medtalk_data.errors import MedtalkError
 from medtalk_data.frames_io import fixed_size_numpy
+from medtalk_data.fsutil import sha256_file
 from medtalk_data.manifest import load_manifest
 from medtalk_data.manifest.read import Manifest
+from medtalk_data.manifest.schema import ClipRow
 
 from .descriptions import descriptions_for
+from .export.curves import interpolate_rows, resampled_length
 from .features import FeatureCache, TextCache, align_to_frames
 from .pairs import warp_onto
 from .rig import RigSpec, rig_spec_for
@@ -44,18 +47,12 @@ class Clip:
     start: int  # first row in TrainingData arrays
     length: int
     runs: list[tuple[int, int]]  # valid frame runs, relative [a, b)
-    audio_path: str | None
     audio_offset_s: float
     transcript: str
-    extraction_dir: str
+    row: ClipRow  # the manifest's record (its audio, reference frame)
     has_audio: bool = False
     labelled: bool = False  # the manifest gives its emotion (False: data.default_emotion, or none)
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def folder(self) -> Path:
-        """The clip's folder of extracted files (frames.parquet, status.json, audio.wav)."""
-        return Path(self.extraction_dir) / "clips" / self.clip_id
 
 
 def open_manifest(path: Path) -> Manifest:
@@ -87,16 +84,16 @@ def _valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _resample(curves: np.ndarray, valid: np.ndarray, fps_in: float, fps_out: float) -> tuple[np.ndarray, np.ndarray]:
-    """Linear resampling of curves to ``fps_out``; a new frame is valid when both neighbours are."""
+    """Curves onto ``fps_out`` by the one linear resampling of :meth:`Curves.resample` (same span, same
+    frame count rule); a new frame is valid when both of its neighbours are."""
     if abs(fps_in - fps_out) < 1e-6:
         return curves, valid
-    n_out = max(int(np.floor((len(curves) - 1) * fps_out / fps_in)) + 1, 1)
-    src = np.arange(n_out) * fps_in / fps_out
-    i0 = np.minimum(np.floor(src).astype(np.int64), len(curves) - 1)
-    i1 = np.minimum(i0 + 1, len(curves) - 1)
-    w = (src - i0)[:, None].astype(np.float32)
-    out = curves[i0] * (1 - w) + curves[i1] * w
-    return out.astype(np.float32), valid[i0] & valid[i1]
+    t_in = np.arange(len(curves), dtype=np.float64) / fps_in
+    t_out = np.arange(resampled_length(len(curves), fps_in, fps_out), dtype=np.float64) / fps_out
+    out = interpolate_rows(t_in, np.where(valid[:, None], curves, 0.0), t_out)
+    left = np.clip(np.searchsorted(t_in, t_out + 1e-9, side="right") - 1, 0, len(curves) - 1)
+    right = np.minimum(left + 1, len(curves) - 1)
+    return out, valid[left] & valid[right]
 
 
 class TrainingData:
@@ -127,6 +124,7 @@ class TrainingData:
         self.backbones = backbones
         self.cache_dir = Path(cache_dir) if cache_dir else manifest.path / "cache"
         self.progress = progress
+        self.manifest = manifest
         self._load_curves(manifest)
         self.emotion_offset: np.ndarray | None = None
         if optional_audio and cfg["data"]["video_only_content"] == "neutralised":
@@ -158,23 +156,26 @@ class TrainingData:
         return self.emotions.index(emotion) if emotion in self.emotions else -1
 
     def _load_curves(self, manifest: Manifest) -> None:
-        rows = manifest.clips.to_pylist()
-        if self.split is not None:
-            rows = [r for r in rows if r["split"] == self.split]
         min_face = self.cfg["data"]["min_face_ratio"]
-        keep = []
-        for r in rows:
-            if not r["n_frames"] or not r["rig"]:
-                self.excluded[r["clip_id"]] = "no rig curves (audio-only or no face)"
-            elif (r["face_found_ratio"] or 0.0) < min_face and not r["rig_curves_path"]:
-                self.excluded[r["clip_id"]] = f"face found in fewer than {min_face:.0%} of frames"
-            elif "audio" in self.needs and not self.optional_audio and not (r["has_audio"] and r["audio_path"]):
-                self.excluded[r["clip_id"]] = "no audio (needed by this stage)"
-            elif "label" in self.needs and self._label(r["emotion"]) < 0:
-                self.excluded[r["clip_id"]] = "no emotion label (set data.default_emotion to use it)"
+        keep: list[ClipRow] = []
+        for r in manifest.rows(self.split):
+            if not r.n_frames or not r.rig:
+                self.excluded[r.clip_id] = "no rig curves (audio-only or no face)"
+            elif (r.face_found_ratio or 0.0) < min_face and not r.rig_curves_path:
+                self.excluded[r.clip_id] = f"face found in fewer than {min_face:.0%} of frames"
+            elif "audio" in self.needs and not self.optional_audio and not (r.has_audio and r.audio_path):
+                self.excluded[r.clip_id] = "no audio (needed by this stage)" + (
+                    "" if r.audio_path or not r.has_audio else ": the manifest was built with --audio none"
+                )
+            elif "label" in self.needs and self._label(r.emotion) < 0:
+                self.excluded[r.clip_id] = "no emotion label (set data.default_emotion to use it)"
+            elif "image" in self.needs and not r.face_found_ratio:
+                self.excluded[r.clip_id] = "no face fitted (audio-only): no reference image"
+            elif "image" in self.needs and self._needs_pixels() and manifest.reference_image(r) is None:
+                self.excluded[r.clip_id] = "no reference image in the manifest (its source video was missing at build)"
             else:
                 keep.append(r)
-        table = manifest.frames(["clip_id", "face_found", "interpolated", "curves"], [r["clip_id"] for r in keep])
+        table = manifest.frames(["clip_id", "face_found", "interpolated", "curves"], [r.clip_id for r in keep])
         ids = np.asarray(table["clip_id"].to_numpy(zero_copy_only=False))
         all_curves = fixed_size_numpy(table["curves"]).astype(np.float32, copy=False)
         usable = (
@@ -190,12 +191,12 @@ class TrainingData:
         curves_parts, valid_parts, self.clips = [], [], []
         offset = 0
         for r in keep:
-            if r["clip_id"] not in bounds:
-                self.excluded[r["clip_id"]] = "no frames in frames.parquet"
+            if r.clip_id not in bounds:
+                self.excluded[r.clip_id] = "no frames in frames.parquet"
                 continue
-            a, b = bounds[r["clip_id"]]
-            ok = np.isfinite(all_curves[a:b]).all(axis=1) if r["rig_curves_path"] else usable[a:b]  # captured rig
-            curves, valid = _resample(all_curves[a:b], ok, float(r["fps"]), self.rig.fps)
+            a, b = bounds[r.clip_id]
+            ok = np.isfinite(all_curves[a:b]).all(axis=1) if r.rig_curves_path else usable[a:b]  # captured rig
+            curves, valid = _resample(all_curves[a:b], ok, float(r.fps), self.rig.fps)
             curves = np.where(valid[:, None], curves, 0.0).astype(np.float32)  # NaN never reaches a batch
             runs = [run for run in _valid_runs(valid) if run[1] - run[0] >= need]
             if not runs:
@@ -205,24 +206,23 @@ class TrainingData:
                     if nan == 0
                     else f"no run of {need} frames without NaN/missing face"
                 )
-                self.excluded[r["clip_id"]] = why
+                self.excluded[r.clip_id] = why
                 continue
             self.clips.append(
                 Clip(
-                    clip_id=r["clip_id"],
-                    speaker=r["speaker"] or r["clip_id"],
-                    emotion=self._label(r["emotion"]),
-                    intensity=r["intensity"],
-                    content_id=r["content_id"],
+                    clip_id=r.clip_id,
+                    speaker=r.speaker or r.clip_id,
+                    emotion=self._label(r.emotion),
+                    intensity=r.intensity,
+                    content_id=r.content_id,
                     start=offset,
                     length=len(curves),
                     runs=runs,
-                    audio_path=r["audio_path"],
-                    audio_offset_s=float(r["audio_offset_s"] or 0.0),
-                    transcript=r["transcript"] or "",
-                    extraction_dir=r["extraction_dir"] or "",
-                    has_audio=bool(r["has_audio"] and r["audio_path"]),
-                    labelled=r["emotion"] in self.emotions,
+                    audio_offset_s=float(r.audio_offset_s or 0.0),
+                    transcript=r.transcript or "",
+                    row=r,
+                    has_audio=bool(r.has_audio and r.audio_path),
+                    labelled=r.emotion in self.emotions,
                 )
             )
             curves_parts.append(curves)
@@ -236,6 +236,7 @@ class TrainingData:
     def _load_audio(self) -> None:
         from tqdm import tqdm
 
+        hashes: dict[str, str] = {}  # each wav hashed once: checked against the manifest, then the cache key
         for part in ("content", "emotion"):
             extractor = self.backbones.audio[part]
             if part == "emotion" and extractor is self.backbones.audio["content"]:
@@ -246,7 +247,11 @@ class TrainingData:
             for clip in tqdm(self.clips, desc=f"audio features ({part})", disable=not self.progress, leave=False):
                 if not clip.has_audio:  # optional_audio: rows stay zero, batch["has_audio"] marks them
                     continue
-                raw = cache.get(clip.clip_id, Path(clip.audio_path))
+                wav = self.audio_file(clip)
+                if clip.clip_id not in hashes:
+                    hashes[clip.clip_id] = sha256_file(wav)
+                    self.manifest.check_audio(clip.row, hashes[clip.clip_id])
+                raw = cache.get(clip.clip_id, wav, hashes[clip.clip_id])
                 times = np.arange(clip.length) / self.rig.fps - clip.audio_offset_s
                 out[clip.start : clip.start + clip.length] = align_to_frames(
                     np.asarray(raw), extractor.rate_hz, times, self.rig.fps
@@ -265,21 +270,19 @@ class TrainingData:
             )
         self.text_tokens = [cache.tokens(c.transcript.strip()) for c in self.clips]
 
-    def peak_frame(self, clip: Clip) -> int:
-        """The clip's most intense valid frame (relative index): its reference image."""
-        idx = self.rig.indices("intensity")
-        block = np.abs(self.curves[clip.start : clip.start + clip.length][:, idx]).sum(1)
-        block[~self.valid[clip.start : clip.start + clip.length]] = -1
-        return int(np.argmax(block))
+    def audio_file(self, clip: Clip) -> Path:
+        """The clip's wav inside the manifest (one line naming it and the fix when it is gone)."""
+        return self.manifest.audio_file(clip.row)
+
+    def _needs_pixels(self) -> bool:
+        image = self.backbones.image if self.backbones is not None else None
+        return image is not None and image.kind != "blendshapes"
 
     def _load_images(self) -> None:
-        """The reference image of a clip is its most intense frame (as the paper picks RAVDESS frames)."""
+        """The reference image of a clip is its most intense frame (as the paper picks RAVDESS frames), chosen
+        and stored by `build-manifest` (``reference_frame``, ``reference_image``)."""
         encoder = self.backbones.image
-        feats = []
-        for clip in self.clips:
-            peak = self.peak_frame(clip)
-            clip.extra["peak_frame"] = peak
-            feats.append(self.backbones.image_features_of_frame(clip, peak, self.rig.fps))
+        feats = [self.backbones.reference_features(self.manifest, clip.row) for clip in self.clips]
         self.image_feats = np.stack(feats).astype(np.float32) if feats else np.zeros((0, encoder.dim), np.float32)
 
     def _load_descriptions(self) -> None:

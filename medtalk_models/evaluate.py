@@ -36,7 +36,6 @@ from medtalk_data.fsutil import atomic_write_text
 from medtalk_data.manifest import load_manifest
 
 from .animate import Animator, EmotionControl, model_folder
-from .backbones import stored_blendshapes
 from .baselines import RIDGE_NAMES, TrainingBaselines
 from .checkpoint import load_extra
 from .data import TrainingData
@@ -149,15 +148,15 @@ def _emotion_classifier(
 
 def _real_labelled(data: TrainingData, classifier: EmotionClassifier, image_kind: str) -> list[RealClip]:
     """The split's clips with a label from the manifest (with or without audio), for the reference accuracy
-    and image control (the most intense frame's stored blendshape scores; other image encoders: none)."""
+    and image control (the stored blendshape scores of the manifest's reference frame; other image encoders: none)."""
     out = []
     for clip in data.clips:
         if not clip.labelled:
             continue
         rows = slice(clip.start, clip.start + clip.length)
         image = None
-        if image_kind == "blendshapes":
-            image = stored_blendshapes(clip, data.peak_frame(clip), data.rig.fps)
+        if image_kind == "blendshapes" and clip.row.reference_frame is not None:
+            image = data.manifest.reference_blendshapes(clip.row)
         feature = classifier.feature(data.curves[rows][data.valid[rows]])
         out.append(RealClip(clip.clip_id, clip.speaker, data.emotions[clip.emotion], feature, image))
     return out
@@ -216,11 +215,12 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str, emotion_speec
         rows = slice(clip.start, clip.start + clip.length)
         gt, valid = data.curves[rows], data.valid[rows]
         label = animator.emotions[clip.emotion] if clip.emotion >= 0 else "neutral"
-        result = animator.animate(Path(clip.audio_path), EmotionControl(label), transcript=clip.transcript or None)
+        wav = data.audio_file(clip)
+        result = animator.animate(wav, EmotionControl(label), transcript=clip.transcript or None)
         audio_t = np.arange(clip.length) / rig.fps - clip.audio_offset_s
         src = np.clip(audio_t * result.fps, 0, len(result.values) - 1)
         pred = np.stack([np.interp(src, np.arange(len(result.values)), result.values[:, k]) for k in range(rig.dim)], 1)
-        wave_16k, _ = read_wav(Path(clip.audio_path))
+        wave_16k, _ = read_wav(wav)
         envelope = audio_envelope(wave_16k, audio_t)
         methods = {"model": pred, **_baseline_predictions(baselines, data.feats["content"][rows], envelope, opening)}
         other = _other_truth(clips, i, data, donors)
@@ -241,7 +241,7 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str, emotion_speec
         classifier = _emotion_classifier(animator, manifest, rig, cfg, split, notes)
     if classifier is not None:
         labelled = TrainingData(manifest, rig, cfg, None if split == "all" else split, set())
-        speech = [SpeechClip(c.clip_id, c.audio_path, c.transcript or None) for c in clips[:emotion_speech]]
+        speech = [SpeechClip(c.clip_id, str(data.audio_file(c)), c.transcript or None) for c in clips[:emotion_speech]]
         real = _real_labelled(labelled, classifier, cfg["image"]["kind"])
         recognition = recognisability(animator, classifier, speech, real, coverage.untrained() if coverage else [])
         if recognition is None:

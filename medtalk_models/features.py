@@ -3,8 +3,8 @@
 Alignment is by timestamps, never by counting: rig frame ``t`` sits at ``time_s`` on the video
 axis, audio sample 0 at ``audio_offset_s``; a feature frame ``i`` covers ``[i, i+1) / rate_hz``
 seconds of audio. When features are denser than rig frames (Whisper 50 Hz → 25 fps) each rig
-frame takes the mean of the feature frames inside its own frame interval; otherwise features are
-linearly interpolated at the frame centre.
+frame takes the mean of the feature frames whose centres fall inside its own frame interval
+(two at 50 Hz → 25 fps); otherwise features are linearly interpolated at the frame centre.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ def align_to_frames(feats: np.ndarray, rate_hz: float, times_s: np.ndarray, fps:
         return out
     feats = feats.astype(np.float32, copy=False)
     if rate_hz > 1.5 * fps:
+        # feature frame i is centred at (i + 0.5) / rate_hz; it belongs to the rig frame whose interval
+        # [t - half, t + half) holds that centre. The bounds sit half a feature frame away from the
+        # integers, so rounding noise in the times cannot add a third frame.
         half = 0.5 / fps
-        lo = np.clip(np.floor((times_s - half) * rate_hz).astype(np.int64), 0, n)
-        hi = np.clip(np.ceil((times_s + half) * rate_hz).astype(np.int64), 0, n)
+        lo = np.clip(np.ceil((times_s - half) * rate_hz - 0.5).astype(np.int64), 0, n)
+        hi = np.clip(np.ceil((times_s + half) * rate_hz - 0.5).astype(np.int64), 0, n)
         cs = np.concatenate([np.zeros((1, dim), np.float64), np.cumsum(feats, axis=0, dtype=np.float64)])
         count = hi - lo
         inside = count > 0
@@ -62,16 +65,17 @@ class FeatureCache:
         self.extractor = extractor
         self.folder = Path(root) / extractor.cache_key()
 
-    def path(self, clip_id: str, wav: Path) -> Path:
-        return self.folder / f"{clip_id}-{audio_sha(wav)}.npy"
+    def path(self, clip_id: str, wav: Path, sha256: str | None = None) -> Path:
+        return self.folder / f"{clip_id}-{sha256[:16] if sha256 else audio_sha(wav)}.npy"
 
-    def get(self, clip_id: str, wav: Path) -> np.ndarray:
+    def get(self, clip_id: str, wav: Path, sha256: str | None = None) -> np.ndarray:
+        """The clip's features; ``sha256``: the wav's hash when the caller has it (the file is then not hashed)."""
         wav = Path(wav)
         if not wav.is_file():
             raise MedtalkError(
                 f"{display_path(wav)}: audio of clip {clip_id} is missing; re-run `medtalk-data extract` on its source"
             )
-        target = self.path(clip_id, wav)
+        target = self.path(clip_id, wav, sha256)
         if target.is_file():
             try:
                 return np.load(target, mmap_mode="r")

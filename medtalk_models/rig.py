@@ -7,39 +7,13 @@ MetaHuman controllers at 60 fps. It travels inside every checkpoint.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
+from medtalk_data.rigs import channel_groups
 
 RIG_SPEC_VERSION = 1
-
-# ARKit-named rigs (MediaPipe's 52, Apple's 52). Regions follow medtalk-spec §6.3/§6.4:
-# mouth = jaw + mouth (MLE), upper = brows, lids, cheek squint, nose (FRD; gaze excluded),
-# emotion = the regions that carry expression (MEE), intensity = MEDTalk's 14 controllers mapped to ARKit.
-_ARKIT_GROUPS: dict[str, str] = {
-    "mouth": r"^(jaw|mouth)",
-    "jaw": r"^jaw",
-    "brows": r"^brow",
-    "eyes": r"^eye(Blink|Squint|Wide)",
-    "upper": r"^(brow|eye(Blink|Squint|Wide)|cheekSquint|noseSneer)",
-    "emotion": r"^(brow|eye(Squint|Wide)|cheekSquint|noseSneer|mouth(Smile|Frown))",
-    "intensity": r"^(browDown|browInnerUp|browOuterUp|eyeBlink|eyeWide|eyeSquint|mouthSmile)",
-}
-
-# MetaHuman face-board controllers (MEDTalk's 174). The intensity group is exactly the official 14.
-_GAZE = r"(?!.*(eye-translate|parallelLook|pupil))"
-_METAHUMAN_GROUPS: dict[str, str] = {
-    "mouth": r"^CTRL_[CLR]_(mouth|jaw)",
-    "jaw": r"^CTRL_[CLR]_jaw",
-    "brows": r"^CTRL_[LR]_brow",
-    "eyes": rf"^{_GAZE}CTRL_[LR]_eye_",
-    "upper": rf"^{_GAZE}CTRL_[LR]_(brow|eye_|eyelashes|nose_wrinkleUpper|ear_up)",
-    "emotion": rf"^{_GAZE}CTRL_[LR]_(brow|eye_|nose|mouth_(corner|dimple|sharpCornerPull|upperLipRaise))",
-    "intensity": r"^CTRL_[LR]_(brow_(down|lateral|raiseIn|raiseOut)|eye_(blink|squintInner)|mouth_cornerPull)-",
-}
 
 KNOWN_RIGS = ("mediapipe52", "arkit52", "metahuman174")
 
@@ -102,21 +76,14 @@ def unique_names(names: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _groups(names: tuple[str, ...], patterns: dict[str, str]) -> dict[str, tuple[str, ...]]:
-    return {group: tuple(n for n in names if re.search(rx, n)) for group, rx in patterns.items()}
-
-
 def rig_spec_for(rig: str | None, channel_names: list[str], fps: float) -> RigSpec:
     """Build the spec of a manifest's rig from its channel names (groups found by name patterns)."""
     names = unique_names(list(channel_names))
     if not names:
         raise MedtalkError("the manifest has no channel names (no clip with curves); rebuild it with faces found")
-    if any(n.startswith("CTRL_") for n in names):
-        return RigSpec(rig or "metahuman174", names, fps, None, _groups(names, _METAHUMAN_GROUPS))
-    arkit_like = sum(n in MEDIAPIPE_BLENDSHAPES for n in names) >= len(names) // 2
-    if arkit_like:
-        return RigSpec(rig or "arkit52", names, fps, (0.0, 1.0), _groups(names, _ARKIT_GROUPS))
-    # Unknown rig (e.g. unnamed ``ctrl_000`` columns): no regions, intensity over every channel.
-    groups = {g: () for g in _ARKIT_GROUPS}
-    groups["intensity"] = names
+    family, groups = channel_groups(names)
+    if family == "metahuman":
+        return RigSpec(rig or "metahuman174", names, fps, None, groups)
+    if family == "arkit":
+        return RigSpec(rig or "arkit52", names, fps, (0.0, 1.0), groups)
     return RigSpec(rig or "custom", names, fps, None, groups)

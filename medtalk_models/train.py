@@ -166,7 +166,7 @@ def rest_pose(data: TrainingData, min_frames: int = 10) -> list[float] | None:
     for clip in data.clips:
         if not clip.has_audio:
             continue
-        wave_16k, _ = read_wav(Path(clip.audio_path))
+        wave_16k, _ = read_wav(data.audio_file(clip))
         times = np.arange(clip.length) / data.rig.fps - clip.audio_offset_s
         silent = ~voice_activity(wave_16k, times, data.rig.fps) & data.valid[clip.start : clip.start + clip.length]
         quiet.append(data.curves[clip.start : clip.start + clip.length][silent])
@@ -555,7 +555,10 @@ class Trainer:
             bar = self._bar(len(plan), f"{name}:{phase} epoch {state.epoch + 1}/{total_epochs}", state.batch_in_epoch)
             t0 = time.perf_counter()
             for b in range(state.batch_in_epoch, len(plan)):
-                batch_rng = np.random.default_rng([self.seed, stage_i, 1000 + phase_i, state.epoch, b])
+                # keyed by the batch's place in the whole epoch (rank r of W takes batches r, r + W, …), so
+                # W processes draw what one process with grad_accum W draws: the same global batches
+                global_b = b * self.dist.world + self.dist.rank
+                batch_rng = np.random.default_rng([self.seed, stage_i, 1000 + phase_i, state.epoch, global_b])
                 terms = self._step(
                     losses_fn,
                     name,
@@ -609,7 +612,7 @@ class Trainer:
         return any(s in LABEL_STAGES for s in (self.stages or STAGE_ORDER))
 
     def _no_audio_anywhere(self) -> bool:
-        return not any(self.manifest.clips["has_audio"].to_pylist())
+        return not any(r.has_audio and r.audio_path for r in self.manifest.rows())
 
     def _no_data_message(self, name: str, data: TrainingData) -> str:
         why = sorted(set(data.excluded.values()))

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from medtalk_data.discovery import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
+from medtalk_data.errors import MedtalkError
 
 from . import biwi, cremad, emoface, generic, hdtf, mead, ravdess, vocaset
 from .registry import LABEL_KEYS, Recipe
@@ -30,12 +31,19 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+class UnknownRecipe(MedtalkError, KeyError):
+    """A recipe name that is not one of :data:`RECIPES` (the message names the choices)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def get_recipe(name: str) -> Recipe | None:
-    """The recipe called ``name``; None for ``auto`` (decided per file). KeyError names the choices."""
+    """The recipe called ``name``; None for ``auto`` (decided per file). UnknownRecipe names the choices."""
     if name == "auto":
         return None
     if name not in RECIPES:
-        raise KeyError(f"unknown recipe {name!r}; choose auto or one of {', '.join(RECIPES)}")
+        raise UnknownRecipe(f"unknown recipe {name!r}; choose auto or one of {', '.join(RECIPES)}")
     return RECIPES[name]
 
 
@@ -44,20 +52,27 @@ def detect_recipe(relpath: str) -> Recipe:
     return next(r for r in RECIPES.values() if r.matches(relpath))
 
 
-def labels_for_path(recipe_name: str, root: Path | None = None) -> Callable[[str], dict[str, Any]]:
+def labels_for_path(
+    recipe_name: str, root: Path | None = None, speaker_from: str = "auto"
+) -> Callable[[str], dict[str, Any]]:
     """A function relpath → labels for the chosen recipe (or ``auto``).
 
     ``root`` (the folder the relative paths start from) lets a recipe read files beside a clip: the
     EmoFace rig file and channel names, CREMA-D's demographics table. A file that a forced recipe
     does not match gets generic labels and ``recipe_mismatch: True`` rather than wrong ones.
+    ``speaker_from``: how generic clips get their speaker (:data:`generic.SPEAKER_RULES`); dataset
+    recipes read it from the dataset's own names.
     """
     fixed = get_recipe(recipe_name)
     base = None if root is None else Path(root)
+    generic.speaker_of("x", speaker_from)  # an unknown rule fails here, not per clip
 
     def labels(relpath: str) -> dict[str, Any]:
         recipe = fixed or detect_recipe(relpath)
         if fixed is not None and not fixed.matches(relpath):
-            out = {"recipe": fixed.name, **generic.labels(relpath), "recipe_mismatch": True}
+            out = {"recipe": fixed.name, **generic.labels(relpath, speaker_from), "recipe_mismatch": True}
+        elif recipe is generic.RECIPE:
+            out = {"recipe": recipe.name, **generic.labels(relpath, speaker_from)}
         else:
             out = {"recipe": recipe.name, **recipe.labels(relpath)}
             if base is not None and recipe.resolve is not None:
@@ -96,6 +111,28 @@ class PairReport:
         return [k for k, t in self.takes.items() if t.audio and not t.video]
 
 
+def media_folder_note(relpaths: Iterable[str], recipe_name: str = "auto", speaker_from: str = "auto") -> str | None:
+    """With ``--speaker-from auto``: which folders of generic clips were not taken as speakers, and how to
+    say otherwise (a warning for the user); None when there are none."""
+    if speaker_from != "auto":
+        return None
+    fixed = get_recipe(recipe_name)
+    folders: dict[str, int] = {}
+    for rel in relpaths:
+        parts = PurePosixPath(rel).parts
+        recipe = fixed if fixed is not None and fixed.matches(rel) else (None if fixed else detect_recipe(rel))
+        if (recipe is None or recipe is generic.RECIPE) and len(parts) > 1 and generic.is_media_folder(parts[0]):
+            folders[parts[0]] = folders.get(parts[0], 0) + 1
+    if not folders:
+        return None
+    named = ", ".join(f"{name}/ ({n} clips)" for name, n in sorted(folders.items()))
+    return (
+        f"{named}: the folder name says what the files are, not who speaks, so these clips get no speaker "
+        "(each counts as its own speaker in the splits); pass --speaker-from folder if each folder is one "
+        "person, --speaker-from file if file names start with the speaker, or name speakers in a labels CSV"
+    )
+
+
 def find_pairs(relpaths: Iterable[str], recipe: str = "auto") -> PairReport:
     """Group files into takes (MEAD's views and m4a, RAVDESS's AV / video-only / audio-only, EmoFace's
     wav, videos and rig), and show the holes: takes with video but no audio and the reverse."""
@@ -119,8 +156,10 @@ __all__ = [
     "PairReport",
     "Recipe",
     "Take",
+    "UnknownRecipe",
     "detect_recipe",
     "find_pairs",
     "get_recipe",
     "labels_for_path",
+    "media_folder_note",
 ]

@@ -29,13 +29,13 @@ def animator(run_dir: Path):
     a.close()
 
 
-def _manifest_clip(manifest: Path, clip_id: str) -> dict:
-    return next(r for r in load_manifest(manifest).clips.to_pylist() if r["clip_id"] == clip_id)
+def _manifest_wav(manifest: Path, clip_id: str) -> Path:
+    m = load_manifest(manifest)
+    return m.audio_file(next(r for r in m.rows() if r.clip_id == clip_id))
 
 
 def test_real_speech_frames_names_and_lip_sync(animator: Animator, training_manifest: Path) -> None:
-    clip = _manifest_clip(training_manifest, HELD_OUT)
-    wav = Path(clip["audio_path"])
+    wav = _manifest_wav(training_manifest, HELD_OUT)
     result = animator.animate(wav, EmotionControl("neutral"))
     with wave.open(str(wav)) as w:
         duration = w.getnframes() / w.getframerate()
@@ -52,7 +52,7 @@ def test_real_speech_frames_names_and_lip_sync(animator: Animator, training_mani
 
 
 def test_mouth_rests_in_silence(animator: Animator, training_manifest: Path, tmp_path: Path) -> None:
-    speech, rate = read_wav(Path(_manifest_clip(training_manifest, HELD_OUT)["audio_path"]))
+    speech, rate = read_wav(_manifest_wav(training_manifest, HELD_OUT))
     quiet = np.zeros(int(1.5 * rate), np.float32)
     padded = tmp_path / "padded.wav"
     with wave.open(str(padded), "wb") as w:
@@ -73,7 +73,7 @@ def test_mouth_rests_in_silence(animator: Animator, training_manifest: Path, tmp
 
 
 def test_emotion_label_changes_the_upper_face_more(animator: Animator, training_manifest: Path) -> None:
-    wav = Path(_manifest_clip(training_manifest, HELD_OUT)["audio_path"])
+    wav = _manifest_wav(training_manifest, HELD_OUT)
     happy = animator.animate(wav, EmotionControl("happy", 1.0)).values
     sad = animator.animate(wav, EmotionControl("surprise", 1.0)).values
     rig = animator.rig
@@ -85,7 +85,7 @@ def test_emotion_label_changes_the_upper_face_more(animator: Animator, training_
 
 
 def test_controls_and_bad_input(animator: Animator, training_manifest: Path, tmp_path: Path) -> None:
-    wav = Path(_manifest_clip(training_manifest, HELD_OUT)["audio_path"])
+    wav = _manifest_wav(training_manifest, HELD_OUT)
     with pytest.raises(MedtalkError, match=r"unknown emotion 'bored'; this model knows: angry, disgust, fear"):
         animator.animate(wav, EmotionControl("bored"))
     with pytest.raises(MedtalkError, match=r"--intensity 1\.5"):

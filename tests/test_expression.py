@@ -1,7 +1,8 @@
 """Per-frame expression probabilities (fer's FER2013 TFLite model on LiteRT) on real MEAD clips.
 
 Five clips of MEAD speaker W009 (front camera; happy, sad, angry, surprised at level 3, neutral at
-level 1) are extracted with the face stage, then ``run_expression_stage`` runs on each.
+level 1) are extracted with the face and labels stages: the classifier runs inside the face stage's
+frame loop (:class:`~medtalk_data.expression.stage.ExpressionObserver`), one decode per clip.
 """
 
 from __future__ import annotations
@@ -122,27 +123,33 @@ def test_preprocessing_is_fers(classifier) -> None:
 @pytest.fixture(scope="module")
 def w009(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, classifier) -> dict[str, tuple[Path, dict]]:
     """emotion → (clip folder with frames.parquet and expression.parquet, the stage's summary)."""
-    from medtalk_data.expression.stage import run_expression_stage
-
     videos = tmp_path_factory.mktemp("mead")
     for name in CLIPS.values():
         (videos / name).symlink_to(shared_data / "video_noaudio" / name)
     out = tmp_path_factory.mktemp("mead_out")
-    report = extract_videos(videos, out, settings=ExtractSettings(stages=["face"]), workers=1, progress=False)
+    settings = ExtractSettings(stages=["face", "labels"])
+    report = extract_videos(videos, out, settings=settings, workers=1, progress=False)
     assert not report.failed, report.failed
     result = {}
     for emotion, name in CLIPS.items():
         clip = out / "clips" / Path(name).stem
         status = json.loads((clip / "status.json").read_text())
-        summary = run_expression_stage(
-            Path(status["source"]["path"]),
-            clip / "frames.parquet",
-            clip / "expression.parquet",
-            nominal_fps=status["media"]["nominal_fps"],
-            classifier=classifier,
-        )
-        result[emotion] = (clip, summary)
+        result[emotion] = (clip, status["expression"])
     return result
+
+
+def _observed(clip: Path, classifier, tmp: Path | None = None):
+    """Run the face stage of a clip again with an expression observer (real decode, fitter and classifier)."""
+    from medtalk_data.expression.stage import ExpressionObserver
+    from medtalk_data.face_stage import run_face_stage
+    from medtalk_data.video import probe
+
+    status = json.loads((clip / "status.json").read_text())
+    source = Path(status["source"]["path"])
+    observer = ExpressionObserver(classifier)
+    frames = (tmp or clip.parent) / "frames.parquet"
+    run_face_stage(source, probe(source), ExtractSettings(), frames, {"clip_id": clip.name}, [observer])
+    return observer, frames
 
 
 def _probs(path: Path) -> np.ndarray:
@@ -172,48 +179,42 @@ def test_file_shapes_names_and_nan_exactly_where_no_face(w009: dict[str, tuple[P
         json.dumps(summary, allow_nan=False)  # goes into status.json as is
         assert summary["n_frames"] == len(frames.time_s) and summary["n_unclassified"] == 0
         assert summary["n_classified"] == with_face.sum() == sum(summary["argmax_histogram"].values())
-        np.testing.assert_allclose(list(summary["mean_probs"].values()), probs[with_face].mean(axis=0), atol=1e-4)
+        np.testing.assert_allclose([summary["mean_probs"][k] for k in NAMES], probs[with_face].mean(axis=0), atol=1e-4)
 
 
 def test_no_face_rows_get_nan_interpolated_rows_get_probabilities(
     w009: dict[str, tuple[Path, dict]], classifier, tmp_path: Path
 ) -> None:
     """Doctored frames.parquet of a real clip: frames 10–29 lose their face, 40–44 become interpolated."""
-    from medtalk_data.expression.stage import run_expression_stage
-
     clip, _ = w009["happy"]
+    observer, _frames = _observed(clip, classifier, tmp=tmp_path)
+    assert observer.seconds > 0 and len(observer.probs) >= 0.95 * pq.read_metadata(clip / "frames.parquet").num_rows
     table = pq.read_table(clip / "frames.parquet")
     n = table.num_rows
     lost, interp = np.zeros(n, bool), np.zeros(n, bool)
     lost[10:30], interp[40:45] = True, True
     face_found = table["face_found"].to_numpy() & ~lost & ~interp
-    landmarks = table["landmarks"].combine_chunks().values.to_numpy(zero_copy_only=False).reshape(n, -1).copy()
-    landmarks[lost] = np.nan
-    landmarks_col = pa.FixedSizeListArray.from_arrays(pa.array(landmarks.reshape(-1), pa.float32()), landmarks.shape[1])
     table = table.set_column(table.schema.get_field_index("face_found"), "face_found", pa.array(face_found))
     table = table.set_column(table.schema.get_field_index("interpolated"), "interpolated", pa.array(interp))
-    table = table.set_column(table.schema.get_field_index("landmarks"), "landmarks", landmarks_col)
-    doctored = tmp_path / "frames.parquet"
-    pq.write_table(table, doctored, row_group_size=32)
-    status = json.loads((clip / "status.json").read_text())
+    doctored = tmp_path / "doctored.parquet"
+    pq.write_table(table, doctored)
     out = tmp_path / "expression.parquet"
-    summary = run_expression_stage(
-        Path(status["source"]["path"]), doctored, out, nominal_fps=25.0, classifier=classifier, row_group_frames=32
-    )
+    summary = observer.write(doctored, out, row_group_frames=32)
     probs, original = _probs(out), _probs(clip / "expression.parquet")
     assert np.isnan(probs[lost]).all() and not np.isnan(probs[~lost]).any()
-    np.testing.assert_array_equal(probs[interp], original[interp])  # same picture, same landmarks
-    np.testing.assert_array_equal(probs[~lost], original[~lost])
-    assert pq.ParquetFile(out).metadata.num_row_groups == -(-n // 32)  # written as it streams
+    np.testing.assert_array_equal(probs[~lost & ~interp], original[~lost & ~interp])  # one decode, same answers
+    # an interpolated row lies between the classified rows on either side of its gap
+    for k in range(7):
+        lo, hi = sorted((original[39, k], original[45, k]))
+        assert ((probs[40:45, k] >= lo - 1e-6) & (probs[40:45, k] <= hi + 1e-6)).all()
+    assert pq.ParquetFile(out).metadata.num_row_groups == -(-n // 32)
     assert summary["n_with_face"] == summary["n_classified"] == n - 20
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["expression.parquet", "frames.parquet"]  # no temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["doctored.parquet", "expression.parquet", "frames.parquet"]
 
 
 def test_a_failure_midway_leaves_no_file_and_keeps_the_old_one(
     w009: dict[str, tuple[Path, dict]], classifier, tmp_path: Path
 ) -> None:
-    from medtalk_data.expression.stage import run_expression_stage
-
     class Failing:
         model_path, model_sha256 = classifier.model_path, classifier.model_sha256
         calls = 0
@@ -225,15 +226,11 @@ def test_a_failure_midway_leaves_no_file_and_keeps_the_old_one(
             return classifier.probabilities(face)
 
     clip, _ = w009["sad"]
-    status = json.loads((clip / "status.json").read_text())
-    out = tmp_path / "expression.parquet"
-    out.write_bytes(b"earlier good output")
+    (tmp_path / "frames.parquet").write_bytes(b"earlier good output")
     with pytest.raises(RuntimeError, match="boom"):
-        run_expression_stage(
-            Path(status["source"]["path"]), clip / "frames.parquet", out, nominal_fps=25.0, classifier=Failing()
-        )
-    assert out.read_bytes() == b"earlier good output"
-    assert [p.name for p in tmp_path.iterdir()] == ["expression.parquet"]  # no temporary file left
+        _observed(clip, Failing(), tmp=tmp_path)
+    assert (tmp_path / "frames.parquet").read_bytes() == b"earlier good output"
+    assert [p.name for p in tmp_path.iterdir()] == ["frames.parquet"]  # no temporary file left
 
 
 def test_the_classifier_sees_the_acted_emotions(w009: dict[str, tuple[Path, dict]]) -> None:

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from medtalk_cli.data import cli
 from medtalk_data.extract import extract_videos
 from medtalk_data.frames_io import read_frames
+from medtalk_data.fsutil import sha256_file
 from medtalk_data.manifest import build_manifest, load_manifest
 from medtalk_data.manifest.read import ManifestVersionError
 from medtalk_data.manifest.schema import CLIP_SCHEMA, ClipRow
@@ -81,7 +82,8 @@ def test_round_trip_and_exclusions(extracted: Path, manifest: Path) -> None:
     )
     assert rows["speaker2__mead_W009_front_happy_level3_001"]["has_audio"] is False
     assert rows[clip]["n_frames"] == len(original.time_s) and rows[clip]["fps"] == 25.0
-    assert Path(rows[clip]["audio_path"]).is_file()
+    assert rows[clip]["audio_path"] == f"audio/{clip}.wav" and (manifest / rows[clip]["audio_path"]).is_file()
+    assert rows[clip]["audio_sha256"] == sha256_file(extracted / "clips" / clip / "audio.wav")
     assert validate_manifest(manifest) == []
 
 
@@ -109,7 +111,9 @@ def test_assign_splits_is_deterministic_disjoint_and_near_the_ratios() -> None:
 
 
 def test_older_and_newer_schema_versions_give_clear_errors(manifest: Path, tmp_path: Path) -> None:
-    for version, hint in ((0, "rebuild"), (99, "upgrade")):
+    sources = json.loads((manifest / "manifest.json").read_text())["sources"]
+    rebuild = f"rebuild it with `medtalk-data build-manifest {sources[0]} --out .*v1 --overwrite`"
+    for version, hint in ((1, rebuild), (99, "upgrade")):
         copy = tmp_path / f"v{version}"
         shutil.copytree(manifest, copy)
         meta = json.loads((copy / "manifest.json").read_text())
@@ -238,6 +242,14 @@ def test_metahuman174_manifest_from_the_emoface_rig_files(shared_data: Path, tmp
     assert "rendered" in excluded["angry_gd04_001_021_render"]  # the MetaHuman render is not a real face
     face = m.frames(["face_found"], ["angry_gd04_001_021_actor_with_wav"])["face_found"].to_numpy()
     assert face.mean() > 0.95  # the MediaPipe fit of the actor video travels alongside the rig curves
+    video_row = next(r for r in m.rows() if r.clip_id == "angry_gd04_001_021_actor_with_wav")
+    fitted = read_frames(out / "clips" / video_row.clip_id / "frames.parquet").blendshapes
+    scores = m.blendshapes(video_row.clip_id)  # the fitter's 52 scores, stored beside the 174 curves
+    assert scores.shape == (202, 52) and m.meta["blendshape_names"][0] == "_neutral"
+    np.testing.assert_array_equal(scores[np.isfinite(fitted).all(1)], fitted[np.isfinite(fitted).all(1)])
+    np.testing.assert_array_equal(m.reference_blendshapes(video_row), np.nan_to_num(scores[video_row.reference_frame]))
+    audio_row = next(r for r in m.rows() if r.clip_id == "angry_gd04_001_021")
+    assert audio_row.reference_image is None and np.isnan(m.blendshapes(audio_row.clip_id)).all()  # no face
     assert validate_manifest(tmp_path / "m") == []
 
 

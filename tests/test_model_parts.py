@@ -79,9 +79,12 @@ def test_config_errors_name_the_field(tmp_path: Path, text: str, message: str) -
 def test_align_to_frames_by_time() -> None:
     rate = 50.0
     feats = np.arange(100, dtype=np.float32)[:, None]  # frame i holds i, centred at (i + 0.5) / 50 s
-    # 25 fps: each rig frame averages the two 20 ms frames inside its 40 ms
+    # 25 fps: rig frame t spans [t - 20 ms, t + 20 ms): exactly the two 20 ms frames 2t - 1 and 2t
     out = align_to_frames(feats, rate, np.arange(10) / 25.0, 25.0)
-    np.testing.assert_allclose(out[1:, 0], np.arange(1, 10) * 2.0 - 0.0, atol=0.51)
+    np.testing.assert_allclose(out[1:, 0], np.arange(1, 10) * 2.0 - 0.5, atol=1e-5)
+    assert out[0, 0] == 0.0  # the first frame's interval starts before the audio: only frame 0
+    jittered = align_to_frames(feats, rate, np.arange(10) / 25.0 + 1e-12, 25.0)  # rounding noise in the times
+    np.testing.assert_allclose(jittered, out, atol=1e-5)
     # 60 fps: interpolation at the frame time; outside the audio the nearest frame
     out = align_to_frames(feats, rate, np.array([0.5, 1.0, 5.0, -1.0]), 60.0)
     np.testing.assert_allclose(out[:, 0], [24.5, 49.5, 99.0, 0.0], atol=1e-5)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from medtalk_cli.data import cli as data_cli
 from medtalk_data.emotions import CANONICAL_EMOTIONS, EMOTION_IDS, canonical_emotion, emotion_id, emotion_word_in_name
 from medtalk_data.errors import ConfigError
 from medtalk_pipelines import LABEL_KEYS, RECIPES, detect_recipe, find_pairs, get_recipe, labels_for_path
@@ -711,3 +712,53 @@ def test_extract_applies_the_csv_and_refreshes_labels_without_re_extracting(shar
     assert result.exit_code == 2
     assert "row 2: unknown clip_id 'not_a_clip'" in result.output and "row 3: unknown emotion 'bored'" in result.output
     assert json.loads(status_file.read_text())["labels"]["intensity"] == 0.2  # nothing applied, nothing lost
+
+
+def test_speaker_rule_is_explicit_and_a_media_folder_is_not_a_speaker() -> None:
+    from medtalk_pipelines import media_folder_note
+    from medtalk_pipelines.generic import speaker_of
+
+    # 25 people in videos/video/*.mp4 must not become one speaker "video"
+    assert labels_for_path("auto")("video/pcavs_input_00002.mp4")["speaker"] is None
+    assert labels_for_path("auto")("alice/take1.mp4")["speaker"] == "alice"
+    assert labels_for_path("auto", speaker_from="folder")("video/pcavs_input_00002.mp4")["speaker"] == "video"
+    assert labels_for_path("auto", speaker_from="file")("interviews/alice_take1.mp4")["speaker"] == "alice"
+    assert labels_for_path("auto", speaker_from="none")("alice/take1.mp4")["speaker"] is None
+    assert [speaker_of("Raw-Clips/x.mp4"), speaker_of("video_noaudio/x.mp4"), speaker_of("Bob_Smith/x.mp4")] == [
+        None,
+        None,
+        "Bob_Smith",
+    ]
+    # dataset recipes keep their own speakers whatever the rule
+    assert (
+        labels_for_path("auto", speaker_from="none")("video_noaudio/mead_W009_front_angry_level3_001.mp4")["speaker"]
+        == "mead:W009"
+    )
+    note = media_folder_note(
+        ["video/a.mp4", "video/b.mp4", "alice/c.mp4", "clips/mead_W009_front_angry_level3_001.mp4"]
+    )
+    assert note is not None and note.startswith("video/ (2 clips)") and "--speaker-from folder" in note
+    assert media_folder_note(["video/a.mp4"], speaker_from="folder") is None
+    with pytest.raises(ValueError, match="speaker rule 'people'"):
+        labels_for_path("auto", speaker_from="people")
+
+
+def test_extract_warns_about_a_media_folder_and_takes_the_rule_from_the_config(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    videos = tmp_path / "videos" / "video"
+    videos.mkdir(parents=True)
+    (videos / "pcavs_input_00002.mp4").symlink_to(shared_data / "video" / "pcavs_input_00002.mp4")
+    args = ["extract", str(tmp_path / "videos"), "--out", str(tmp_path / "out"), "--stages", "audio", "--no-progress"]
+    result = CliRunner().invoke(data_cli, args)
+    assert result.exit_code == 0, result.output
+    assert "warning: video/ (1 clips): the folder name says what the files are" in result.output
+    status = json.loads((tmp_path / "out" / "clips" / "video__pcavs_input_00002" / "status.json").read_text())
+    assert status["labels"]["speaker"] is None
+    config = tmp_path / "extract.yaml"
+    config.write_text("speaker_from: folder\nstages: [audio]\n")
+    result = CliRunner().invoke(data_cli, ["extract", str(tmp_path / "videos"), "--out", str(tmp_path / "out"),
+                                           "--config", str(config), "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0 and "folder name says" not in result.output, result.output
+    status = json.loads((tmp_path / "out" / "clips" / "video__pcavs_input_00002" / "status.json").read_text())
+    assert status["labels"]["speaker"] == "video" and "skipped" in result.output  # labels refreshed, nothing redone

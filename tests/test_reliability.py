@@ -8,6 +8,7 @@ manifests, an output folder that becomes unwritable, a huge labels CSV, clip-id 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -25,9 +26,11 @@ import pytest
 from click.testing import CliRunner
 
 from medtalk_cli.data import cli as data_cli
+from medtalk_data.errors import MedtalkError
 from medtalk_data.extract import extract_videos
 from medtalk_data.frames_io import read_frames
 from medtalk_data.manifest import build_manifest
+from medtalk_data.settings import ExtractSettings
 from medtalk_data.status import iter_statuses
 from medtalk_pipelines import labels_for_path
 
@@ -529,3 +532,23 @@ def test_zoo_refusal_never_advises_unsafe_loading(tmp_path: Path, shared_data: P
     assert "refused" in message and "system" in message and "could run code" in message
     assert "weights_only" not in message and "will likely succeed" not in message and "\n" not in message
     assert not (tmp_path / "out").exists()
+
+
+def test_extract_from_python_skips_a_stage_that_is_not_installed(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """As the CLI does: the default stages run what this install can; a named stage that cannot run stops
+    with its install command. (A module set to None in sys.modules is one Python cannot import.)"""
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        report = extract_videos(videos, out, settings=ExtractSettings(stages=["face", "labels"]), workers=1,
+                                progress=False, labels_for=_labels(videos))  # fmt: skip
+    assert report.exit_code == 0 and not report.failed and set(report.stages_not_installed) == {"labels"}
+    assert "stage labels skipped (not installed: pip install 'medtalk[labels]'" in caplog.text
+    status = json.loads((out / "clips" / report.done[0] / "status.json").read_text())
+    assert status["state"] == "done" and "expression" not in status["outputs"]
+    with pytest.raises(MedtalkError, match=r"stage labels needs: pip install 'medtalk\[labels\]'"):
+        extract_videos(videos, tmp_path / "named", settings=ExtractSettings(stages=["labels"]), require_stages=True)
+    result = CliRunner().invoke(data_cli, ["extract", str(videos), "--out", str(tmp_path / "cli"), "--recipe", "nope"])
+    assert result.exit_code == 2 and "unknown recipe 'nope'; choose auto or one of" in result.output

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.manifest.build import BuildOptions, build_manifest
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 from medtalk_models.render import BlendshapeBasis, default_basis, fit_basis, load_canonical_mesh
 from medtalk_models.render.basis import canonical_shapes, frame_size
@@ -131,12 +131,15 @@ def test_fit_save_load_roundtrip(clip_dir: Path, frames, tmp_path: Path) -> None
 def test_build_from_extraction_folder_and_manifest(clip_dir: Path, tmp_path: Path, capsys) -> None:
     extraction = clip_dir.parent.parent
     from_folder = build_basis_from_extractions([extraction])
-    manifest = tmp_path / "manifest"
-    manifest.mkdir()
-    table = {"clip_id": [clip_dir.name], "extraction_dir": [str(extraction)], "kind": ["video"]}
-    pq.write_table(pa.table(table), manifest / "clips.parquet")
-    from_manifest = build_basis_from_extractions([manifest])
-    np.testing.assert_allclose(from_manifest.deltas, from_folder.deltas)
+    without = build_manifest([extraction], tmp_path / "plain", options=BuildOptions(min_duration_s=0.0)).out_dir
+    with pytest.raises(MedtalkError, match="built without landmarks"):
+        build_basis_from_extractions([without])
+    copy = shutil.copytree(extraction, tmp_path / "copy")
+    opts = BuildOptions(min_duration_s=0.0, landmarks=True)
+    manifest = build_manifest([copy], tmp_path / "built", options=opts).out_dir
+    shutil.rmtree(copy)  # the manifest alone, moved: no extraction folder is read
+    from_manifest = build_basis_from_extractions([shutil.move(manifest, tmp_path / "moved")])
+    np.testing.assert_allclose(from_manifest.deltas, from_folder.deltas, atol=1e-6)
     with pytest.raises(MedtalkError, match="neither an extraction folder"):
         build_basis_from_extractions([tmp_path])
     out = tmp_path / "b.npz"

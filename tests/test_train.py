@@ -227,21 +227,41 @@ def test_cli_train(training_manifest: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(training_manifest: Path, tmp_path: Path) -> None:
-    """The DDP path (gradients averaged across ranks, rank 0 writes) with the gloo backend."""
-    out = tmp_path / "ddp"
+    """The DDP path with the gloo backend: two ranks of batch B, gradients averaged, take the very steps
+    of one process of batch B with grad_accum 2 (the same global batch); rank 0 alone writes."""
+    from safetensors.numpy import load_file
+
     config = tmp_path / "ddp.yaml"
     config.write_text("stages:\n  disentangle:\n    epochs_per_phase: 1\n")
+    accum = tmp_path / "accum.yaml"
+    accum.write_text("stages:\n  disentangle:\n    epochs_per_phase: 1\n    grad_accum: 2\n")
+    out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "medtalk_cli.models", "train", "--manifest", str(training_manifest), "--out", str(out),
-           "--stage", "disentangle", "--config", str(config), "--device", "cpu"]  # fmt: skip
+           "--stage", "disentangle", "--config", str(config), "--device", "cpu", "--max-steps", "4"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    single = train(training_manifest, load_config(config), tmp_path / "single", "disentangle", progress=False)
-    rows = [r for r in log_rows(out) if r["split"] == "train"]
-    steps_single = [r for r in log_rows(single.out) if r["split"] == "train"]
-    assert 0 < len(rows) <= len(steps_single) // 2  # each rank takes half of every epoch's batches
-    assert load_meta(out / "model")["stages_done"] == ["disentangle"]
+    single = train(training_manifest, load_config(accum), tmp_path / "one", "disentangle", progress=False, max_steps=4)
+    ddp = load_file(out / "disentangle" / "model.safetensors")
+    one = load_file(single.out / "disentangle" / "model.safetensors")
+    assert ddp.keys() == one.keys()
+    start = load_file(_initial_weights(training_manifest, tmp_path))
+    moved = max(float(np.abs(one[k] - start[k]).max()) for k in one)
+    assert moved > 1e-3  # four steps really changed the weights
+    for k in one:  # a rank training on its own half (no averaging) ends elsewhere
+        np.testing.assert_allclose(ddp[k], one[k], atol=1e-5, err_msg=k)
+    steps = [int(r["step"]) for r in log_rows(out) if r["split"] == "train"]
+    assert steps and steps[-1] == 4 and len(set(steps)) == len(steps)  # one writer: no row twice
+
+
+def _initial_weights(manifest: Path, tmp_path: Path) -> Path:
+    """The weights before any step (the same seed initialises every rank and the single process alike)."""
+    cfg = load_config()
+    cfg["stages"]["disentangle"]["lr"] = 0.0
+    cfg["stages"]["disentangle"]["epochs_per_phase"] = 1
+    run = train(manifest, cfg, tmp_path / "init", "disentangle", progress=False, max_steps=1)
+    return run.out / "disentangle" / "model.safetensors"
 
 
 def test_other_backbones_train(training_manifest: Path, tiny_wav2vec2: Path, tiny_clip: Path, tmp_path: Path) -> None:

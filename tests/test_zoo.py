@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,9 @@ def test_basis_command_from_a_manifest(training_manifest: Path, tmp_path: Path) 
     from medtalk_models.render.basis import BlendshapeBasis
 
     out = CliRunner().invoke(cli, ["basis", str(training_manifest), "-o", str(tmp_path / "b.npz")])
+    assert out.exit_code == 2 and "built without landmarks; rebuild it with" in out.output  # the manifest alone
+    extracted = json.loads((training_manifest / "manifest.json").read_text())["sources"][0]
+    out = CliRunner().invoke(cli, ["basis", extracted, "-o", str(tmp_path / "b.npz")])
     assert out.exit_code == 0, out.output
     basis = BlendshapeBasis.load(tmp_path / "b.npz")
     weights = np.zeros(len(basis.names), np.float32)

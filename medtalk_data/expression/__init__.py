@@ -1,7 +1,7 @@
 """Per-frame facial-expression probabilities on the tracked face (fer's FER2013 TFLite model on LiteRT).
 
-``run_expression_stage`` (in :mod:`.stage`) writes a clip's ``expression.parquet``; the classifier
-and the crop are usable on their own.
+:class:`.stage.ExpressionObserver` classifies inside the face stage's frame loop and writes a clip's
+``expression.parquet``; the classifier and the crop are usable on their own.
 """
 
 from .classifier import EXPRESSION_NAMES, ExpressionClassifier

@@ -1,11 +1,14 @@
 """Classify the tracked face of every grid frame → ``expression.parquet`` (one row per row of frames.parquet).
 
-The video is decoded again, streaming (:func:`medtalk_data.video.iter_frames`), in step with
-frames.parquet read in row-group-sized batches, and the output is written one row group at a time,
-so memory does not grow with the video's length. A grid row is classified on its ``source_frame``
-(the nearest decoded frame) with its own landmarks: a found face, or one interpolated across a short
-gap (``interpolated``; the face is in the picture, the tracker missed it). Grid rows that repeat the
-previous row's decoded frame and landmarks exactly (a grid faster than the video) reuse its result.
+The classifier runs inside the face stage's own frame loop (:class:`ExpressionObserver` is handed
+to :func:`medtalk_data.face_stage.run_face_stage`): each decoded frame whose face the tracker
+follows is cropped on that face's landmarks and classified while the picture is in memory, so the
+video is decoded once for both stages. Afterwards a grid row takes the probabilities of its
+``source_frame`` (the nearest decoded frame, as its landmarks do); a row whose face was
+interpolated across a short gap (``interpolated``: the face is in the picture, the tracker missed
+it) takes the probabilities interpolated in time between the classified rows around the gap.
+What is kept per decoded frame is its seven probabilities (28 bytes), and of the grid only five
+small columns are read back (no landmarks), so memory stays a few dozen bytes per frame.
 
 Columns: ``frame_index`` (int32), ``time_s`` (float64, grid time as in frames.parquet),
 ``face_found``, ``interpolated`` (bool, copied from frames.parquet), ``probs`` (7 × float32,
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..frames_io import fixed_size_numpy
+from ..face.base import FaceObservation
 from ..fsutil import atomic_path
-from ..rigs import N_LANDMARKS
-from ..video import DecodedFrame, iter_frames
+from ..video import DecodedFrame
 from .classifier import EXPRESSION_NAMES, FER2013_LABELS, MODEL_ASSET, ExpressionClassifier
 from .crop import MARGIN, crop_grey, face_box
 
@@ -45,132 +46,98 @@ EXPRESSION_SCHEMA = pa.schema(
     ]
 )
 
-_FRAME_COLUMNS = ["frame_index", "time_s", "source_frame", "face_found", "interpolated", "landmarks"]
+_FRAME_COLUMNS = ["frame_index", "time_s", "source_frame", "face_found", "interpolated"]
 
 
-def _grid_batches(frames_parquet: Path, batch_rows: int) -> Iterator[dict[str, np.ndarray]]:
-    reader = pq.ParquetFile(frames_parquet)
-    for rb in reader.iter_batches(batch_size=batch_rows, columns=_FRAME_COLUMNS):
-        yield {
-            "frame_index": rb.column("frame_index").to_numpy(),
-            "time_s": rb.column("time_s").to_numpy(),
-            "source_frame": rb.column("source_frame").to_numpy(),
-            "face_found": rb.column("face_found").to_numpy(zero_copy_only=False),
-            "interpolated": rb.column("interpolated").to_numpy(zero_copy_only=False),
-            "landmarks": fixed_size_numpy(rb.column("landmarks"), (N_LANDMARKS, 3)),
+class ExpressionObserver:
+    """Sees every decoded frame of the face stage with the face it follows, and classifies that face."""
+
+    def __init__(self, classifier: ExpressionClassifier | None = None) -> None:
+        self.classifier = classifier or ExpressionClassifier()
+        self.probs: dict[int, np.ndarray] = {}  # decoded frame index → (7,) float32
+        self.seconds = 0.0  # spent cropping and classifying (the decode is the face stage's)
+
+    def observe(self, frame: DecodedFrame, face: FaceObservation | None) -> None:
+        if face is None:
+            return
+        started = time.perf_counter()
+        height, width = frame.rgb.shape[:2]
+        box = face_box(face.landmarks, width, height)
+        if box is not None:  # off the frame or under 8 px: not classified
+            self.probs[frame.index] = self.classifier.probabilities(crop_grey(frame.rgb, box))
+        self.seconds += time.perf_counter() - started
+
+    def grid_probs(self, source_frame: np.ndarray, found: np.ndarray, interpolated: np.ndarray) -> np.ndarray:
+        """(n, 7) probabilities of the grid rows: found rows from their source frame, interpolated rows
+        linearly between the classified rows around them, NaN elsewhere."""
+        n = len(source_frame)
+        probs = np.full((n, N_CLASSES), np.nan, dtype=np.float32)
+        for i in np.flatnonzero(found):
+            got = self.probs.get(int(source_frame[i]))
+            if got is not None:
+                probs[i] = got
+        known = np.flatnonzero(np.isfinite(probs[:, 0]))
+        fill = np.flatnonzero(interpolated & ~np.isfinite(probs[:, 0]))
+        if len(known) and len(fill):
+            for k in range(N_CLASSES):  # np.interp holds the end values past the first/last known row
+                probs[fill, k] = np.interp(fill, known, probs[known, k])
+        return probs
+
+    def write(self, frames_parquet: Path, out_path: Path, row_group_frames: int = 256) -> dict[str, Any]:
+        """Write ``out_path`` (atomically) for the grid of ``frames_parquet``; a JSON-safe summary for status.json.
+
+        Summary: ``n_frames`` (grid rows), ``n_with_face`` (found or interpolated), ``n_classified``
+        (rows with probabilities), ``n_inferences`` (model calls), ``n_unclassified`` (rows with a face
+        but no probabilities: box off the frame or under 8 px; 0 normally), ``mean_probs`` (per class,
+        over classified rows), ``argmax_histogram`` (rows per top class), ``top``, ``seconds`` (cropping
+        and classifying), ``frames_per_s`` (grid rows per second of that), ``model``, ``model_sha256``.
+        """
+        clf = self.classifier
+        frames = pq.read_table(frames_parquet, columns=_FRAME_COLUMNS)
+        fps = json.loads((frames.schema.metadata or {}).get(b"medtalk", b"{}")).get("fps")
+        found = frames["face_found"].to_numpy(zero_copy_only=False)
+        interpolated = frames["interpolated"].to_numpy(zero_copy_only=False)
+        probs = self.grid_probs(frames["source_frame"].to_numpy(), found, interpolated)
+        meta = {
+            "medtalk_expression_schema_version": EXPRESSION_SCHEMA_VERSION,
+            "class_names": list(EXPRESSION_NAMES),
+            "model": clf.model_path.name,
+            "model_asset": MODEL_ASSET,
+            "model_sha256": clf.model_sha256,
+            "model_labels": list(FER2013_LABELS),
+            "fps": fps,
+            "crop": {"from": "landmarks bounding box, square", "margin": MARGIN, "input": "grey 64x64, [-1, 1]"},
         }
-
-
-def _frames_metadata(frames_parquet: Path) -> dict[str, Any]:
-    raw = (pq.ParquetFile(frames_parquet).schema_arrow.metadata or {}).get(b"medtalk")
-    return json.loads(raw) if raw else {}
-
-
-class _Decoder:
-    """The decoded frame with a given index, advancing one stream forwards only."""
-
-    def __init__(self, frames: Iterator[DecodedFrame]) -> None:
-        self._frames = frames
-        self.current: DecodedFrame | None = next(frames, None)
-
-    def frame(self, index: int) -> DecodedFrame | None:
-        while self.current is not None and self.current.index < index:
-            self.current = next(self._frames, None)
-        return self.current if self.current is not None and self.current.index == index else None
-
-
-def run_expression_stage(
-    source_path: Path,
-    frames_parquet: Path,
-    out_path: Path,
-    *,
-    nominal_fps: float,
-    classifier: ExpressionClassifier | None = None,
-    row_group_frames: int = 256,
-) -> dict[str, Any]:
-    """Write ``out_path`` (atomically) and return a JSON-safe summary for status.json.
-
-    ``nominal_fps`` is the source's, as given to the face stage (used only to repair broken
-    timestamps while decoding). ``classifier`` lets a worker reuse one loaded model across clips.
-    Summary: ``n_frames`` (grid rows), ``n_with_face`` (found or interpolated), ``n_classified``
-    (rows with probabilities), ``n_inferences`` (model calls), ``n_unclassified`` (rows with a face
-    but no probabilities: box off the frame or under 8 px, or no decoded frame; 0 normally),
-    ``mean_probs`` (per class, over classified rows), ``argmax_histogram`` (rows per top class),
-    ``top``, ``seconds``, ``frames_per_s`` (grid rows per second), ``model``, ``model_sha256``.
-    """
-    started = time.perf_counter()
-    clf = classifier or ExpressionClassifier()
-    frames_meta = _frames_metadata(frames_parquet)
-    meta = {
-        "medtalk_expression_schema_version": EXPRESSION_SCHEMA_VERSION,
-        "class_names": list(EXPRESSION_NAMES),
-        "model": clf.model_path.name,
-        "model_asset": MODEL_ASSET,
-        "model_sha256": clf.model_sha256,
-        "model_labels": list(FER2013_LABELS),
-        "fps": frames_meta.get("fps"),
-        "crop": {"from": "landmarks bounding box, square", "margin": MARGIN, "input": "grey 64x64, [-1, 1]"},
-    }
-    schema = EXPRESSION_SCHEMA.with_metadata({b"medtalk": json.dumps(meta).encode()})
-    sums = np.zeros(N_CLASSES, dtype=np.float64)
-    histogram = np.zeros(N_CLASSES, dtype=np.int64)
-    n_frames = n_with_face = n_classified = n_inferences = 0
-    last_key: tuple[int, bytes] | None = None
-    last_probs = np.full(N_CLASSES, np.nan, dtype=np.float32)
-    decoded = iter_frames(source_path, nominal_fps)
-    try:
-        decoder = _Decoder(decoded)
-        with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for batch in _grid_batches(frames_parquet, row_group_frames):
-                n = len(batch["frame_index"])
-                probs = np.full((n, N_CLASSES), np.nan, dtype=np.float32)
-                usable = batch["face_found"] | batch["interpolated"]
-                for i in np.flatnonzero(usable):
-                    source = int(batch["source_frame"][i])
-                    landmarks = batch["landmarks"][i]
-                    key = (source, landmarks.tobytes())
-                    if key == last_key:
-                        probs[i] = last_probs
-                    else:
-                        frame = decoder.frame(source)
-                        box = None if frame is None else face_box(landmarks, frame.rgb.shape[1], frame.rgb.shape[0])
-                        if frame is None or box is None:
-                            continue
-                        probs[i] = clf.probabilities(crop_grey(frame.rgb, box))
-                        n_inferences += 1
-                        last_key, last_probs = key, probs[i]
-                    sums += probs[i]
-                    histogram[int(np.argmax(probs[i]))] += 1
-                    n_classified += 1
-                n_frames += n
-                n_with_face += int(usable.sum())
-                table = pa.table(
-                    {
-                        "frame_index": pa.array(batch["frame_index"], type=pa.int32()),
-                        "time_s": pa.array(batch["time_s"], type=pa.float64()),
-                        "face_found": pa.array(batch["face_found"], type=pa.bool_()),
-                        "interpolated": pa.array(batch["interpolated"], type=pa.bool_()),
-                        "probs": pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), N_CLASSES),
-                    },
-                    schema=schema,
-                )
-                writer.write_table(table, row_group_size=n)
-    finally:
-        decoded.close()
-    seconds = time.perf_counter() - started
-    mean = sums / n_classified if n_classified else None
-    mean_probs = None if mean is None else dict(zip(EXPRESSION_NAMES, np.round(mean, 4).tolist(), strict=True))
-    return {
-        "n_frames": n_frames,
-        "n_with_face": n_with_face,
-        "n_classified": n_classified,
-        "n_inferences": n_inferences,
-        "n_unclassified": n_with_face - n_classified,
-        "mean_probs": mean_probs,
-        "argmax_histogram": {k: int(c) for k, c in zip(EXPRESSION_NAMES, histogram, strict=True)},
-        "top": None if mean is None else EXPRESSION_NAMES[int(np.argmax(mean))],
-        "seconds": round(seconds, 3),
-        "frames_per_s": round(n_frames / seconds, 1) if seconds > 0 else None,
-        "model": clf.model_path.name,
-        "model_sha256": clf.model_sha256,
-    }
+        schema = EXPRESSION_SCHEMA.with_metadata({b"medtalk": json.dumps(meta).encode()})
+        table = pa.table(
+            {
+                "frame_index": frames["frame_index"].cast(pa.int32()),
+                "time_s": frames["time_s"],
+                "face_found": frames["face_found"],
+                "interpolated": frames["interpolated"],
+                "probs": pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), N_CLASSES),
+            },
+            schema=schema,
+        )
+        with atomic_path(out_path) as tmp:
+            pq.write_table(table, tmp, compression="zstd", row_group_size=max(1, row_group_frames))
+        classified = np.isfinite(probs[:, 0])
+        with_face = found | interpolated
+        mean = probs[classified].mean(axis=0) if classified.any() else None
+        histogram = np.bincount(np.argmax(probs[classified], axis=1), minlength=N_CLASSES)
+        n = len(found)
+        mean_probs = None if mean is None else dict(zip(EXPRESSION_NAMES, np.round(mean, 4).tolist(), strict=True))
+        return {
+            "n_frames": n,
+            "n_with_face": int(with_face.sum()),
+            "n_classified": int(classified.sum()),
+            "n_inferences": len(self.probs),
+            "n_unclassified": int((with_face & ~classified).sum()),
+            "mean_probs": mean_probs,
+            "argmax_histogram": {k: int(c) for k, c in zip(EXPRESSION_NAMES, histogram, strict=True)},
+            "top": None if mean is None else EXPRESSION_NAMES[int(np.argmax(mean))],
+            "seconds": round(self.seconds, 3),
+            "frames_per_s": round(n / self.seconds, 1) if self.seconds > 0 else None,
+            "model": clf.model_path.name,
+            "model_sha256": clf.model_sha256,
+        }

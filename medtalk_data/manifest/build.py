@@ -27,9 +27,9 @@ from .. import __version__
 from ..errors import MedtalkError, brief
 from ..expression.classifier import EXPRESSION_NAMES
 from ..frames_io import ClipFrames, fixed_size_list, fixed_size_numpy, read_frames
-from ..fsutil import display_path
+from ..fsutil import copy_hashed, display_path
 from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
-from ..rigs import N_LANDMARKS
+from ..rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS, channel_groups
 from ..status import (
     AUDIO_FILE,
     DONE,
@@ -40,12 +40,16 @@ from ..status import (
     damaged_outputs,
     iter_statuses,
 )
+from ..video import decode_frame, upright_size
 from ..words.types import WordsDoc, read_words_json
 from .schema import (
+    AUDIO_DIR,
     CLIP_SCHEMA,
     EXCLUDED_SCHEMA,
     MANIFEST_SCHEMA_VERSION,
+    N_BLENDSHAPES,
     N_EXPRESSIONS,
+    REFERENCES_DIR,
     ClipRow,
     frame_schema,
     with_version,
@@ -56,6 +60,8 @@ log = logging.getLogger(__name__)
 
 MEDIAPIPE52 = "mediapipe52"
 RIGS = (MEDIAPIPE52, METAHUMAN174)
+AUDIO_MODES = ("copy", "link", "none")
+REFERENCE_MAX_PX = 512  # longest side of a stored reference image
 
 
 @dataclass
@@ -69,6 +75,20 @@ class BuildOptions:
     landmarks: bool = False  # also store the 478×3 landmarks per frame (large)
     rig: str = MEDIAPIPE52  # curves: MediaPipe's 52 blendshapes, or a dataset's 174-channel MetaHuman rig file
     include_renders: bool = False  # keep clips a recipe marks as renders (e.g. EmoFace's MetaHuman videos)
+    audio: str = "copy"  # the clips' 16 kHz wavs inside the manifest (audio/): copy, link (hard link) or none
+    reference_images: bool = True  # each video clip's most intense frame as a JPEG (references/), for image encoders
+
+
+@dataclass
+class ClipAssets:
+    """What a manifest keeps of a clip besides its rows: its own audio copy and its reference frame."""
+
+    audio_path: str | None = None  # relative to the manifest folder
+    audio_sha256: str | None = None
+    audio_linked: bool = False
+    reference_frame: int | None = None
+    reference_image: str | None = None
+    frame_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -85,7 +105,7 @@ class BuildReport:
 def _clip_row(
     status: dict[str, Any],
     words_doc: WordsDoc | None,
-    clip_path: Path,
+    assets: ClipAssets,
     extraction_dir: Path,
     split: str,
     rig: str | None,
@@ -121,7 +141,8 @@ def _clip_row(
         duration_s=float(n / fps if fps and n else (audio or {}).get("duration_s") or 0.0),
         face_found_ratio=float(face.get("face_found_ratio", 0.0)),
         has_audio=audio is not None,
-        audio_path=str((clip_path / AUDIO_FILE).resolve()) if audio is not None else None,
+        audio_path=assets.audio_path,
+        audio_sha256=assets.audio_sha256,
         audio_offset_s=float((audio or {}).get("offset_s", 0.0)),
         rig=rig,
         rig_curves_path=labels.get("rig_curves_path"),
@@ -129,6 +150,10 @@ def _clip_row(
         extractor=face.get("fitter", ""),
         extractor_version=face.get("fitter_version", ""),
         extraction_dir=str(extraction_dir.resolve()),
+        frame_width=assets.frame_size[0] if assets.frame_size else None,
+        frame_height=assets.frame_size[1] if assets.frame_size else None,
+        reference_frame=assets.reference_frame,
+        reference_image=assets.reference_image,
     )
 
 
@@ -274,9 +299,88 @@ def _frames_table(
         "head_translation_cm": fixed_size_list(face["head_translation_cm"], 3),
         "expression_probs": fixed_size_list(expression, N_EXPRESSIONS),
     }
+    if "blendshapes" in schema.names:
+        columns["blendshapes"] = fixed_size_list(_blendshapes_on_grid(frames, n, fps), N_BLENDSHAPES)
     if landmarks:
         columns["landmarks"] = fixed_size_list(face["landmarks"], N_LANDMARKS * 3)
     return pa.table(columns, schema=schema)
+
+
+def _blendshapes_on_grid(frames: ClipFrames | None, n: int, fps: float) -> np.ndarray:
+    """The fitter's 52 scores at each of the ``n`` frames of another rig's curves (nearest in time; NaN outside)."""
+    out = np.full((n, N_BLENDSHAPES), np.nan, dtype=np.float32)
+    if frames is None or not len(frames.time_s):
+        return out
+    k = np.rint(np.arange(n) / fps * frames.fps).astype(np.int64)
+    inside = k < len(frames.time_s)
+    out[inside] = frames.blendshapes[k[inside]]
+    return out
+
+
+def _usable_frames(curves: np.ndarray, frames: ClipFrames | None, rig: str) -> np.ndarray:
+    """Frames whose curves are real values: a face fitted or interpolated (captured rig files: every finite row)."""
+    usable = np.isfinite(curves).all(axis=1)
+    if rig == MEDIAPIPE52 and frames is not None:
+        m = min(len(curves), len(frames.face_found))
+        face = np.zeros(len(curves), dtype=bool)
+        face[:m] = frames.face_found[:m] | frames.interpolated[:m]
+        usable &= face
+    return usable
+
+
+def reference_frame(curves: np.ndarray, names: list[str], usable: np.ndarray) -> int | None:
+    """The clip's most intense frame: the largest Int(x), the summed magnitude of the intensity channels
+    (MEDTalk's 14 controllers, or their ARKit counterparts), among usable frames."""
+    if not usable.any():
+        return None
+    _family, groups = channel_groups(names)
+    where = {name: i for i, name in reversed(list(enumerate(names)))}
+    idx = [where[name] for name in groups["intensity"]]
+    score = np.abs(np.nan_to_num(curves[:, idx])).sum(axis=1)
+    score[~usable] = -1.0
+    return int(np.argmax(score))
+
+
+def _reference_image(
+    status: dict[str, Any], frames: ClipFrames | None, frame: int, fps: float, target: Path
+) -> str | None:
+    """Decode the source frame under rig frame ``frame`` (upright, the same decoder as extraction) into a JPEG."""
+    from PIL import Image
+
+    if frames is None or not len(frames.source_frame):
+        return None
+    k = int(np.clip(round(frame / fps * frames.fps), 0, len(frames.source_frame) - 1))
+    source = Path(status["source"].get("path") or "")
+    nominal = float((status.get("media") or {}).get("nominal_fps") or frames.fps)
+    rgb = decode_frame(source, int(frames.source_frame[k]), nominal) if source.is_file() else None
+    if rgb is None:
+        return None
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    image.thumbnail((REFERENCE_MAX_PX, REFERENCE_MAX_PX))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, format="JPEG", quality=90)
+    return f"{REFERENCES_DIR}/{target.name}"
+
+
+def _clip_assets(
+    status: dict[str, Any], clip_path: Path, work: Path, data: _ClipData, n: int, opts: BuildOptions
+) -> ClipAssets:
+    """Copy the clip's audio into the manifest and pick (and store) its reference frame."""
+    assets = ClipAssets(frame_size=upright_size(status.get("media")))
+    clip_id = status["clip_id"]
+    if status.get("audio") is not None and opts.audio != "none":
+        (work / AUDIO_DIR).mkdir(exist_ok=True)
+        target = work / AUDIO_DIR / f"{clip_id}.wav"
+        with _reading(clip_path / AUDIO_FILE):
+            assets.audio_sha256, assets.audio_linked = copy_hashed(clip_path / AUDIO_FILE, target, opts.audio == "link")
+        assets.audio_path = f"{AUDIO_DIR}/{target.name}"
+    if n and data.curves is not None and data.fps:
+        usable = _usable_frames(data.curves, data.frames, opts.rig)
+        assets.reference_frame = reference_frame(data.curves, data.names, usable)
+        if assets.reference_frame is not None and opts.reference_images and status.get("kind") == "video":
+            target = work / REFERENCES_DIR / f"{clip_id}.jpg"
+            assets.reference_image = _reference_image(status, data.frames, assets.reference_frame, data.fps, target)
+    return assets
 
 
 def _excluded(status: dict[str, Any], directory: Path, reason: str) -> dict[str, str]:
@@ -362,6 +466,8 @@ def build_manifest(
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         rows: list[dict[str, Any]] = []
+        copied: list[str] = []  # --audio link fell back to a copy (another file system)
+        no_image: list[str] = []  # source video gone or unreadable: no reference image
         channel_names: list[str] | None = None
         writer: pq.ParquetWriter | None = None
         try:
@@ -373,15 +479,22 @@ def build_manifest(
                     if data.curves is not None and data.fps is not None:
                         if channel_names is None:
                             channel_names = data.names
-                            schema = with_version(frame_schema(len(data.names), opts.landmarks))
+                            schema = with_version(
+                                frame_schema(len(data.names), opts.landmarks, blendshapes=opts.rig != MEDIAPIPE52)
+                            )
                         elif data.names != channel_names:
                             raise MedtalkError(f"{status['clip_id']}: curve channels differ from the other clips")
                         table = _frames_table(
                             status["clip_id"], clip_path, data.curves, data.fps, data.frames, schema, opts.landmarks
                         )
+                    assets = _clip_assets(status, clip_path, work, data, 0 if table is None else table.num_rows, opts)
                 except UnreadableClip as err:
                     report.excluded.append(_excluded(status, directory, str(err)))
                     continue
+                if assets.audio_linked is False and opts.audio == "link" and assets.audio_path:
+                    copied.append(status["clip_id"])
+                if assets.reference_frame is not None and opts.reference_images and not assets.reference_image:
+                    no_image.append(status["clip_id"])
                 n = 0
                 if table is not None:
                     if writer is None:
@@ -390,7 +503,7 @@ def build_manifest(
                     n = table.num_rows
                     report.n_frames += n
                 split = splits[status["clip_id"]]
-                row = _clip_row(status, data.words, clip_path, directory, split, opts.rig if n else None, data.fps, n)
+                row = _clip_row(status, data.words, assets, directory, split, opts.rig if n else None, data.fps, n)
                 rows.append(asdict(row))
         finally:
             if writer is not None:
@@ -398,6 +511,20 @@ def build_manifest(
         if not rows:
             raise MedtalkError(
                 f"every clip was excluded ({len(report.excluded)}); first reason: {report.excluded[0]['reason']}"
+            )
+        if copied:
+            report.warnings.append(
+                f"--audio link: {len(copied)} clips' audio was copied instead (the manifest is on another file "
+                f"system than the extraction folder, or it refuses hard links), e.g. {copied[0]}"
+            )
+        if no_image:
+            report.warnings.append(
+                f"{len(no_image)} clips have no reference image: their source video is missing or unreadable "
+                f"(e.g. {no_image[0]}); image encoders that need pixels (image.kind: clip) leave them out of stage 4"
+            )
+        if opts.audio == "none":
+            report.warnings.append(
+                "--audio none: the manifest holds no audio; it trains the label path and stage 1 only"
             )
         if writer is None:  # an audio-only manifest: the frames table is empty but has its schema
             pq.write_table(with_version(frame_schema(0)).empty_table(), work / "frames.parquet")
@@ -419,6 +546,7 @@ def build_manifest(
             "rig": opts.rig,
             "channel_names": channel_names or [],
             "expression_names": list(EXPRESSION_NAMES),
+            "blendshape_names": list(MEDIAPIPE_BLENDSHAPES) if opts.rig != MEDIAPIPE52 else [],
             "sources": [str(Path(d).resolve()) for d in extracted_dirs],
             "warnings": report.warnings,
         }

@@ -1,7 +1,8 @@
 """Typed rows and their explicit Arrow schemas (a test checks that the two agree).
 
 Units are in the names (``_s`` seconds, ``_deg`` degrees, ``_cm`` centimetres). Times are float64
-seconds on the clip's video time axis (0 = first decoded frame).
+seconds on the clip's video time axis (0 = first decoded frame). Paths (``audio_path``,
+``reference_image``) are relative to the manifest folder, so a manifest can be moved or copied whole.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import pyarrow as pa
 
 from ..rigs import N_LANDMARKS
 
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 2
 SCHEMA_METADATA_KEY = b"medtalk_manifest_schema_version"
 N_BLENDSHAPES = 52
 N_EXPRESSIONS = 7
+AUDIO_DIR = "audio"  # <manifest>/audio/<clip_id>.wav
+REFERENCES_DIR = "references"  # <manifest>/references/<clip_id>.jpg
 
 WORD_TYPE = pa.struct(
     [
@@ -57,14 +60,19 @@ class ClipRow:
     duration_s: float = 0.0
     face_found_ratio: float = 0.0
     has_audio: bool = False
-    audio_path: str | None = None  # absolute path of the 16 kHz mono wav
+    audio_path: str | None = None  # the 16 kHz mono wav, relative to the manifest folder (audio/<clip_id>.wav)
+    audio_sha256: str | None = None  # of that wav, to detect a truncated or replaced file
     audio_offset_s: float = 0.0  # audio sample 0 sits here on the video time axis
     rig: str | None = None  # channel set of the frames' curves: "mediapipe52" or "metahuman174"
     rig_curves_path: str | None = None  # ground-truth rig file from the dataset, if any
     split: str = "train"
     extractor: str = ""
     extractor_version: str = ""
-    extraction_dir: str = ""
+    extraction_dir: str = ""  # provenance only: no reader of the manifest needs the extraction folder
+    frame_width: int | None = None  # upright video size in pixels (landmark x, y are normalised by it)
+    frame_height: int | None = None
+    reference_frame: int | None = None  # the clip's most intense frame (Int(x) over the intensity channels)
+    reference_image: str | None = None  # that frame as a JPEG, relative to the manifest folder
 
 
 CLIP_SCHEMA = pa.schema(
@@ -91,6 +99,7 @@ CLIP_SCHEMA = pa.schema(
         ("face_found_ratio", pa.float32()),
         ("has_audio", pa.bool_()),
         ("audio_path", pa.string()),
+        ("audio_sha256", pa.string()),
         ("audio_offset_s", pa.float64()),
         ("rig", pa.string()),
         ("rig_curves_path", pa.string()),
@@ -98,14 +107,22 @@ CLIP_SCHEMA = pa.schema(
         ("extractor", pa.string()),
         ("extractor_version", pa.string()),
         ("extraction_dir", pa.string()),
+        ("frame_width", pa.int32()),
+        ("frame_height", pa.int32()),
+        ("reference_frame", pa.int32()),
+        ("reference_image", pa.string()),
     ]
 )
 
 LANDMARKS_FIELD = pa.field("landmarks", pa.list_(pa.float32(), N_LANDMARKS * 3))
+BLENDSHAPES_FIELD = pa.field("blendshapes", pa.list_(pa.float32(), N_BLENDSHAPES))
 
 
-def frame_schema(n_channels: int, landmarks: bool = False) -> pa.Schema:
-    """Per-frame table: ``curves`` has one value per channel of the manifest's rig (manifest.json names them)."""
+def frame_schema(n_channels: int, landmarks: bool = False, blendshapes: bool = False) -> pa.Schema:
+    """Per-frame table: ``curves`` has one value per channel of the manifest's rig (manifest.json names them).
+
+    ``blendshapes`` (the fitter's 52 scores) is stored only when the curves are another rig's; with the
+    mediapipe52 rig the curves are those scores."""
     fields = [
         ("clip_id", pa.string()),
         ("frame_index", pa.int32()),
@@ -118,6 +135,8 @@ def frame_schema(n_channels: int, landmarks: bool = False) -> pa.Schema:
         ("expression_probs", pa.list_(pa.float32(), N_EXPRESSIONS)),
     ]
     schema = pa.schema(fields)
+    if blendshapes:
+        schema = schema.append(BLENDSHAPES_FIELD)
     return schema.append(LANDMARKS_FIELD) if landmarks else schema
 
 

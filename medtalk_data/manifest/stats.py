@@ -12,8 +12,9 @@ from .read import load_manifest
 def manifest_stats(path: Path) -> dict[str, Any]:
     m = load_manifest(path)
     rows = m.clips.select(
-        ["split", "speaker", "emotion", "duration_s", "face_found_ratio", "n_frames", "words", "kind", "has_audio"]
-    ).to_pylist()
+        ["split", "speaker", "emotion", "duration_s", "face_found_ratio", "n_frames", "words", "kind", "has_audio",
+         "dataset"]
+    ).to_pylist()  # fmt: skip
     hours = sum(r["duration_s"] for r in rows) / 3600
     video = [r for r in rows if r["kind"] == "video" and r["n_frames"] > 0]
     frames = sum(r["n_frames"] for r in video)
@@ -36,4 +37,19 @@ def manifest_stats(path: Path) -> dict[str, Any]:
         "words": len(words),
         "aligned_word_ratio": (sum(w["aligned"] for w in words) / len(words)) if words else None,
         "excluded": m.meta.get("n_excluded", 0),
+        "warnings": _speaker_warnings(rows),
     }
+
+
+def _speaker_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """A speaker holding clips of several datasets is most likely a folder of different people."""
+    datasets: dict[str, set[str]] = {}
+    for r in rows:
+        datasets.setdefault(r["speaker"], set()).add(r["dataset"])
+    return [
+        f"speaker {speaker!r} holds clips of {len(names)} datasets ({', '.join(sorted(names))}): probably several "
+        "people under one folder name; re-extract with --speaker-from none|file or name speakers in a labels CSV, "
+        "else the speaker-disjoint splits are not"
+        for speaker, names in sorted(datasets.items())
+        if len(names) > 1
+    ]

@@ -10,8 +10,9 @@ import pyarrow.compute as pc
 
 from ..emotions import CANONICAL_EMOTIONS
 from ..frames_io import fixed_size_numpy
-from .read import load_manifest
-from .schema import CLIP_SCHEMA, FRAME_SCHEMA
+from ..fsutil import display_path, sha256_file
+from .read import Manifest, load_manifest
+from .schema import AUDIO_DIR, CLIP_SCHEMA, FRAME_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,6 @@ def validate_manifest(path: Path) -> list[Problem]:
             "duration_s",
             "kind",
             "words",
-            "has_audio",
-            "audio_path",
         ]
     ).to_pylist():
         cid = row["clip_id"]
@@ -82,8 +81,6 @@ def validate_manifest(path: Path) -> list[Problem]:
                 problems.append(Problem(cid, "video clip without fps"))
             elif abs(row["n_frames"] - expected) > max(1.0, 0.01 * expected):
                 problems.append(Problem(cid, f"n_frames {row['n_frames']} != duration_s × fps ({expected:.1f})"))
-        if row["has_audio"] and not (row["audio_path"] and Path(row["audio_path"]).is_file()):
-            problems.append(Problem(cid, f"audio file missing: {row['audio_path']}"))
         last = -np.inf
         for i, word in enumerate(row["words"]):
             if not word["start_s"] <= word["end_s"]:
@@ -91,6 +88,7 @@ def validate_manifest(path: Path) -> list[Problem]:
             if word["start_s"] < last - 1e-6:
                 problems.append(Problem(cid, f"word {i} {word['text']!r} starts before the previous word"))
             last = word["start_s"]
+    problems += _file_problems(manifest)
     for split_a, speakers_a in speakers_by_split.items():
         for split_b, speakers_b in speakers_by_split.items():
             if split_a < split_b and speakers_a & speakers_b:
@@ -125,4 +123,35 @@ def validate_manifest(path: Path) -> list[Problem]:
         problems.append(
             Problem("*", f"curves have {curves.shape[1]} channels, manifest.json names {len(manifest.channel_names)}")
         )
+    return problems
+
+
+def _file_problems(manifest: Manifest) -> list[Problem]:
+    """The files the manifest holds besides its tables: present, and the audio byte-identical to the build's."""
+    rows = manifest.rows()
+    with_audio = [r for r in rows if r.audio_path]
+    if with_audio and not (manifest.path / AUDIO_DIR).is_dir():
+        return [
+            Problem(
+                "*",
+                f"{display_path(manifest.path / AUDIO_DIR)} is missing ({len(with_audio)} clips' audio): the manifest "
+                "folder was copied without it; copy the folder whole or rebuild it",
+            )
+        ]
+    problems = []
+    for row in rows:
+        if row.audio_path:
+            path = manifest.file(row.audio_path)
+            if not path.is_file():
+                problems.append(Problem(row.clip_id, f"audio file missing: {display_path(path)}"))
+            elif row.audio_sha256 and sha256_file(path) != row.audio_sha256:
+                problems.append(
+                    Problem(
+                        row.clip_id, f"{display_path(path)} differs from the built one (sha256): truncated or replaced"
+                    )
+                )
+        if row.reference_image and not manifest.file(row.reference_image).is_file():
+            problems.append(
+                Problem(row.clip_id, f"reference image missing: {display_path(manifest.file(row.reference_image))}")
+            )
     return problems

@@ -3,7 +3,8 @@
 Every extractor takes float32 mono 16 kHz samples and returns ``(n, dim)`` float32 features with
 ``n = floor(seconds * rate_hz + 0.5)``; frame ``i`` is centred at ``(i + 0.5) / rate_hz`` seconds, so
 features of different extractors (and the video frames) can be put on one time axis. Long audio is
-processed in overlapping windows whose seams are dropped, so memory stays bounded for hours of audio.
+processed in overlapping windows that are cross-faded over their overlap (no step at the seams), so
+memory stays bounded for hours of audio.
 """
 
 from __future__ import annotations

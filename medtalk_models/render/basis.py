@@ -189,17 +189,16 @@ def canonical_shapes(
 
 def frame_size(clip_dir: Path) -> tuple[int, int]:
     """The upright video size from the clip's status.json (landmark x, y are normalised by it)."""
+    from medtalk_data.video import upright_size
+
     try:
-        media = json.loads((clip_dir / "status.json").read_text(encoding="utf-8"))["media"]
-        width, height = int(media["width"]), int(media["height"])
-        if int(media.get("rotation_deg", 0)) % 180 == 90:
-            width, height = height, width
-        if width > 0 and height > 0:
-            return width, height
-    except (OSError, KeyError, ValueError, TypeError):
-        pass
-    log.warning("%s: no frame size in status.json; assuming square frames", display_path(clip_dir))
-    return 1, 1
+        size = upright_size(json.loads((clip_dir / "status.json").read_text(encoding="utf-8")).get("media"))
+    except (OSError, ValueError):
+        size = None
+    if size is None:
+        log.warning("%s: no frame size in status.json; assuming square frames", display_path(clip_dir))
+        return 1, 1
+    return size
 
 
 def collect_fit_frames(

@@ -1,8 +1,8 @@
 """Build a blendshape basis from extraction folders or a manifest (and rebuild the shipped default).
 
 ``python -m medtalk_models.render.build_basis OUT.npz SOURCE...`` where each SOURCE is an
-extraction folder (holding ``clips/<id>/frames.parquet``) or a manifest folder / its
-``clips.parquet`` (clip folder = ``extraction_dir/clips/<clip_id>``). With ``--held-out`` it also
+extraction folder (holding ``clips/<id>/frames.parquet``) or a manifest folder built with
+``--landmarks`` (read on its own: no extraction folder needed). With ``--held-out`` it also
 reports leave-one-clip-out errors, the honest measure of how well the basis generalises.
 """
 
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +35,58 @@ from .basis import (
 )
 from .mesh import load_canonical_mesh
 
+log = logging.getLogger(__name__)
 
-def clip_dirs_of_manifest(manifest: Path) -> list[Path]:
-    """Clip folders named by a manifest's clips.parquet (video clips only)."""
-    import pyarrow.parquet as pq
 
-    table_path = manifest / "clips.parquet" if manifest.is_dir() else manifest
-    table = pq.read_table(table_path, columns=["clip_id", "extraction_dir", "kind"]).to_pylist()
-    return [Path(row["extraction_dir"]) / "clips" / row["clip_id"] for row in table if row.get("kind") != "audio"]
+@dataclass
+class _ManifestFrames:
+    """The per-frame arrays of one manifest clip that the basis fit reads (those of a ClipFrames)."""
+
+    blendshape_names: tuple[str, ...]
+    face_found: np.ndarray
+    interpolated: np.ndarray
+    landmarks: np.ndarray  # (T, 478, 3)
+    blendshapes: np.ndarray  # (T, 52)
+
+
+def _is_manifest(source: Path) -> bool:
+    return (source / "manifest.json").is_file() or source.name == "manifest.json"
+
+
+def manifest_fit_clips(path: Path) -> Iterator[tuple[str, Any, tuple[int, int]]]:
+    """(clip id, frames, upright frame size) of a manifest's video clips, from the manifest alone."""
+    from medtalk_data.frames_io import fixed_size_numpy
+    from medtalk_data.manifest import load_manifest
+
+    manifest = load_manifest(path.parent if path.name == "manifest.json" else path)
+    if not manifest.has_frame_column("landmarks"):
+        raise MedtalkError(
+            f"{display_path(manifest.path)}: built without landmarks; rebuild it with `medtalk-data build-manifest "
+            "... --landmarks`, or pass the extraction folder instead"
+        )
+    for row in manifest.rows():
+        if row.kind == "audio" or not row.n_frames:
+            continue
+        table = manifest.frames(["face_found", "interpolated", "landmarks"], [row.clip_id])
+        size = (row.frame_width or 0, row.frame_height or 0)
+        if min(size) <= 0:
+            log.warning("%s: no frame size in the manifest; assuming square frames", row.clip_id)
+            size = (1, 1)
+        frames = _ManifestFrames(
+            MEDIAPIPE_BLENDSHAPES,
+            table["face_found"].to_numpy(zero_copy_only=False),
+            table["interpolated"].to_numpy(zero_copy_only=False),
+            fixed_size_numpy(table["landmarks"]).reshape(table.num_rows, -1, 3),
+            manifest.blendshapes(row.clip_id),
+        )
+        yield row.clip_id, frames, size
 
 
 def clip_dirs(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Every clip folder with a frames.parquet under extraction folders and manifests, in a stable order."""
+    """Every clip folder with a frames.parquet under extraction folders, in a stable order."""
     found: list[Path] = []
     for source in map(Path, sources):
-        if source.name == "clips.parquet" or (source / "clips.parquet").is_file():
-            candidates = clip_dirs_of_manifest(source)
-        elif (source / "clips").is_dir():
+        if (source / "clips").is_dir():
             candidates = sorted(p.parent for p in (source / "clips").glob("*/frames.parquet"))
         elif (source / "frames.parquet").is_file():
             candidates = [source]
@@ -63,12 +100,17 @@ def clip_dirs(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def load_fit_frames(dirs: Sequence[str | os.PathLike[str]]) -> FitFrames:
+def load_fit_frames(sources: Sequence[str | os.PathLike[str]]) -> FitFrames:
     """Read every clip's frames and bring its landmarks into the canonical head frame."""
     from medtalk_data.frames_io import read_frames
 
+    manifests = [Path(s) for s in sources if _is_manifest(Path(s))]
+    folders = [Path(s) for s in sources if not _is_manifest(Path(s))]
+
     def clips() -> Iterable[tuple[str, Any, tuple[int, int]]]:
-        for clip in clip_dirs(dirs):
+        for manifest in manifests:
+            yield from manifest_fit_clips(manifest)
+        for clip in clip_dirs(folders) if folders else []:
             yield clip.name, read_frames(clip / "frames.parquet"), frame_size(clip)
 
     return collect_fit_frames(clips(), load_canonical_mesh())
