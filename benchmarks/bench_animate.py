@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medtalk_data.audio import read_wav
+from medtalk_data.io.wav import read_wav
 from medtalk_models.animate import Animator, EmotionControl, decode_audio
 
 DEFAULT_SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "emotalk_ravdess_angry1.wav"

@@ -50,7 +50,7 @@ def bare_loop(path: Path) -> tuple[int, float]:
     from mediapipe.tasks.python import BaseOptions, vision
 
     from medtalk_data import assets
-    from medtalk_data.native import native_stderr_silenced
+    from medtalk_data.io.native import native_stderr_silenced
 
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(assets.resolve("face_landmarker", download=False))),
@@ -79,9 +79,9 @@ def bare_loop(path: Path) -> tuple[int, float]:
 
 
 def ours(path: Path, work: Path) -> tuple[int, float]:
-    from medtalk_data.face_stage import run_face_stage
+    from medtalk_data.face.stage import run_face_stage
+    from medtalk_data.io.media import probe
     from medtalk_data.settings import ExtractSettings
-    from medtalk_data.video import probe
 
     start = time.perf_counter()
     info = probe(path)
@@ -111,7 +111,7 @@ def per_worker(data: Path, work: Path, repeats: int) -> dict:
 
 
 def scaling(data: Path, work: Path) -> dict:
-    from medtalk_data.extract import extract_videos
+    from medtalk_data.extract.batch import extract_videos
 
     videos = work / "scaling_videos"
     videos.mkdir(exist_ok=True)
@@ -133,7 +133,7 @@ def scaling(data: Path, work: Path) -> dict:
 
 
 def stage_costs(data: Path, work: Path, repeats: int) -> dict:
-    from medtalk_data.extract import extract_videos
+    from medtalk_data.extract.batch import extract_videos
     from medtalk_data.settings import ExtractSettings
 
     videos = work / "stage_videos"

@@ -21,10 +21,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from medtalk_data.face.base import FaceObservation
-from medtalk_data.frames_io import FramesWriter
+from medtalk_data.face.frames import FramesWriter
+from medtalk_data.face.grid import FrameSample
 from medtalk_data.manifest import build_manifest, load_manifest
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
-from medtalk_data.timegrid import FrameSample
 
 
 def make_corpus(root: Path, n_clips: int, n_frames: int, fps: float = 25.0) -> None:

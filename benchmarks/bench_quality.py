@@ -98,8 +98,8 @@ def drop_stale_clips(extracted: Path, sources: list[Path]) -> None:
 
 
 def extract(videos: Path, out: Path, workers: int, labels_csv: Path | None) -> None:
-    from medtalk_data.discovery import discover
-    from medtalk_data.extract import extract_videos
+    from medtalk_data.extract.batch import extract_videos
+    from medtalk_data.extract.discovery import discover
     from medtalk_pipelines import labels_for_path
     from medtalk_pipelines.labels_csv import apply_overrides, read_labels_csv
 

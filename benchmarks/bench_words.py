@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medtalk_data.audio import extract_audio, read_wav
+from medtalk_data.audio.stage import extract_audio
+from medtalk_data.io.wav import read_wav
 from medtalk_data.words.settings import WordsSettings
 from medtalk_data.words.stage import ALIGN_PAD_S, WordsStage
 

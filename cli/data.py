@@ -126,8 +126,8 @@ def extract(
       medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
     """
     from medtalk_data.errors import MedtalkError
-    from medtalk_data.extract import extract_videos
-    from medtalk_data.fsutil import display_path
+    from medtalk_data.extract.batch import extract_videos
+    from medtalk_data.io.files import display_path
     from medtalk_data.settings import default_config_yaml, load_settings
     from medtalk_pipelines import get_recipe
 
@@ -193,7 +193,7 @@ def _labels_function(
 ):
     """Recipe labels per clip, with a user CSV on top (validated against the clips found); warns about
     folders that ``--speaker-from auto`` did not take as speakers."""
-    from medtalk_data.discovery import discover
+    from medtalk_data.extract.discovery import discover
     from medtalk_pipelines import labels_for_path, media_folder_note
     from medtalk_pipelines.labels_csv import apply_overrides, read_labels_csv
 
@@ -226,7 +226,7 @@ def status(extracted_dir: Path, only_failed: bool, verify: bool) -> None:
       medtalk-data status extracted/ --failed
       medtalk-data status extracted/ --verify
     """
-    from medtalk_data.status import DONE, clip_dir, damaged_outputs, iter_statuses
+    from medtalk_data.extract.layout import DONE, clip_dir, damaged_outputs, iter_statuses
 
     rows = iter_statuses(extracted_dir)
     if not rows:
@@ -271,8 +271,8 @@ def preview(extracted_dir: Path, clip_ids: tuple[str, ...], out_dir: Path | None
       medtalk-data preview extracted/
       medtalk-data preview extracted/ --clip pcavs_input_00010 --out previews/
     """
-    from medtalk_data.preview import render_clip_preview
-    from medtalk_data.status import clips_dir, iter_statuses
+    from medtalk_data.extract.layout import clips_dir, iter_statuses
+    from medtalk_data.inspect.preview import render_clip_preview
 
     out_dir = out_dir or extracted_dir / "previews"
     rows = [s for s in iter_statuses(extracted_dir) if s["state"] == "done" and "frames" in s["outputs"]]
@@ -573,8 +573,8 @@ def report(
       medtalk-data report manifests/extracted --clips pcavs_input_00002,pcavs_input_00010
     """
     from medtalk_data.errors import MedtalkError
-    from medtalk_data.fsutil import display_path
-    from medtalk_data.report import render_report
+    from medtalk_data.inspect.report import render_report
+    from medtalk_data.io.files import display_path
 
     wanted = [c.strip() for c in clip_list.split(",") if c.strip()] if clip_list is not None else None
     if clip_list is not None and not wanted:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AssetIntegrityError, AssetNotFoundError
-from .fsutil import atomic_path, display_path, sha256_file
+from .io.files import atomic_path, display_path, sha256_file
 
 log = logging.getLogger(__name__)
 

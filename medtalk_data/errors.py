@@ -45,7 +45,7 @@ class OutputError(MedtalkError):
 
 
 def output_error(path: object, err: OSError) -> OutputError:
-    from .fsutil import display_path
+    from .io.files import display_path
 
     return OutputError(
         f"{display_path(path)}: cannot write the output ({err.strerror or err}); make the folder writable "  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MedtalkError
-from .fsutil import display_path
+from .io.files import display_path
 
 METAHUMAN174 = "metahuman174"
 METAHUMAN_FPS = 60.0

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ import numpy as np
 import torch
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.io.files import display_path
+from medtalk_data.io.wav import read_wav_span, wav_format
 
 from .backbones import build_backbones
 from .checkpoint import load_meta, load_model_weights
@@ -75,7 +75,7 @@ class Animation:
 
 def decode_audio(path: Path, workdir: Path) -> Path:
     """Any audio PyAV reads → 16 kHz mono 16-bit WAV in ``workdir`` (one-line errors for bad input)."""
-    from medtalk_data.audio import extract_audio
+    from medtalk_data.audio.stage import extract_audio
     from medtalk_data.errors import ClipError
 
     path = Path(path)
@@ -88,19 +88,9 @@ def decode_audio(path: Path, workdir: Path) -> Path:
         raise MedtalkError(f"{display_path(path)}: {err}") from err
     except Exception as err:  # PyAV raises many types for unreadable input
         raise MedtalkError(f"{display_path(path)}: cannot decode audio ({type(err).__name__}: {err})") from err
-    with wave.open(str(out), "rb") as wav:
-        if wav.getnframes() < SAMPLE_RATE // 10:
-            raise MedtalkError(f"{display_path(path)}: audio is empty or shorter than 0.1 s")
+    if wav_format(out)[3] < SAMPLE_RATE // 10:  # the file extract_audio just wrote: (rate, channels, width, frames)
+        raise MedtalkError(f"{display_path(path)}: audio is empty or shorter than 0.1 s")
     return out
-
-
-def read_wav_span(path: Path, start_s: float, end_s: float) -> np.ndarray:
-    with wave.open(str(path), "rb") as wav:
-        a = int(start_s * SAMPLE_RATE)
-        b = min(int(end_s * SAMPLE_RATE), wav.getnframes())
-        wav.setpos(min(a, wav.getnframes()))
-        pcm = np.frombuffer(wav.readframes(max(b - a, 0)), dtype=np.int16)
-    return pcm.astype(np.float32) / 32768.0
 
 
 def savgol(values: np.ndarray, fps: float, window_s: float = 5 / 60) -> np.ndarray:
@@ -145,7 +135,7 @@ def check_control(control: EmotionControl, emotions: list[str], stages_done: lis
 def check_audio(path: Path) -> None:
     """A readable file with an audio stream, checked from its header (no decoding)."""
     from medtalk_data.errors import ClipError
-    from medtalk_data.video import probe
+    from medtalk_data.io.media import probe
 
     path = Path(path)
     if not path.is_file():
@@ -315,8 +305,7 @@ class Animator:
         fps = self.rig.fps
         with tempfile.TemporaryDirectory(prefix="medtalk_animate_") as tmp:
             wav = decode_audio(audio, Path(tmp))
-            with wave.open(str(wav), "rb") as w:
-                duration = w.getnframes() / SAMPLE_RATE
+            duration = wav_format(wav)[3] / SAMPLE_RATE
             text, words = self._words(wav, duration, transcript, Path(tmp))
             n = max(round(duration * fps), 1)
             times = np.arange(n) / fps

@@ -37,7 +37,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_write_json, display_path, ensure_writable_dir, sha256_file
+from medtalk_data.io.files import atomic_write_json, display_path, ensure_writable_dir, sha256_file
 
 CHECKPOINT_FORMAT_VERSION = 1
 

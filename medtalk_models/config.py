@@ -17,7 +17,7 @@ import yaml
 
 from medtalk_data.emotions import CANONICAL_EMOTIONS
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.io.files import display_path
 
 PRESETS = ("small", "paper")
 STAGES = ("disentangle", "audio_content", "intensity", "emotion_control")

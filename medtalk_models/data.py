@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.frames_io import fixed_size_numpy
-from medtalk_data.fsutil import sha256_file
+from medtalk_data.io.arrow import fixed_size_numpy
+from medtalk_data.io.files import sha256_file
 from medtalk_data.manifest import load_manifest
 from medtalk_data.manifest.read import Manifest
 from medtalk_data.manifest.schema import ClipRow

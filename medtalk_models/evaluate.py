@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from medtalk_data.audio import read_wav
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_write_text
+from medtalk_data.io.files import atomic_write_text
+from medtalk_data.io.wav import read_wav
 from medtalk_data.manifest import load_manifest
 
 from .animate import Animator, EmotionControl, model_folder

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.io.files import display_path
 
 from .animate import Animation
 from .export.curves import Curves

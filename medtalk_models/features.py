@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from medtalk_data.audio import read_wav
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_path, display_path, sha256_file
+from medtalk_data.io.files import atomic_path, display_path, sha256_file
+from medtalk_data.io.wav import read_wav
 
 SAMPLE_RATE = 16000
 SILENCE_HANGOVER_S = 0.15

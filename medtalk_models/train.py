@@ -24,7 +24,7 @@ import torch
 
 from medtalk_data import __version__ as medtalk_version
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_write_json, atomic_write_text, display_path
+from medtalk_data.io.files import atomic_write_json, atomic_write_text, display_path
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 
 from .backbones import Backbones, build_backbones
@@ -158,7 +158,7 @@ def checkpoint_meta(cfg: dict[str, Any], rig: RigSpec, dims: ModelDims, stages_d
 def rest_pose(data: TrainingData, min_frames: int = 10) -> list[float] | None:
     """Median curves over the training frames where nobody speaks (energy-based voice activity):
     the pose `animate` eases the mouth to in silence. None when the clips have too little silence."""
-    from medtalk_data.audio import read_wav
+    from medtalk_data.io.wav import read_wav
 
     from .features import voice_activity
 

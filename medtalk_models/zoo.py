@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from medtalk_data.errors import MedtalkError, brief
-from medtalk_data.fsutil import display_path, sha256_file
+from medtalk_data.io.files import display_path, sha256_file
 
 from .config import load_config
 from .rig import rig_spec_for

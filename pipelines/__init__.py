@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from medtalk_data.discovery import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 from medtalk_data.errors import MedtalkError
+from medtalk_data.extract.discovery import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 
 from . import biwi, cremad, emoface, generic, hdtf, mead, ravdess, vocaset
 from .registry import LABEL_KEYS, Recipe

@@ -36,8 +36,8 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from medtalk_data.discovery import AUDIO_EXTENSIONS
 from medtalk_data.emotions import canonical_emotion
+from medtalk_data.extract.discovery import AUDIO_EXTENSIONS
 from medtalk_data.rigfile import METAHUMAN_CHANNELS
 
 from .registry import REHOST_PREFIX, Recipe, base_labels, basename, find_upward

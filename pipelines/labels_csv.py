@@ -34,10 +34,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from medtalk_data.discovery import clip_id_for
 from medtalk_data.emotions import CANONICAL_EMOTIONS, canonical_emotion
 from medtalk_data.errors import ConfigError
-from medtalk_data.fsutil import atomic_write_text, display_path
+from medtalk_data.extract.discovery import clip_id_for
+from medtalk_data.io.files import atomic_write_text, display_path
 
 COLUMNS = (
     "speaker",

@@ -41,7 +41,7 @@ TRAINING_SOURCES = (
 @pytest.fixture(scope="session")
 def training_manifest(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real manifest (mediapipe52): 10 MEAD clips + 5 talking clips with words."""
-    from medtalk_data.extract import extract_videos
+    from medtalk_data.extract.batch import extract_videos
     from medtalk_data.manifest import build_manifest
     from medtalk_data.manifest.build import BuildOptions
     from medtalk_pipelines import labels_for_path
@@ -61,7 +61,7 @@ def training_manifest(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="session")
 def emoface_manifest(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The EmoFace actor clip with its ground-truth 174-channel MetaHuman rig (60 fps)."""
-    from medtalk_data.extract import extract_videos
+    from medtalk_data.extract.batch import extract_videos
     from medtalk_data.manifest import build_manifest
     from medtalk_data.manifest.build import BuildOptions
     from medtalk_pipelines import labels_for_path

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from medtalk_cli.models import cli
-from medtalk_data.audio import read_wav
 from medtalk_data.errors import MedtalkError
+from medtalk_data.io.wav import read_wav
 from medtalk_data.manifest import load_manifest
 from medtalk_models.animate import Animator, EmotionControl
 from medtalk_models.export.formats import read_any

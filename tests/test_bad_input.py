@@ -23,8 +23,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from medtalk_cli.data import cli
-from medtalk_data.audio import read_wav
-from medtalk_data.frames_io import read_frames
+from medtalk_data.face.frames import read_frames
+from medtalk_data.io.wav import read_wav
 from tests.media_factory import (
     alternating_times,
     noise_frames,

@@ -20,7 +20,7 @@ from safetensors import safe_open
 from torch import nn
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import sha256_file
+from medtalk_data.io.files import sha256_file
 from medtalk_models import checkpoint as ckpt
 from medtalk_models.checkpoint import (
     CHECKPOINT_FORMAT_VERSION,

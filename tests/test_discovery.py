@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from medtalk_data.discovery import clip_id_for, discover, find_duplicates
+from medtalk_data.extract.discovery import clip_id_for, discover, find_duplicates
 
 SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 

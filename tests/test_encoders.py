@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medtalk_data.audio import read_wav
 from medtalk_data.errors import MedtalkError
+from medtalk_data.io.wav import read_wav
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 from medtalk_models.encoders import (
     AudioFeatureExtractor,

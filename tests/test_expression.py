@@ -20,8 +20,8 @@ import pytest
 from medtalk_data import assets
 from medtalk_data.errors import MedtalkError
 from medtalk_data.expression.crop import FaceBox, crop_grey, face_box
-from medtalk_data.extract import extract_videos
-from medtalk_data.frames_io import read_frames
+from medtalk_data.extract.batch import extract_videos
+from medtalk_data.face.frames import read_frames
 from medtalk_data.settings import ExtractSettings
 
 SPEC = assets.EXPRESSION_FER
@@ -141,8 +141,8 @@ def w009(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, classifier
 def _observed(clip: Path, classifier, tmp: Path | None = None):
     """Run the face stage of a clip again with an expression observer (real decode, fitter and classifier)."""
     from medtalk_data.expression.stage import ExpressionObserver
-    from medtalk_data.face_stage import run_face_stage
-    from medtalk_data.video import probe
+    from medtalk_data.face.stage import run_face_stage
+    from medtalk_data.io.media import probe
 
     status = json.loads((clip / "status.json").read_text())
     source = Path(status["source"]["path"])

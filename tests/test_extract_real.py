@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medtalk_data.audio import read_wav
-from medtalk_data.extract import extract_videos
-from medtalk_data.frames_io import read_frames
+from medtalk_data.extract.batch import extract_videos
+from medtalk_data.face.frames import read_frames
+from medtalk_data.io.wav import read_wav
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS
 from medtalk_data.settings import ExtractSettings
 
@@ -22,14 +22,18 @@ EXTRA_CLIPS = ("emoface/angry_gd04_001_021_actor_with_wav.mp4", "video_noaudio/m
 
 @pytest.fixture(scope="module")
 def real_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """One extraction of every real talking clip (with audio) plus a 60 fps and a silent clip."""
+    """One extraction of every real talking clip (with audio) plus a 60 fps and a silent clip.
+
+    Face, audio and labels: what these tests read (the words stage has its own real-clip tests in
+    test_words and test_reliability, and costs a minute here)."""
     videos = tmp_path_factory.mktemp("real_videos")
     for src in sorted((shared_data / "video").glob("*.mp4")):
         (videos / src.name).symlink_to(src)
     for rel in EXTRA_CLIPS:
         (videos / Path(rel).name).symlink_to(shared_data / rel)
     out = tmp_path_factory.mktemp("real_out")
-    report = extract_videos(videos, out, settings=ExtractSettings(), workers=2, progress=False)
+    settings = ExtractSettings(stages=["face", "audio", "labels"])
+    report = extract_videos(videos, out, settings=settings, workers=2, progress=False)
     statuses = {p.parent.name: json.loads(p.read_text()) for p in (out / "clips").glob("*/status.json")}
     return out, {"report": report, "statuses": statuses, "videos": videos}
 
@@ -209,7 +213,7 @@ def test_jaw_open_moves_with_the_audio_energy(real_run: tuple[Path, dict]) -> No
 def test_preview_png_shows_a_real_frame_and_curves(real_run: tuple[Path, dict], tmp_path: Path) -> None:
     import matplotlib.image
 
-    from medtalk_data.preview import render_clip_preview
+    from medtalk_data.inspect.preview import render_clip_preview
 
     out, _ = real_run
     png = render_clip_preview(out / "clips" / "pcavs_input_00010", tmp_path / "p.png")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medtalk_data.framerate import FALLBACK_FPS, choose_grid_fps
+from medtalk_data.face.framerate import FALLBACK_FPS, choose_grid_fps
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from medtalk_cli.data import cli
-from medtalk_data.extract import extract_videos
-from medtalk_data.frames_io import read_frames
-from medtalk_data.fsutil import sha256_file
+from medtalk_data.extract.batch import extract_videos
+from medtalk_data.face.frames import read_frames
+from medtalk_data.io.files import sha256_file
 from medtalk_data.manifest import build_manifest, load_manifest
 from medtalk_data.manifest.read import ManifestVersionError
 from medtalk_data.manifest.schema import CLIP_SCHEMA, ClipRow

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from medtalk_cli.data import cli as data_cli
 from medtalk_cli.models import cli as models_cli
 from medtalk_data.errors import MedtalkError
-from medtalk_data.extract import extract_videos
+from medtalk_data.extract.batch import extract_videos
 from medtalk_data.manifest import load_manifest
 from medtalk_data.manifest.validate import validate_manifest
 from medtalk_data.settings import ExtractSettings

@@ -508,7 +508,7 @@ def test_recipes_on_the_real_shared_files(shared_data: Path) -> None:
 
 def _mouth(frames_path: Path) -> np.ndarray:
     """Per-clip z-scored mouth blendshapes resampled to 25 fps (NaN frames dropped)."""
-    from medtalk_data.frames_io import read_frames
+    from medtalk_data.face.frames import read_frames
 
     names = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthRollLower", "mouthRollUpper"]
     for part in ("LowerDown", "UpperUp", "Shrug", "Press", "Stretch"):
@@ -544,7 +544,7 @@ def _dtw(a: np.ndarray, b: np.ndarray) -> float:
 def test_mead_utterance_001_is_one_sentence_across_emotions(shared_data: Path, tmp_path: Path) -> None:
     """The evidence behind MEAD's content_id: W009's eight 001 clips move the mouth alike (DTW cost
     forwards well below the same clip reversed), other English speech does not (about 1)."""
-    from medtalk_data.extract import extract_videos
+    from medtalk_data.extract.batch import extract_videos
     from medtalk_data.settings import ExtractSettings
 
     videos = tmp_path / "v"

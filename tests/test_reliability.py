@@ -27,11 +27,11 @@ from click.testing import CliRunner
 
 from medtalk_cli.data import cli as data_cli
 from medtalk_data.errors import MedtalkError
-from medtalk_data.extract import extract_videos
-from medtalk_data.frames_io import read_frames
+from medtalk_data.extract.batch import extract_videos
+from medtalk_data.extract.layout import iter_statuses
+from medtalk_data.face.frames import read_frames
 from medtalk_data.manifest import build_manifest
 from medtalk_data.settings import ExtractSettings
-from medtalk_data.status import iter_statuses
 from medtalk_pipelines import labels_for_path
 
 pytestmark = pytest.mark.realdata
@@ -102,7 +102,7 @@ def test_known_transcripts_build_into_a_manifest(extracted: Path, tmp_path: Path
 
 
 def test_word_timings_do_not_depend_on_earlier_clips(shared_data: Path, tmp_path: Path) -> None:
-    from medtalk_data.audio import extract_audio
+    from medtalk_data.audio.stage import extract_audio
     from medtalk_data.words.settings import WordsSettings
     from medtalk_data.words.stage import WordsStage
 
@@ -355,7 +355,7 @@ def test_an_output_folder_that_becomes_unwritable_mid_run(videos: Path, tmp_path
     errors = [line for line in stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "cannot write the output" in errors[0] and "finished clips are kept" in errors[0]
     assert 1 <= len(finished) < 3
-    from medtalk_data.status import damaged_outputs
+    from medtalk_data.extract.layout import damaged_outputs
 
     for status in iter_statuses(out):  # what was finished before the folder locked is intact
         assert status["state"] == "done" and not damaged_outputs(

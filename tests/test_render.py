@@ -27,7 +27,7 @@ FOREHEAD = [10, 151, 9, 109, 338, 67, 297]
 @pytest.fixture(scope="module")
 def clip_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real clip extracted with the face stage (frames.parquet + status.json)."""
-    from medtalk_data.extract import extract_videos
+    from medtalk_data.extract.batch import extract_videos
     from medtalk_data.settings import ExtractSettings
 
     videos = tmp_path_factory.mktemp("render_videos")
@@ -41,7 +41,7 @@ def clip_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="module")
 def frames(clip_dir: Path):
-    from medtalk_data.frames_io import read_frames
+    from medtalk_data.face.frames import read_frames
 
     return read_frames(clip_dir / "frames.parquet")
 

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from medtalk_cli.data import cli
 from medtalk_data.errors import MedtalkError
-from medtalk_data.report import CLIP_PLOTS, OVERVIEW_PLOTS, pick_clips, render_report
+from medtalk_data.inspect.report import CLIP_PLOTS, OVERVIEW_PLOTS, pick_clips, render_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medtalk_data.extract import extract_videos
-from medtalk_data.frames_io import read_frames
-from medtalk_data.status import damaged_outputs, iter_statuses
+from medtalk_data.extract.batch import extract_videos
+from medtalk_data.extract.layout import damaged_outputs, iter_statuses
+from medtalk_data.face.frames import read_frames
 
 pytestmark = pytest.mark.realdata
 

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from medtalk_data import assets
-from medtalk_data.audio import extract_audio, read_wav
+from medtalk_data.audio.stage import extract_audio
 from medtalk_data.errors import AssetIntegrityError, AssetNotFoundError, ClipError, MedtalkError
+from medtalk_data.io.wav import energy_envelope, read_wav
 from medtalk_data.words.align import fill_unaligned
 from medtalk_data.words.anchors import (
     ChunkWords,
@@ -31,7 +32,7 @@ from medtalk_data.words.anchors import (
     voiced_centre,
 )
 from medtalk_data.words.asr import choose_model, is_non_speech
-from medtalk_data.words.chunks import chunk_bounds, energy_envelope
+from medtalk_data.words.chunks import chunk_bounds
 from medtalk_data.words.known import align_piece, align_resilient
 from medtalk_data.words.settings import WordsSettings
 from medtalk_data.words.stage import WordsStage, run_words_stage

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from medtalk_data.extract import extract_videos
-from medtalk_data.status import iter_statuses
+from medtalk_data.extract.batch import extract_videos
+from medtalk_data.extract.layout import iter_statuses
 
 pytestmark = pytest.mark.realdata
 

@@ -23,7 +23,7 @@ import numpy as np
 from .. import assets
 from ..emotions import CANONICAL_EMOTIONS, canonical_emotion
 from ..errors import MedtalkError
-from ..native import native_stderr_silenced
+from ..io.native import native_stderr_silenced
 
 MODEL_ASSET = "expression_fer"
 INPUT_SIZE = 64

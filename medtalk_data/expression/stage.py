@@ -1,7 +1,7 @@
 """Classify the tracked face of every grid frame → ``expression.parquet`` (one row per row of frames.parquet).
 
 The classifier runs inside the face stage's own frame loop (:class:`ExpressionObserver` is handed
-to :func:`medtalk_data.face_stage.run_face_stage`): each decoded frame whose face the tracker
+to :func:`medtalk_data.face.stage.run_face_stage`): each decoded frame whose face the tracker
 follows is cropped on that face's landmarks and classified while the picture is in memory, so the
 video is decoded once for both stages. Afterwards a grid row takes the probabilities of its
 ``source_frame`` (the nearest decoded frame, as its landmarks do); a row whose face was
@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..face.base import FaceObservation
-from ..fsutil import atomic_path
-from ..video import DecodedFrame
+from ..io.files import atomic_path
+from ..io.media import DecodedFrame
 from .classifier import EXPRESSION_NAMES, FER2013_LABELS, MODEL_ASSET, ExpressionClassifier
 from .crop import MARGIN, crop_grey, face_box
 

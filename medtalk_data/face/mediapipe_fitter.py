@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from .. import assets
-from ..native import native_stderr_silenced
+from ..io.native import native_stderr_silenced
 from ..rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS
 from .base import FaceObservation, register
 

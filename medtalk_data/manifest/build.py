@@ -26,11 +26,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..errors import MedtalkError, brief
 from ..expression.classifier import EXPRESSION_NAMES
-from ..frames_io import ClipFrames, fixed_size_list, fixed_size_numpy, read_frames
-from ..fsutil import copy_hashed, display_path
-from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
-from ..rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS, channel_groups
-from ..status import (
+from ..extract.layout import (
     AUDIO_FILE,
     DONE,
     EXPRESSION_FILE,
@@ -40,7 +36,12 @@ from ..status import (
     damaged_outputs,
     iter_statuses,
 )
-from ..video import decode_frame, upright_size
+from ..face.frames import ClipFrames, read_frames
+from ..io.arrow import fixed_size_list, fixed_size_numpy
+from ..io.files import copy_hashed, display_path
+from ..io.media import decode_frame, upright_size
+from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
+from ..rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS, channel_groups
 from ..words.types import WordsDoc, read_words_json
 from .schema import (
     AUDIO_DIR,

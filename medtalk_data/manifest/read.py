@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MedtalkError, brief
-from ..frames_io import fixed_size_numpy
-from ..fsutil import display_path, sha256_file
+from ..io.arrow import fixed_size_numpy
+from ..io.files import display_path, sha256_file
 from .schema import CLIP_SCHEMA, MANIFEST_SCHEMA_VERSION, SCHEMA_METADATA_KEY, ClipRow, frame_schema
 
 REQUIRED_FILES = ("manifest.json", "clips.parquet", "frames.parquet", "excluded.parquet")

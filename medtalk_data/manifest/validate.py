@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.compute as pc
 
 from ..emotions import CANONICAL_EMOTIONS
-from ..frames_io import fixed_size_numpy
-from ..fsutil import display_path, sha256_file
+from ..io.arrow import fixed_size_numpy
+from ..io.files import display_path, sha256_file
 from .read import Manifest, load_manifest
 from .schema import AUDIO_DIR, CLIP_SCHEMA, FRAME_SCHEMA
 

@@ -109,7 +109,7 @@ def split_known(tokens: list[str], chunks: list[ChunkWords]) -> list[range]:
 def plan_cuts(envelope: np.ndarray, duration_s: float, piece_s: float) -> list[float]:
     """Cut times that split ``duration_s`` into pieces of at most ``piece_s``, each at a pause.
 
-    ``envelope``: RMS per :data:`FRAME_S` frame (:func:`medtalk_data.words.chunks.energy_envelope`).
+    ``envelope``: RMS per :data:`FRAME_S` frame (:func:`medtalk_data.io.wav.energy_envelope`).
     Each cut lies in the second half of its stretch, in the middle of the longest run of quiet frames
     there (below :data:`QUIET_RATIO` of the stretch's 95th-percentile level); without one, in the
     quietest 100 ms. The audio, not the recogniser's word times, says where the pauses are: Whisper's

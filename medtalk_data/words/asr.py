@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import assets
 from ..errors import ClipError, MedtalkError
-from ..fsutil import display_path, sha256_file
+from ..io.files import display_path, sha256_file
 from .types import Word
 
 log = logging.getLogger(__name__)

@@ -7,25 +7,16 @@ audio file (48 kHz, stereo, float WAV, FLAC…) without losing it, and names the
 from __future__ import annotations
 
 import tempfile
-import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..audio import TARGET_RATE, extract_audio
+from ..audio.stage import TARGET_RATE, extract_audio
 from ..errors import ClipError
-from ..fsutil import display_path
+from ..io.files import display_path
+from ..io.wav import wav_format
 
 RUN_AUDIO_STAGE = "extract the clip's audio first (the audio stage writes 16 kHz mono audio.wav)"
-
-
-def wav_format(path: Path) -> tuple[int, int, int, int] | None:
-    """(rate, channels, bytes per sample, frames) of a PCM WAV, or None if it is not one ``wave`` reads."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            return w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
-    except (wave.Error, EOFError):
-        return None
 
 
 @contextmanager

@@ -61,30 +61,3 @@ def iter_wav_chunks(path: Path, chunk_s: float) -> Iterator[tuple[int, np.ndarra
             yield start, buffer[:cut]
             start += cut
             buffer = buffer[cut:]
-
-
-def read_wav_span(path: Path, start_s: float, end_s: float) -> np.ndarray:
-    """Samples [start_s, end_s) of a 16-bit mono WAV as float32, reading only that span."""
-    with wave.open(str(path), "rb") as wav:
-        rate = wav.getframerate()
-        first = min(max(0, round(start_s * rate)), wav.getnframes())
-        wav.setpos(first)
-        raw = wav.readframes(max(0, round(end_s * rate) - first))
-    return np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0
-
-
-def energy_envelope(path: Path, frame_s: float = 0.01) -> np.ndarray:
-    """RMS of each ``frame_s`` frame of a 16-bit mono WAV (float32, read a second at a time)."""
-    out = []
-    with wave.open(str(path), "rb") as wav:
-        frame = max(1, round(frame_s * wav.getframerate()))
-        block = frame * 100
-        rest = np.zeros(0, dtype=np.float32)
-        while raw := wav.readframes(block):
-            x = np.concatenate([rest, np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0])
-            usable = len(x) // frame * frame
-            out.append(np.sqrt((x[:usable].reshape(-1, frame) ** 2).mean(axis=1)))
-            rest = x[usable:]
-        if len(rest):
-            out.append(np.sqrt(np.array([(rest**2).mean()], dtype=np.float32)))
-    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import TARGET_RATE
+from ..audio.stage import TARGET_RATE
+from ..io.wav import energy_envelope, read_wav_span
 from .align import ForcedAligner
 from .anchors import FRAME_S, QUIET_RATIO, ChunkWords, VoicedClock, known_times, plan_cuts, segment_word_times
-from .chunks import energy_envelope, iter_wav_chunks, read_wav_span
+from .chunks import iter_wav_chunks
 from .types import Phone, Word
 
 PIECE_S = 20.0  # a long audio's known transcript is aligned in pieces at most this long, cut at pauses
@@ -53,7 +54,7 @@ def align_resilient(
     """:func:`align_piece`, split at the middle pause and retried on the halves when it places nothing.
 
     ``times``: each token's estimated time (clip audio seconds); ``envelope``: the whole clip's
-    :func:`medtalk_data.words.chunks.energy_envelope`.
+    :func:`medtalk_data.io.wav.energy_envelope`.
     """
     words, phones = align_piece(aligner, audio, tokens, offset, first_index)
     seconds = len(audio) / TARGET_RATE

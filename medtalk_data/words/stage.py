@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..audio import TARGET_RATE, read_wav
-from ..fsutil import atomic_write_json
+from ..audio.stage import TARGET_RATE
+from ..io.files import atomic_write_json
+from ..io.wav import read_wav
 from .align import FILL_POLICY, FILL_POLICY_NAME, ForcedAligner, fill_unaligned
 from .audio_in import words_audio
 from .chunks import iter_wav_chunks

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MedtalkError
-from ..fsutil import display_path
+from ..io.files import display_path
 from .align import fill_unaligned
 from .anchors import ChunkWords, split_known
 from .types import Word

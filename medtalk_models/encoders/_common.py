@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError, brief
-from medtalk_data.fsutil import display_path, sha256_file
+from medtalk_data.io.files import display_path, sha256_file
 
 # Bump when a change here alters features for the same weights: every cache_key() then changes.
 FEATURES_VERSION = "v1"

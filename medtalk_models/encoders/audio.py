@@ -20,7 +20,7 @@ import numpy as np
 
 from medtalk_data import assets
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.io.files import display_path
 
 from ._common import (
     FEATURES_VERSION,

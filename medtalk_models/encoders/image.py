@@ -16,7 +16,7 @@ import numpy as np
 
 from medtalk_data import assets
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.io.files import display_path
 
 from ._common import (
     FEATURES_VERSION,
@@ -103,7 +103,7 @@ class BlendshapeImageEncoder(ImageEncoder):
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
-        from medtalk_data.native import native_stderr_silenced
+        from medtalk_data.io.native import native_stderr_silenced
         from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 
         self._mp = mp

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.io.files import display_path
 
 from .arkit_csv import TIME_COLUMN, read_arkit_csv, write_arkit_csv
 from .curves import Curves, rig_kind

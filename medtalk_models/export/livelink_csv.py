@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_path, display_path
+from medtalk_data.io.files import atomic_path, display_path
 from medtalk_data.rigs import ARKIT52
 
 from .curves import NEUTRAL, Curves, is_arkit_like, snap_fps, to_uniform_grid

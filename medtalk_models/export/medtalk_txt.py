@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_path, display_path
+from medtalk_data.io.files import atomic_path, display_path
 from medtalk_data.rigfile import METAHUMAN_CHANNELS, METAHUMAN_FPS, read_rig_names, read_rig_txt
 
 from .curves import Curves, unique_names

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_path, display_path
+from medtalk_data.io.files import atomic_path, display_path
 
 from .curves import Curves
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_path, display_path
+from medtalk_data.io.files import atomic_path, display_path
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 
 from .mesh import N_VERTICES, CanonicalMesh, load_canonical_mesh
@@ -189,7 +189,7 @@ def canonical_shapes(
 
 def frame_size(clip_dir: Path) -> tuple[int, int]:
     """The upright video size from the clip's status.json (landmark x, y are normalised by it)."""
-    from medtalk_data.video import upright_size
+    from medtalk_data.io.media import upright_size
 
     try:
         size = upright_size(json.loads((clip_dir / "status.json").read_text(encoding="utf-8")).get("media"))
@@ -277,7 +277,7 @@ def fit_basis(
     ridge: float = DEFAULT_RIDGE,
     mesh: CanonicalMesh | None = None,
 ) -> BlendshapeBasis:
-    """Fit a basis from :class:`~medtalk_data.frames_io.ClipFrames` of one or more clips.
+    """Fit a basis from :class:`~medtalk_data.face.frames.ClipFrames` of one or more clips.
 
     ``frame_sizes`` gives each clip's upright (width, height) so x and y get their true aspect;
     without it frames are taken as square.

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.io.files import display_path
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 
 from .basis import (
@@ -55,7 +55,7 @@ def _is_manifest(source: Path) -> bool:
 
 def manifest_fit_clips(path: Path) -> Iterator[tuple[str, Any, tuple[int, int]]]:
     """(clip id, frames, upright frame size) of a manifest's video clips, from the manifest alone."""
-    from medtalk_data.frames_io import fixed_size_numpy
+    from medtalk_data.io.arrow import fixed_size_numpy
     from medtalk_data.manifest import load_manifest
 
     manifest = load_manifest(path.parent if path.name == "manifest.json" else path)
@@ -102,7 +102,7 @@ def clip_dirs(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 def load_fit_frames(sources: Sequence[str | os.PathLike[str]]) -> FitFrames:
     """Read every clip's frames and bring its landmarks into the canonical head frame."""
-    from medtalk_data.frames_io import read_frames
+    from medtalk_data.face.frames import read_frames
 
     manifests = [Path(s) for s in sources if _is_manifest(Path(s))]
     folders = [Path(s) for s in sources if not _is_manifest(Path(s))]

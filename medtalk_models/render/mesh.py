@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import display_path
+from medtalk_data.io.files import display_path
 
 N_VERTICES = 468
 N_TRIANGLES = 898

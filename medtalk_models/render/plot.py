@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_path
+from medtalk_data.io.files import atomic_path
 
 DEFAULT_CHANNELS = (
     "jawOpen",

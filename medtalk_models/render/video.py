@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.fsutil import atomic_path, display_path
+from medtalk_data.io.files import atomic_path, display_path
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 
 from .basis import BlendshapeBasis
@@ -64,7 +64,7 @@ class _SourceVideo:
     """The source video resampled by time: ``at(t)`` is the frame shown at t, scaled to ``height``."""
 
     def __init__(self, path: Path, height: int) -> None:
-        from medtalk_data.video import iter_frames, probe
+        from medtalk_data.io.media import iter_frames, probe
 
         info = probe(path)
         if not info.has_video:
@@ -100,7 +100,7 @@ def _audio_chunks(path: Path, offset_s: float) -> Iterator[np.ndarray]:
     """Mono float32 samples at 48 kHz, in decoded chunks; ``offset_s`` > 0 prepends silence, < 0 skips."""
     import av
 
-    from medtalk_data.video import open_container
+    from medtalk_data.io.media import open_container
 
     if offset_s > 0:
         yield np.zeros(round(offset_s * AUDIO_RATE), dtype=np.float32)

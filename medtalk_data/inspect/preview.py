@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .frames_io import ClipFrames, read_frames
-from .fsutil import atomic_path
-from .status import AUDIO_FILE, FRAMES_FILE, STATUS_FILE
-from .video import decode_frame
-from .words.chunks import energy_envelope
+from ..extract.layout import AUDIO_FILE, FRAMES_FILE, STATUS_FILE
+from ..face.frames import ClipFrames, read_frames
+from ..io.files import atomic_path
+from ..io.media import decode_frame
+from ..io.wav import energy_envelope
 
 CURVES = (
     ("jawOpen",),

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ClipError
-from .fsutil import display_path
+from ..errors import ClipError
+from .files import display_path
 
 REENCODE_FIX = "re-download the file or re-encode it (e.g. `ffmpeg -i in.mp4 -c:v libx264 -c:a aac out.mp4`)"
 

@@ -20,10 +20,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .face.pose import head_pose
-from .fsutil import atomic_path
-from .rigs import N_LANDMARKS
-from .timegrid import FrameSample
+from ..io.arrow import fixed_size_list, fixed_size_numpy
+from ..io.files import atomic_path
+from ..rigs import N_LANDMARKS
+from .grid import FrameSample
+from .pose import head_pose
 
 FRAMES_SCHEMA_VERSION = 1
 N_BLENDSHAPES = 52
@@ -52,12 +53,6 @@ _ARRAY_COLUMNS = {
     "head_rotation_deg": 3,
     "head_translation_cm": 3,
 }
-
-
-def fixed_size_list(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
-    """(n, width) float array → an Arrow fixed-size-list column of float32 (one row per item)."""
-    flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1), type=pa.float32())
-    return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
 class FramesWriter:
@@ -159,12 +154,6 @@ class ClipFrames:
 
     def blendshape(self, name: str) -> np.ndarray:
         return self.blendshapes[:, self.blendshape_names.index(name)]
-
-
-def fixed_size_numpy(column: pa.Array | pa.ChunkedArray, shape: tuple[int, ...] = (-1,)) -> np.ndarray:
-    """An Arrow fixed-size-list column → (rows, *shape) numpy array; the inverse of :func:`fixed_size_list`."""
-    combined = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return combined.values.to_numpy(zero_copy_only=False).reshape((len(combined), *shape))
 
 
 def read_frames(path: Path) -> ClipFrames:

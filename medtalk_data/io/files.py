@@ -90,7 +90,7 @@ def atomic_write_json(final: Path, obj: Any) -> None:
 
 def ensure_writable_dir(path: Path) -> None:
     """Create ``path`` if needed and prove it is writable, with a one-line error otherwise."""
-    from .errors import MedtalkError
+    from ..errors import MedtalkError
 
     try:
         path.mkdir(parents=True, exist_ok=True)

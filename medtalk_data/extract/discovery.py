@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .fsutil import sha256_file
+from ..io.files import sha256_file
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".flv", ".m4v", ".mpg", ".mpeg"})
 AUDIO_EXTENSIONS = frozenset({".wav", ".m4a", ".flac", ".mp3", ".ogg", ".opus", ".aac"})

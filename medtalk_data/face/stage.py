@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ClipError
-from .face import create_fitter
-from .face.base import FaceObservation
-from .face.tracking import FaceTracker
+from ..errors import ClipError
+from ..io.media import DecodedFrame, MediaInfo, iter_frames
+from ..settings import ExtractSettings
+from . import create_fitter
+from .base import FaceObservation
 from .framerate import choose_grid_fps
-from .frames_io import FramesWriter
-from .settings import ExtractSettings
-from .timegrid import FrameSample, GapFiller, GridResampler
-from .video import DecodedFrame, MediaInfo, iter_frames
+from .frames import FramesWriter
+from .grid import FrameSample, GapFiller, GridResampler
+from .tracking import FaceTracker
 
 
 class FrameObserver(Protocol):

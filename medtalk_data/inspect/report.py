@@ -28,12 +28,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import ClipError, MedtalkError
-from .frames_io import FRAMES_SCHEMA_VERSION, fixed_size_numpy
-from .fsutil import atomic_write_text, display_path
-from .manifest.read import Manifest, load_manifest
-from .rigs import N_LANDMARKS
-from .status import FRAMES_FILE, clip_dir, read_status
+from ..errors import ClipError, MedtalkError
+from ..extract.layout import FRAMES_FILE, clip_dir, read_status
+from ..face.frames import FRAMES_SCHEMA_VERSION
+from ..io.arrow import fixed_size_numpy
+from ..io.files import atomic_write_text, display_path
+from ..manifest.read import Manifest, load_manifest
+from ..rigs import N_LANDMARKS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -421,7 +422,7 @@ def _decode_at(source: Path, stills: list[_Still], fps: float) -> None:
 
     Times are on the extraction's axis (seconds after the first decoded frame), as in :func:`video.iter_frames`.
     """
-    from .video import _av_errors, _rotation_from_stream, open_container, upright
+    from ..io.media import _av_errors, _rotation_from_stream, open_container, upright
 
     half = 0.5 / (fps if fps and fps > 0 else 25.0)
     container = open_container(source)

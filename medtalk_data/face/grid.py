@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .face.base import FaceObservation
-from .face.pose import interpolate_transform
+from .base import FaceObservation
+from .pose import interpolate_transform
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,15 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .audio import extract_audio
+from .. import __version__
+from ..audio.stage import extract_audio
+from ..errors import ClipError, MedtalkError, output_error
+from ..face.stage import run_face_stage
+from ..io.files import atomic_write_json, display_path
+from ..io.media import probe
+from ..settings import ExtractSettings
 from .discovery import ClipSource
-from .errors import ClipError, MedtalkError, output_error
-from .face_stage import run_face_stage
-from .fsutil import atomic_write_json, display_path
-from .settings import ExtractSettings
-from .status import (
+from .layout import (
     AUDIO_FILE,
     CHECKSUMS_KEY,
     DONE,
@@ -40,7 +41,6 @@ from .status import (
     read_status,
     staging_dir,
 )
-from .video import probe
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
             t0 = time.perf_counter()
             meta = {"clip_id": clip.clip_id, "source_sha256": status["source"]["sha256"]}
             if "labels" in settings.stages:  # classified inside the face stage's frame loop: one decode
-                from .expression.stage import ExpressionObserver
+                from ..expression.stage import ExpressionObserver
 
                 expression = ExpressionObserver(_cached("expression", _new_classifier))
             observers = [expression] if expression is not None else []
@@ -246,7 +246,7 @@ def _cached(key: str, make: Any) -> Any:
 
 
 def _new_classifier() -> Any:
-    from .expression.classifier import ExpressionClassifier
+    from ..expression.classifier import ExpressionClassifier
 
     return ExpressionClassifier()
 
@@ -255,7 +255,7 @@ def _words_stage(work: Path, settings: ExtractSettings, status: dict[str, Any]) 
     """Transcript + timings. A missing model for the clip's language is a warning, not a failed clip."""
     from dataclasses import replace
 
-    from .words.stage import WordsStage
+    from ..words.stage import WordsStage
 
     t0 = time.perf_counter()
     inputs = words_inputs(status.get("labels") or {})

@@ -4,7 +4,7 @@ Layout under the extraction folder::
 
     clips/<clip_id>/status.json      written last; a clip without it does not exist; it records the
                                      size and sha256 of every output, so damage is noticed
-    clips/<clip_id>/frames.parquet   per-frame face data (see frames_io)
+    clips/<clip_id>/frames.parquet   per-frame face data (see medtalk_data.face.frames)
     clips/<clip_id>/audio.wav        16 kHz mono PCM
     clips/<clip_id>/words.json       transcript with word and phone timings (words stage)
     clips/<clip_id>/expression.parquet  per-frame expression probabilities (labels stage)
@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .fsutil import sha256_file
+from ..io.files import sha256_file
 
 STATUS_SCHEMA_VERSION = 1
 STATUS_FILE = "status.json"

@@ -22,13 +22,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from .assets import FACE_LANDMARKER
-from .clip_extract import commit_failure, process_clip, words_inputs
+from ..assets import FACE_LANDMARKER
+from ..errors import MedtalkError, OutputError
+from ..io.files import atomic_write_json, display_path, ensure_writable_dir, sha256_file
+from ..settings import ExtractSettings, missing_stage_requirements
+from .clip import commit_failure, process_clip, words_inputs
 from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
-from .errors import MedtalkError, OutputError
-from .fsutil import atomic_write_json, display_path, ensure_writable_dir, sha256_file
-from .settings import ExtractSettings, missing_stage_requirements
-from .status import (
+from .layout import (
     DONE,
     FAILED,
     FAILURE_FILE,

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ClipError
-from .fsutil import atomic_path
-from .video import REENCODE_FIX, _av_errors, _short, open_container
+from ..errors import ClipError
+from ..io.files import atomic_path
+from ..io.media import REENCODE_FIX, _av_errors, _short, open_container
 
 TARGET_RATE = 16_000
 
@@ -116,11 +116,3 @@ def extract_audio(path: Path, out_wav: Path, video_start_s: float | None = None)
         )
     finally:
         container.close()
-
-
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Read a 16-bit mono WAV written by :func:`extract_audio` as float32 in [-1, 1]."""
-    with wave.open(str(path), "rb") as wav:
-        rate = wav.getframerate()
-        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-    return data.astype(np.float32) / 32768.0, rate

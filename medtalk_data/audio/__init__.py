@@ -1,0 +1,1 @@
+"""The audio stage: a clip's 16 kHz mono WAV (stage)."""

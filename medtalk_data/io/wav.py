@@ -1,0 +1,60 @@
+"""Reading the 16-bit PCM WAV files medtalk writes (the audio stage's 16 kHz mono ``audio.wav``).
+
+One module for every reader: the whole file, a span of it, its format, and its RMS envelope,
+each reading only what it needs. The standard library's ``wave`` is enough for these files (16-bit
+PCM, written by :func:`medtalk_data.audio.stage.extract_audio`, the one writer); any other input
+is first decoded by PyAV through that writer.
+"""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+PCM16_SCALE = 32768.0
+
+
+def wav_format(path: Path) -> tuple[int, int, int, int] | None:
+    """(rate, channels, bytes per sample, frames) of a PCM WAV, or None if it is not one ``wave`` reads."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            return w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
+    except (wave.Error, EOFError):
+        return None
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Read a 16-bit mono WAV written by :func:`extract_audio` as float32 in [-1, 1]."""
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    return data.astype(np.float32) / PCM16_SCALE, rate
+
+
+def read_wav_span(path: Path, start_s: float, end_s: float) -> np.ndarray:
+    """Samples [start_s, end_s) of a 16-bit mono WAV as float32, reading only that span."""
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        first = min(max(0, round(start_s * rate)), wav.getnframes())
+        wav.setpos(first)
+        raw = wav.readframes(max(0, round(end_s * rate) - first))
+    return np.frombuffer(raw, dtype=np.int16).astype(np.float32) / PCM16_SCALE
+
+
+def energy_envelope(path: Path, frame_s: float = 0.01) -> np.ndarray:
+    """RMS of each ``frame_s`` frame of a 16-bit mono WAV (float32, read a second at a time)."""
+    out = []
+    with wave.open(str(path), "rb") as wav:
+        frame = max(1, round(frame_s * wav.getframerate()))
+        block = frame * 100
+        rest = np.zeros(0, dtype=np.float32)
+        while raw := wav.readframes(block):
+            x = np.concatenate([rest, np.frombuffer(raw, dtype=np.int16).astype(np.float32) / PCM16_SCALE])
+            usable = len(x) // frame * frame
+            out.append(np.sqrt((x[:usable].reshape(-1, frame) ** 2).mean(axis=1)))
+            rest = x[usable:]
+        if len(rest):
+            out.append(np.sqrt(np.array([(rest**2).mean()], dtype=np.float32)))
+    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
