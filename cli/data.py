@@ -112,7 +112,8 @@ def extract(
     """Extract per-frame face data, 16 kHz audio, word timings and expression labels from every clip.
 
     Finished clips are skipped on a re-run (unless --overwrite); failed ones are retried; clips
-    whose outputs are missing or damaged, or whose transcript label changed, are redone.
+    whose outputs are missing or damaged are redone; a changed transcript label or words setting
+    redoes only the words of a clip.
     Exit code: 0 all clips done, 1 some clips failed (listed), 2 nothing could run (or the output
     folder became unwritable: finished clips are kept), 130 interrupted.
 

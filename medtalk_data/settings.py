@@ -79,13 +79,20 @@ class ExtractSettings:
         return asdict(self)
 
     def output_hash(self, model_sha256: str = "") -> str:
-        """Hash of everything that changes the outputs (a change makes a re-run redo the clip).
+        """Hash of everything that changes the face, audio and labels outputs (a change redoes the clip).
 
         Settings that change no stage's output (:data:`NOT_OUTPUTS`) are left out, so changing them
         redoes nothing: how Parquet row groups are cut (the values written are the same), and the
-        recipe and speaker rule (labels are refreshed on every run; a changed transcript redoes the words)."""
-        outputs = {k: v for k, v in self.to_dict().items() if k not in NOT_OUTPUTS}
+        recipe and speaker rule (labels are refreshed on every run; a changed transcript redoes the
+        words). The words stage has its own :meth:`words_hash`: changing it redoes only the words."""
+        outputs = {k: v for k, v in self.to_dict().items() if k not in (*NOT_OUTPUTS, "words")}
+        outputs["stages"] = [s for s in self.stages if s != "words"]
         payload = json.dumps({"settings": outputs, "model": model_sha256}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def words_hash(self) -> str:
+        """Hash of what the words stage's output depends on besides the audio and the clip's labels."""
+        payload = json.dumps({"words": asdict(self.words) if "words" in self.stages else None}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -196,8 +196,12 @@ def test_a_labels_csv_transcript_on_a_rerun_redoes_the_words(videos: Path, extra
     csv.write_text(f"clip_id,transcript\npcavs_input_00010,{text}\n", encoding="utf-8")
     dry = _run_extract(videos, out, "--labels-csv", str(csv), "--dry-run")
     assert "run       pcavs_input_00010" in dry.stdout and "transcript or language label changed" in dry.stdout
+    assert "only the words are redone" in dry.stdout
+    kept = {name: os.stat(_clip(out, "pcavs_input_00010") / name).st_ino for name in ("frames.parquet", "audio.wav")}
     rerun = _run_extract(videos, out, "--labels-csv", str(csv))
     assert rerun.returncode == 0 and "1 done, 2 skipped" in rerun.stderr, rerun.stderr
+    # the face and audio outputs are the very files of before (hard links): only the words were made again
+    assert {name: os.stat(_clip(out, "pcavs_input_00010") / name).st_ino for name in kept} == kept
     after = json.loads((_clip(out, "pcavs_input_00010") / "words.json").read_text())
     assert after["source"] == "known" and after["transcript"] == text
     assert [w["text"] for w in after["words"]] == text.split()
@@ -206,6 +210,27 @@ def test_a_labels_csv_transcript_on_a_rerun_redoes_the_words(videos: Path, extra
     assert rows["pcavs_input_00010"]["transcript"] == text
     again = _run_extract(videos, out, "--labels-csv", str(csv))
     assert "0 done, 3 skipped" in again.stderr  # unchanged transcript: nothing redone
+
+
+def test_changed_words_settings_redo_only_the_words(videos: Path, extracted: Path, tmp_path: Path) -> None:
+    out = _copy(extracted, tmp_path)
+    clip = _clip(out, "pcavs_input_00010")
+    before = json.loads((clip / "status.json").read_text())
+    kept = os.stat(clip / "frames.parquet").st_ino
+    config = tmp_path / "extract.yaml"
+    config.write_text("words:\n  beam_size: 2\n")
+    rerun = _run_extract(videos, out, "--config", str(config))
+    assert rerun.returncode == 0, rerun.stderr
+    after = json.loads((clip / "status.json").read_text())
+    assert os.stat(clip / "frames.parquet").st_ino == kept and after["settings_hash"] == before["settings_hash"]
+    assert after["words_hash"] != before["words_hash"] and after["settings"]["words"]["beam_size"] == 2
+    assert after["face"] == before["face"] and after["words"]["n_words"] > 0
+    assert [w for w in after["warnings"] if w not in before["warnings"]] == after.get("words_warnings", [])
+    assert "0 done, 3 skipped" in _run_extract(videos, out, "--config", str(config)).stderr
+    # a face setting redoes the whole clip
+    config.write_text("words:\n  beam_size: 2\nface:\n  max_gap_s: 0.3\n")
+    assert "3 done" in _run_extract(videos, out, "--config", str(config)).stderr
+    assert os.stat(clip / "frames.parquet").st_ino != kept
 
 
 # 5: damaged manifests: one line naming the file, exit 2, for every command that reads one

@@ -26,7 +26,7 @@ from ..assets import FACE_LANDMARKER
 from ..errors import MedtalkError, OutputError
 from ..io.files import atomic_write_json, display_path, ensure_writable_dir, sha256_file
 from ..settings import ExtractSettings, missing_stage_requirements
-from .clip import commit_failure, process_clip, words_inputs
+from .clip import commit_failure, process_clip, redo_words, words_inputs
 from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
 from .layout import (
     DONE,
@@ -58,6 +58,7 @@ class PlannedClip:
     sha256: str = ""
     duplicate_of: str = ""
     damaged: bool = False  # a finished clip redone because an output was missing or damaged
+    words_only: bool = False  # a finished clip whose words alone are stale: only the words stage runs
 
 
 @dataclass
@@ -124,9 +125,10 @@ def plan(
 ) -> list[PlannedClip]:
     """Decide for each clip whether to run it, skip it (finished, unchanged) or report it as a duplicate.
 
-    A finished clip is redone when its source, the settings, or the labels its words stage reads (a
-    known transcript, the language) changed, or when an output is missing or damaged (its size, and
-    with ``verify`` its sha256, differs from what the status recorded).
+    A finished clip is redone when its source or the settings of its face, audio and labels stages
+    changed, or when an output is missing or damaged (its size, and with ``verify`` its sha256,
+    differs from what the status recorded). When only the words settings or the labels the words
+    stage reads (a known transcript, the language) changed, only its words are redone.
     """
     duplicates = find_duplicates(clips)
     planned = []
@@ -148,9 +150,7 @@ def plan(
         if damage:
             planned.append(PlannedClip(clip, "run", "damaged output: " + "; ".join(damage), damaged=True))
             continue
-        if labels_for is not None and _words_inputs_changed(previous, labels_for(clip), settings):
-            planned.append(PlannedClip(clip, "run", "transcript or language label changed since the words were made"))
-            continue
+        words_stale = _words_stale(previous, labels_for(clip) if labels_for is not None else None, settings)
         src = previous.get("source", {})
         try:
             st = clip.path.stat()
@@ -158,13 +158,19 @@ def plan(
             planned.append(PlannedClip(clip, "run", "source unreadable"))
             continue
         if (src.get("size"), src.get("mtime_ns")) == (st.st_size, st.st_mtime_ns):
-            planned.append(PlannedClip(clip, "skip", "done", sha256=src.get("sha256", "")))
-            continue
-        digest = sha256_file(clip.path)
-        if digest == src.get("sha256"):
-            planned.append(PlannedClip(clip, "skip", "done (touched, same content)", sha256=digest))
+            digest, why = src.get("sha256", ""), "done"
         else:
-            planned.append(PlannedClip(clip, "run", "source changed"))
+            digest = sha256_file(clip.path)
+            if digest != src.get("sha256"):
+                planned.append(PlannedClip(clip, "run", "source changed"))
+                continue
+            why = "done (touched, same content)"
+        if words_stale:
+            planned.append(
+                PlannedClip(clip, "run", f"{words_stale}: only the words are redone", digest, words_only=True)
+            )
+        else:
+            planned.append(PlannedClip(clip, "skip", why, sha256=digest))
     return planned
 
 
@@ -180,10 +186,16 @@ def _installed_stages(settings: ExtractSettings, required: bool) -> tuple[Extrac
     return replace(settings, stages=[s for s in settings.stages if s not in missing]), missing
 
 
-def _words_inputs_changed(previous: dict[str, Any], labels: dict[str, Any], settings: ExtractSettings) -> bool:
-    """True when the words stage ran (or would run) on this clip and the labels it reads are not the ones it read."""
-    ran = "words" in settings.stages and "audio" in previous.get("outputs", {})
-    return ran and words_inputs(previous.get("labels") or {}) != words_inputs(labels)
+def _words_stale(previous: dict[str, Any], labels: dict[str, Any] | None, settings: ExtractSettings) -> str | None:
+    """Why a finished clip's words no longer match what the words stage would make now (None: they do)."""
+    if "audio" not in previous.get("outputs", {}):
+        return None
+    if previous.get("words_hash") != settings.words_hash():
+        return "words settings changed"
+    ran = "words" in settings.stages
+    if ran and labels is not None and words_inputs(previous.get("labels") or {}) != words_inputs(labels):
+        return "transcript or language label changed since the words were made"
+    return None
 
 
 def _worker_init(level: int) -> None:
@@ -192,10 +204,17 @@ def _worker_init(level: int) -> None:
 
 
 def _run_one(
-    clip: ClipSource, out_dir: Path, settings: ExtractSettings, settings_hash: str, labels: dict[str, Any]
+    clip: ClipSource,
+    out_dir: Path,
+    settings: ExtractSettings,
+    settings_hash: str,
+    labels: dict[str, Any],
+    words_only: bool = False,
 ) -> dict[str, Any]:
     if os.environ.get("MEDTALK_TEST_CRASH_CLIP") == clip.clip_id:  # test hook: simulate a native crash
         os.kill(os.getpid(), signal.SIGKILL)
+    if words_only:
+        return redo_words(clip, out_dir, settings, labels=labels)
     try:
         digest = sha256_file(clip.path)
     except OSError:
@@ -266,9 +285,10 @@ def extract_videos(
         if labels_for is not None:
             _refresh_labels(skipped, out_dir, labels_for)
         todo = [p.clip for p in planned if p.action == "run"]
+        words_only = frozenset(p.clip.clip_id for p in planned if p.words_only)
         labels_fn = labels_for or (lambda _clip: {})
         try:
-            _execute(todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report)
+            _execute(todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report, words_only)
         except OutputError as err:
             report.stopped = str(err)
             raise
@@ -366,6 +386,7 @@ def _execute(
     workers: int | None,
     progress: bool,
     report: ExtractReport,
+    words_only: frozenset[str] = frozenset(),
 ) -> None:
     from tqdm import tqdm
 
@@ -378,12 +399,15 @@ def _execute(
         bar.set_postfix(failed=len(report.failed), frames=report.frames)
 
     def job(pool: ProcessPoolExecutor, clip: ClipSource) -> Future[dict[str, Any]]:
-        return pool.submit(_run_one, clip, out_dir, settings, settings_hash, labels_fn(clip))
+        return pool.submit(
+            _run_one, clip, out_dir, settings, settings_hash, labels_fn(clip), clip.clip_id in words_only
+        )
 
     try:
         if n_workers == 1:
             for clip in todo:
-                on_result(clip, _run_one(clip, out_dir, settings, settings_hash, labels_fn(clip)))
+                status = _run_one(clip, out_dir, settings, settings_hash, labels_fn(clip), clip.clip_id in words_only)
+                on_result(clip, status)
             return
         remaining = todo
         while remaining:

@@ -84,6 +84,7 @@ def _base_status(
         "stages": list(settings.stages),
         "settings": settings.to_dict(),
         "settings_hash": settings_hash,
+        "words_hash": settings.words_hash(),
         "versions": library_versions(),
         "started_at": _now(),
         "warnings": [],
@@ -272,8 +273,11 @@ def _words_stage(work: Path, settings: ExtractSettings, status: dict[str, Any]) 
         )
     except MedtalkError as err:
         status["warnings"].append(f"words stage skipped: {err}")
+        status["words_warnings"] = [status["warnings"][-1]]
         return
-    status["warnings"].extend(summary.pop("warnings"))
+    warnings = summary.pop("warnings")
+    status["warnings"].extend(warnings)
+    status["words_warnings"] = warnings  # so that redoing only the words can take them back
     status["words"] = summary
     status["outputs"]["words"] = WORDS_FILE
     status["timings_s"]["words"] = round(time.perf_counter() - t0, 4)
@@ -305,6 +309,58 @@ def _commit(work: Path, out_dir: Path, clip_id: str, status: dict[str, Any]) -> 
     except OSError as err:
         raise output_error(final.parent, err) from err
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def redo_words(
+    clip: ClipSource, out_dir: Path, settings: ExtractSettings, *, labels: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Redo only the words stage of a finished clip (new words settings, transcript or language):
+    its other outputs are hard-linked into the staging folder unchanged, the words are made again
+    from its audio.wav, and the clip is committed as a whole, like a full run."""
+    started = time.perf_counter()
+    final = clip_dir(out_dir, clip.clip_id)
+    previous = read_status(final)
+    if previous is None:
+        raise MedtalkError(f"{display_path(final)}: no status.json to redo the words of")
+    work = staging_dir(out_dir) / f"{clip.clip_id}.{os.getpid()}"
+    try:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        for name in previous.get("outputs", {}).values():
+            if name != WORDS_FILE:
+                _link_or_copy(final / name, work / name)
+    except OSError as err:
+        shutil.rmtree(work, ignore_errors=True)
+        raise output_error(staging_dir(out_dir), err) from err
+    status = dict(previous)
+    old_warnings = set(status.pop("words_warnings", []))
+    status["warnings"] = [w for w in status.get("warnings", []) if w not in old_warnings]
+    status["outputs"] = {k: v for k, v in status.get("outputs", {}).items() if k != "words"}
+    status.pop("words", None)
+    status.pop(CHECKSUMS_KEY, None)
+    status["timings_s"] = {k: v for k, v in status.get("timings_s", {}).items() if k != "words"}
+    status.update(labels=labels or {}, stages=list(settings.stages), settings=settings.to_dict())
+    status.update(words_hash=settings.words_hash(), started_at=_now())
+    try:
+        if "words" in settings.stages and "audio" in status["outputs"]:
+            _words_stage(work, settings, status)
+    except Exception as err:  # recorded beside the finished clip, whose outputs are kept (see _commit)
+        status.update(state=FAILED, reason="internal_error", error=f"{type(err).__name__}: {err}")
+        status["traceback"] = traceback.format_exc()
+    status["finished_at"] = _now()
+    status["timings_s"]["words_redo_total"] = round(time.perf_counter() - started, 4)
+    try:
+        _commit(work, out_dir, clip.clip_id, status)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return status
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def commit_failure(
