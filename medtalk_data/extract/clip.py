@@ -127,10 +127,17 @@ def process_clip(
         status.update(state=FAILED, reason="internal_error", error=f"{type(err).__name__}: {err}")
         status["traceback"] = traceback.format_exc()
         log.debug("internal error on %s", clip.relpath, exc_info=True)
+    return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "total")
+
+
+def _finish(
+    work: Path, out_dir: Path, clip_id: str, status: dict[str, Any], seconds: float, key: str
+) -> dict[str, Any]:
+    """Stamp the record, commit the staged clip (see :func:`_commit`) and clear the staging folder."""
     status["finished_at"] = _now()
-    status["timings_s"]["total"] = round(time.perf_counter() - started, 4)
+    status["timings_s"][key] = round(seconds, 4)
     try:
-        _commit(work, out_dir, clip.clip_id, status)
+        _commit(work, out_dir, clip_id, status)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return status
@@ -347,13 +354,7 @@ def redo_words(
     except Exception as err:  # recorded beside the finished clip, whose outputs are kept (see _commit)
         status.update(state=FAILED, reason="internal_error", error=f"{type(err).__name__}: {err}")
         status["traceback"] = traceback.format_exc()
-    status["finished_at"] = _now()
-    status["timings_s"]["words_redo_total"] = round(time.perf_counter() - started, 4)
-    try:
-        _commit(work, out_dir, clip.clip_id, status)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return status
+    return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "words_redo_total")
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
