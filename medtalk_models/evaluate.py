@@ -155,7 +155,7 @@ def _real_labelled(data: TrainingData, classifier: EmotionClassifier, image_kind
             continue
         rows = slice(clip.start, clip.start + clip.length)
         image = None
-        if image_kind == "blendshapes" and clip.row.reference_frame is not None:
+        if image_kind == "blendshapes" and clip.row.reference_frame is not None and clip.row.face_found_ratio:
             image = data.manifest.reference_blendshapes(clip.row)
         feature = classifier.feature(data.curves[rows][data.valid[rows]])
         out.append(RealClip(clip.clip_id, clip.speaker, data.emotions[clip.emotion], feature, image))

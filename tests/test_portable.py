@@ -94,7 +94,7 @@ def test_validate_stats_train_evaluate_report_and_animate_from_the_moved_manifes
     runner = CliRunner()
     _ok(runner.invoke(data_cli, ["validate", str(moved_manifest)]), "ok")
     _ok(runner.invoke(data_cli, ["stats", str(moved_manifest)]))
-    cfg = small_cfg(epochs_per_phase=1, epochs=2)
+    cfg = small_cfg(epochs_per_phase=1, epochs=1)
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(cfg))
     run = tmp_path / "run"
@@ -105,7 +105,7 @@ def test_validate_stats_train_evaluate_report_and_animate_from_the_moved_manifes
     evaluated = _ok(
         runner.invoke(
             models_cli,
-            ["evaluate", "-k", str(run), "-m", str(moved_manifest), "--split", "all", "--emotion-speech", "1"],
+            ["evaluate", "-k", str(run), "-m", str(moved_manifest), "--split", "all", "--emotion-speech", "0"],
         )
     )
     assert "pcavs_input_00010" in evaluated or "model" in evaluated
@@ -148,3 +148,20 @@ def test_a_schema_1_manifest_names_the_rebuild_command(moved_manifest: Path, tmp
     assert result.exit_code == 2
     assert "schema version 1" in result.output and "medtalk-data build-manifest" in result.output
     assert pq.read_schema(old / "clips.parquet").metadata  # the tables themselves were left alone
+
+
+def test_a_path_that_leaves_the_manifest_folder_is_refused(moved_manifest: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from .conftest import edited_manifest
+
+    def escape(table: pa.Table) -> pa.Table:
+        paths = ["../../etc/passwd" if p else p for p in table["audio_path"].to_pylist()]
+        return table.set_column(table.schema.get_field_index("audio_path"), "audio_path", pa.array(paths, pa.string()))
+
+    bad = edited_manifest(moved_manifest, tmp_path / "bad", clips=escape)
+    m = load_manifest(bad)
+    with pytest.raises(MedtalkError, match="leaves the manifest folder"):
+        m.audio_file(next(r for r in m.rows() if r.audio_path))
+    result = CliRunner().invoke(data_cli, ["validate", str(bad)])
+    assert result.exit_code == 2 and "leaves the manifest folder" in result.output

@@ -491,10 +491,16 @@ def build_manifest(
                     assets = _clip_assets(status, clip_path, work, data, 0 if table is None else table.num_rows, opts)
                 except UnreadableClip as err:
                     report.excluded.append(_excluded(status, directory, str(err)))
+                    for leftover in (
+                        work / AUDIO_DIR / f"{status['clip_id']}.wav",
+                        work / REFERENCES_DIR / f"{status['clip_id']}.jpg",
+                    ):
+                        leftover.unlink(missing_ok=True)  # an excluded clip leaves nothing in the manifest
                     continue
                 if assets.audio_linked is False and opts.audio == "link" and assets.audio_path:
                     copied.append(status["clip_id"])
-                if assets.reference_frame is not None and opts.reference_images and not assets.reference_image:
+                wants_image = opts.reference_images and status.get("kind") == "video"
+                if assets.reference_frame is not None and wants_image and not assets.reference_image:
                     no_image.append(status["clip_id"])
                 n = 0
                 if table is not None:

@@ -87,8 +87,13 @@ class Manifest:
         return rows if split is None else [r for r in rows if r.split == split]
 
     def file(self, relative: str) -> Path:
-        """A file the manifest holds, from its path relative to the manifest folder."""
-        return self.path / relative
+        """A file the manifest holds, from its path relative to the manifest folder (never outside it)."""
+        path = self.path / relative
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise MedtalkError(
+                f"{display_path(self.path / 'clips.parquet')}: path {relative!r} leaves the manifest folder; {REBUILD}"
+            )
+        return path
 
     def audio_file(self, row: ClipRow) -> Path:
         """The clip's 16 kHz wav inside the manifest; one line naming the file and the fix when it is gone."""
