@@ -50,7 +50,7 @@ demo: install
 	@echo "  per clip: frames.parquet, audio.wav, words.json, expression.parquet, status.json in $(OUT)/extracted/clips/<clip_id>/"
 	@echo "  previews (frame + landmarks, curves, head pose): $(OUT)/extracted/previews/<clip_id>.png"
 	@echo "  run summary:                                    $(OUT)/extracted/extract_summary.json"
-	@echo "  Parquet manifest (clips, frames, excluded):     $(OUT)/manifest/"
+	@echo "  Parquet manifest (self-contained: + audio/):    $(OUT)/manifest/"
 	@echo "  trained MEDTalk model (all four stages):        $(OUT)/run/model/  (log.csv, tb/ for TensorBoard in $(OUT)/run/)"
 	@echo "  animation of $(notdir $(DEMO_SPEECH)) (happy):   $(OUT)/animations/  (ARKit CSV, Live Link Face CSV, npz, mp4, png)"
 	@echo "  scores on the held-out clip, with baselines:    $(OUT)/held_out/evaluation.md"
