@@ -85,8 +85,8 @@ def main() -> None:
 
     m = load_manifest(out)
     t0 = time.perf_counter()
-    table = m.frames(["clip_id", "time_s", "blendshapes"])
-    curves = table["blendshapes"].combine_chunks().values.to_numpy().reshape(table.num_rows, -1)
+    table = m.frames(["clip_id", "time_s", "curves"])
+    curves = table["curves"].combine_chunks().values.to_numpy().reshape(table.num_rows, -1)
     read = time.perf_counter() - t0
     print(f"clips {report.n_clips}, frames {report.n_frames} (baseline read {rows} rows)")
     print(f"baseline (read every status + frames file): {baseline:.2f} s")

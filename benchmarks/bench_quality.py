@@ -136,7 +136,7 @@ def judge_reference_images(run: Path, manifest: Path, speech_ids: list[str]) -> 
     try:
         held = load_manifest(manifest)
         rows = {r.clip_id: r for r in held.rows()}
-        speech = [SpeechClip(i, str(held.audio_file(rows[i])), rows[i].transcript) for i in speech_ids]
+        speech = [SpeechClip(i, str(held.audio_file(rows[i])), rows[i].transcript or None) for i in speech_ids]
         cases = [(rel, EmotionControl(image=DATA / rel, intensity=INTENSITY), label)
                  for rel, label in REFERENCE_IMAGES.items()]  # fmt: skip
         return Judge(animator, classifier, speech).controls(cases)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 MEDIAPIPE_BLENDSHAPES: tuple[str, ...] = (
     "_neutral",
@@ -73,7 +74,12 @@ def channel_groups(names: Sequence[str]) -> tuple[str, dict[str, tuple[str, ...]
     The one definition that the manifest (its reference frames) and the models (regions, Int(x))
     share. A custom rig (e.g. unnamed ``ctrl_000`` columns) has no regions and intensity over every channel.
     """
-    names = tuple(names)
+    family, groups = _channel_groups(tuple(names))
+    return family, dict(groups)
+
+
+@lru_cache(maxsize=16)
+def _channel_groups(names: tuple[str, ...]) -> tuple[str, dict[str, tuple[str, ...]]]:
     if any(n.startswith("CTRL_") for n in names):
         family, patterns = "metahuman", METAHUMAN_GROUPS
     elif sum(n in MEDIAPIPE_BLENDSHAPES for n in names) >= len(names) // 2 and names:
