@@ -86,7 +86,7 @@ def ours(path: Path, work: Path) -> tuple[int, float]:
     start = time.perf_counter()
     info = probe(path)
     summary = run_face_stage(path, info, ExtractSettings(), work / f"{path.stem}.parquet", {"clip_id": path.stem})
-    return summary["face"]["n_frames"], time.perf_counter() - start
+    return summary.face.n_frames, time.perf_counter() - start
 
 
 def per_worker(data: Path, work: Path, repeats: int) -> dict:

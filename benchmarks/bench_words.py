@@ -101,7 +101,7 @@ def main() -> None:
                 totals[key] += value
             print(
                 f"  {rel:42s} {seconds:5.1f} s  ASR RTF {bare_s / seconds:.3f}  align RTF {align_s / seconds:.3f}  "
-                f"stage RTF {stage_s / seconds:.3f}{known_txt}  ({summary['n_aligned']}/{summary['n_words']} aligned)"
+                f"stage RTF {stage_s / seconds:.3f}{known_txt}  ({summary.n_aligned}/{summary.n_words} aligned)"
             )
         audio_s = totals["audio"]
         print(f"ASR (bare faster-whisper): RTF {totals['bare'] / audio_s:.3f}")
@@ -126,8 +126,8 @@ def main() -> None:
                     lambda wav=wav, t=transcript: stage.run(wav, tmp / "longk.json", known_transcript=t)
                 )
                 print(
-                    f"  {seconds:6.0f} s  ASR+align RTF {stage_s / seconds:.3f} ({summary['n_aligned']}/"
-                    f"{summary['n_words']} aligned)   known-text RTF {known_s / seconds:.3f} "
+                    f"  {seconds:6.0f} s  ASR+align RTF {stage_s / seconds:.3f} ({summary.n_aligned}/"
+                    f"{summary.n_words} aligned)   known-text RTF {known_s / seconds:.3f} "
                     f"({known['n_aligned']}/{known['n_words']} aligned)"
                 )
     print(f"(numpy {np.__version__}; 1 CPU thread for ASR; chunk_s {settings.chunk_s:g})")

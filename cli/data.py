@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from medtalk_data.settings import ALL_STAGES
+
 from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, setup_logging
 
 
@@ -56,7 +58,7 @@ def cli(verbose: int, quiet: bool) -> None:
     "or none; auto = folder, except folders named for their contents (video/, clips/, …) [default: auto].",
 )
 @click.option(
-    "--stages", default=None, help="Comma-separated stages: face,audio,words,labels [default: all installed]."
+    "--stages", default=None, help=f"Comma-separated stages: {','.join(ALL_STAGES)} [default: all installed]."
 )
 @click.option("--fps", type=float, default=None, help="Constant output frame rate [default: each clip's source rate].")
 @click.option(
@@ -194,6 +196,7 @@ def _labels_function(
 ):
     """Recipe labels per clip, with a user CSV on top (validated against the clips found); warns about
     folders that ``--speaker-from auto`` did not take as speakers."""
+    from medtalk_data.clip_labels import ClipLabels
     from medtalk_data.extract.discovery import discover
     from medtalk_pipelines import labels_for_path, media_folder_note
     from medtalk_pipelines.labels_csv import apply_overrides, read_labels_csv
@@ -208,7 +211,9 @@ def _labels_function(
     note = media_folder_note(unnamed, recipe, speaker_from)
     if note:
         click.echo(f"warning: {note}", err=True)
-    return lambda clip: apply_overrides(from_recipe(clip.relpath), overrides.get(clip.clip_id, {}))
+    return lambda clip: ClipLabels.from_dict(
+        apply_overrides(from_recipe(clip.relpath), overrides.get(clip.clip_id, {}))
+    )
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -227,7 +232,7 @@ def status(extracted_dir: Path, only_failed: bool, verify: bool) -> None:
       medtalk-data status extracted/ --failed
       medtalk-data status extracted/ --verify
     """
-    from medtalk_data.extract.layout import DONE, clip_dir, damaged_outputs, iter_statuses
+    from medtalk_data.extract.layout import clip_dir, damaged_outputs, iter_statuses
 
     rows = iter_statuses(extracted_dir)
     if not rows:
@@ -236,18 +241,17 @@ def status(extracted_dir: Path, only_failed: bool, verify: bool) -> None:
         )
     counts: dict[str, int] = {}
     for s in rows:
-        state = s["state"]
-        damage = damaged_outputs(clip_dir(extracted_dir, s["clip_id"]), s, verify_hash=verify) if state == DONE else []
+        state = s.state
+        damage = damaged_outputs(clip_dir(extracted_dir, s.clip_id), s, verify_hash=verify) if s.done else []
         if damage:
             state = "damaged"
         counts[state] = counts.get(state, 0) + 1
-        if only_failed and state == DONE:
+        if only_failed and state == "done":
             continue
-        face = s.get("face", {})
-        ratio = f"face {face['face_found_ratio']:.0%}" if face else "no face data"
-        detail = "; ".join(damage) + " (re-run extract to redo it)" if damage else s.get("error")
-        detail = detail or ", ".join(s.get("warnings", [])[:2])
-        click.echo(f"{state:7s} {s['clip_id']}  {ratio}  {detail}")
+        ratio = f"face {s.face.face_found_ratio:.0%}" if s.face is not None else "no face data"
+        detail = "; ".join(damage) + " (re-run extract to redo it)" if damage else s.error
+        detail = detail or ", ".join(s.warnings[:2])
+        click.echo(f"{state:7s} {s.clip_id}  {ratio}  {detail}")
     click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     if counts.get("damaged"):
         sys.exit(1)
@@ -276,16 +280,16 @@ def preview(extracted_dir: Path, clip_ids: tuple[str, ...], out_dir: Path | None
     from medtalk_data.inspect.preview import render_clip_preview
 
     out_dir = out_dir or extracted_dir / "previews"
-    rows = [s for s in iter_statuses(extracted_dir) if s["state"] == "done" and "frames" in s["outputs"]]
+    rows = [s for s in iter_statuses(extracted_dir) if s.done and s.has("frames")]
     if clip_ids:
-        unknown = set(clip_ids) - {s["clip_id"] for s in rows}
+        unknown = set(clip_ids) - {s.clip_id for s in rows}
         if unknown:
             raise SetupError(f"no extracted face data for clip(s) {', '.join(sorted(unknown))} in {extracted_dir}")
-        rows = [s for s in rows if s["clip_id"] in clip_ids]
+        rows = [s for s in rows if s.clip_id in clip_ids]
     if not rows:
         raise SetupError(f"{extracted_dir}: no clips with face data; run `medtalk-data extract` first")
     for s in rows:
-        png = render_clip_preview(clips_dir(extracted_dir) / s["clip_id"], out_dir / f"{s['clip_id']}.png")
+        png = render_clip_preview(clips_dir(extracted_dir) / s.clip_id, out_dir / f"{s.clip_id}.png")
         click.echo(str(png))
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AssetIntegrityError, AssetNotFoundError
-from .io.files import atomic_path, display_path, sha256_file
+from .io.files import atomic_path, display_path, sha256_cached
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,6 @@ EXPRESSION_FER = AssetSpec(
 
 ASSETS: dict[str, AssetSpec] = {a.name: a for a in (FACE_LANDMARKER, WHISPER_TINY_EN, EXPRESSION_FER)}
 
-_verified: dict[tuple[str, int, int], str] = {}
-
 
 def cache_dir() -> Path:
     """The user cache for downloaded or copied model files."""
@@ -139,7 +137,7 @@ def _package_file(copy: PackagedCopy) -> Path | None:
 def verify(spec: AssetSpec, path: Path) -> Path:
     """Check ``path`` (or, for a model folder, its pinned member file) against the pinned sha256.
 
-    Cached per (file, size, mtime) in this process, so repeated resolution costs nothing.
+    Hashed once per process (:func:`~medtalk_data.io.files.sha256_cached`), so repeated resolution costs nothing.
     """
     file = path / spec.member if spec.is_dir else path
     missing = [name for name in spec.companions if not (path / name).is_file()]
@@ -149,19 +147,14 @@ def verify(spec: AssetSpec, path: Path) -> Path:
             f"it needs {', '.join((spec.member, *spec.companions))}"
         )
     try:
-        st = file.stat()
+        digest = sha256_cached(file)
     except OSError as err:
         raise AssetNotFoundError(f"{display_path(file)}: cannot read {spec.name} model ({err})") from err
-    key = (str(file.resolve()), st.st_size, st.st_mtime_ns)
-    if _verified.get(key) == spec.sha256:
-        return path
-    digest = sha256_file(file)
     if digest != spec.sha256:
         raise AssetIntegrityError(
             f"{display_path(file)}: sha256 {digest[:12]}… does not match the pinned {spec.name} model "
             f"({spec.sha256[:12]}…, {spec.size} bytes); replace the file with the official one"
         )
-    _verified[key] = spec.sha256
     return path
 
 

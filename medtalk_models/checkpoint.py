@@ -15,8 +15,6 @@ end, so an interrupted save leaves the previous checkpoint whole and never a hal
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import json
 import math
 import os
@@ -24,7 +22,6 @@ import random
 import re
 import secrets
 import shutil
-import sys
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
@@ -37,7 +34,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.io.files import atomic_write_json, display_path, ensure_writable_dir, sha256_file
+from medtalk_data.io.files import atomic_write_json, display_path, ensure_writable_dir, sha256_file, swap_into_place
 
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -195,38 +192,14 @@ def _remove_stale_siblings(final: Path) -> None:
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Make ``tmp`` appear at ``final``: a plain rename, or an atomic exchange when ``final`` already exists."""
-    if not final.exists():
-        os.rename(tmp, final)
-        return
-    if _exchange(tmp, final):
-        return  # tmp now holds the previous checkpoint; the caller removes it
-    # No atomic exchange on this system: move the old one aside first. A crash between the two renames
-    # leaves it whole under the aside name, which load_meta points to.
-    old = _make_sibling(final, "old")
-    old.rmdir()
-    os.rename(final, old)
-    os.rename(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False where that is unavailable."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    renameat2.restype = ctypes.c_int
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM):
-        return False
-    raise OSError(err, os.strerror(err), os.fspath(b))
+    """Make ``tmp`` appear at ``final`` (see :func:`~medtalk_data.io.files.swap_into_place`). Without an
+    atomic exchange, a crash between the two renames leaves the old checkpoint whole under the aside
+    name, which load_meta points to."""
+    aside = _make_sibling(final, "old")
+    aside.rmdir()
+    old = swap_into_place(tmp, final, aside)
+    if old is not None and old != tmp:  # after an exchange tmp holds the old one; the caller removes it
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,20 +1,21 @@
 """Training configs: YAML files whose every key exists in the bundled default, checked on load.
 
-A user's file is merged over ``configs/small.yaml`` (or any preset); a key the default does not
-have, or a value of the wrong type, is an error that names the key — a typo never silently
-falls back to a default.
+A user's file is merged over ``configs/small.yaml`` (or any preset) by the same reader as the
+extract settings (:mod:`medtalk_data.config_tree`): a key the default does not have, or a value of
+the wrong type, is an error that names the key — a typo never silently falls back to a default.
+Here the choices and ranges of each field are checked; the resolved mapping is what a
+checkpoint stores.
 """
 
 from __future__ import annotations
 
-import copy
-import difflib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from medtalk_data.config_tree import merge_checked, read_yaml_mapping
 from medtalk_data.emotions import CANONICAL_EMOTIONS
 from medtalk_data.errors import MedtalkError
 from medtalk_data.io.files import display_path
@@ -36,45 +37,6 @@ def preset_text(name: str) -> str:
 
 def preset(name: str = "small") -> dict[str, Any]:
     return yaml.safe_load(preset_text(name))
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        dotted = f"{prefix}{key}"
-        if key not in base:
-            close = difflib.get_close_matches(str(key), [str(k) for k in base], n=1)
-            hint = f" (did you mean {prefix}{close[0]}?)" if close else f"; valid: {', '.join(map(str, base))}"
-            raise MedtalkError(f"{where}: unknown config field {dotted}{hint}")
-        default = base[key]
-        if isinstance(default, dict):
-            if not isinstance(value, dict):
-                raise MedtalkError(f"{where}: {dotted} must be a mapping, got {value!r}")
-            out[key] = _merge(default, value, where, f"{dotted}.")
-        else:
-            out[key] = _check_type(dotted, default, value, where)
-    return out
-
-
-def _check_type(dotted: str, default: Any, value: Any, where: str) -> Any:
-    if value is None or default is None:
-        return value
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, (int, float)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and isinstance(default, float):
-            value = float(value)
-    elif isinstance(default, str):
-        # "last" or a layer index both fit a layer field
-        ok = isinstance(value, str) or (dotted.endswith(".layer") and isinstance(value, int))
-    elif isinstance(default, list):
-        ok = isinstance(value, list)
-    else:
-        ok = True
-    if not ok:
-        raise MedtalkError(f"{where}: {dotted} = {value!r} should be a {type(default).__name__} like {default!r}")
-    return value
 
 
 def _check_values(cfg: dict[str, Any], where: str) -> None:
@@ -129,19 +91,10 @@ def load_config(path: Path | None = None, *, base: str = "small", overrides: dic
     cfg = preset(base)
     where = "config"
     if path is not None:
-        path = Path(path)
-        where = display_path(path)
-        try:
-            user = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as err:
-            raise MedtalkError(f"{where}: cannot read config ({err.strerror})") from err
-        except yaml.YAMLError as err:
-            raise MedtalkError(f"{where}: not valid YAML ({str(err).splitlines()[0]})") from err
-        if not isinstance(user, dict):
-            raise MedtalkError(f"{where}: a config is a YAML mapping; see `medtalk-models train --print-config`")
-        cfg = _merge(cfg, user, where)
+        where = display_path(Path(path))
+        cfg = merge_checked(cfg, read_yaml_mapping(Path(path), "medtalk-models train --print-config"), where)
     if overrides:
-        cfg = _merge(cfg, overrides, "command line")
+        cfg = merge_checked(cfg, overrides, "command line")
     _check_values(cfg, where)
     return cfg
 

@@ -19,7 +19,7 @@ import torch
 
 from medtalk_data.errors import MedtalkError
 from medtalk_data.io.arrow import fixed_size_numpy
-from medtalk_data.io.files import sha256_file
+from medtalk_data.io.files import sha256_cached
 from medtalk_data.manifest import load_manifest
 from medtalk_data.manifest.read import Manifest
 from medtalk_data.manifest.schema import ClipRow
@@ -236,7 +236,6 @@ class TrainingData:
     def _load_audio(self) -> None:
         from tqdm import tqdm
 
-        hashes: dict[str, str] = {}  # each wav hashed once: checked against the manifest, then the cache key
         for part in ("content", "emotion"):
             extractor = self.backbones.audio[part]
             if part == "emotion" and extractor is self.backbones.audio["content"]:
@@ -248,10 +247,9 @@ class TrainingData:
                 if not clip.has_audio:  # optional_audio: rows stay zero, batch["has_audio"] marks them
                     continue
                 wav = self.audio_file(clip)
-                if clip.clip_id not in hashes:
-                    hashes[clip.clip_id] = sha256_file(wav)
-                    self.manifest.check_audio(clip.row, hashes[clip.clip_id])
-                raw = cache.get(clip.clip_id, wav, hashes[clip.clip_id])
+                digest = sha256_cached(wav)
+                self.manifest.check_audio(clip.row, digest)
+                raw = cache.get(clip.clip_id, wav, digest)
                 times = np.arange(clip.length) / self.rig.fps - clip.audio_offset_s
                 out[clip.start : clip.start + clip.length] = align_to_frames(
                     np.asarray(raw), extractor.rate_hz, times, self.rig.fps

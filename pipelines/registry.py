@@ -13,23 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-# Every recipe returns these keys (None where the dataset does not say). Recipes may add their own
-# (``modality``, ``repetition``, ``variant``…); keys starting with "_" never leave the registry.
-LABEL_KEYS = (
-    "dataset",  # recipe's dataset name
-    "speaker",  # "<dataset>:<id>" so speakers of different datasets never collide
-    "sex",  # "M" / "F" / None
-    "emotion",  # canonical (medtalk_data.emotions.CANONICAL_EMOTIONS) or None
-    "emotion_raw",  # the dataset's own label, always kept
-    "emotion_level_raw",  # the dataset's own intensity level ("strong", "level_3", "HI"…)
-    "intensity",  # 0–1 float (per-dataset rule in each recipe) or None
-    "content_id",  # same string ⇔ same sentence (across emotions, levels, takes); None if unknown
-    "transcript",  # known sentence text, or None
-    "language",  # ISO 639-1 code ("en", "zh") or None
-    "view",  # camera / view angle where the dataset has several ("front", "left_30"…)
-    "pair_key",  # same string ⇔ same take (video, its separate audio, its rig file)
-    "rig_curves_path",  # absolute path of a ground-truth rig file beside the clip (EmoFace/MEDTalk)
-)
+from medtalk_data.clip_labels import LABEL_KEYS
+
+# Every recipe returns the keys of medtalk_data.clip_labels.LABEL_KEYS (None where the dataset does not
+# say). Recipes may add their own (``modality``, ``repetition``, ``variant``…); keys starting with "_"
+# never leave the registry.
 
 # A re-hosting prefix before a distinctive grammar: "emotalk_", "ravdess_", "mead_"… (any run of
 # characters ending in _ - or .). Only used where the grammar itself is specific enough.

@@ -24,6 +24,7 @@ from click.testing import CliRunner, Result
 
 from medtalk_cli.data import cli
 from medtalk_data.face.frames import read_frames
+from medtalk_data.io.media import decode_at, iter_frames, probe
 from medtalk_data.io.wav import read_wav
 from tests.media_factory import (
     alternating_times,
@@ -360,6 +361,19 @@ def test_rotated_file_is_stored_sideways_with_the_display_matrix(batch: dict[str
     shown = np.rot90(picture, k=stored.rotation // 90)
     assert np.abs(shown - reference).mean() < 5  # upright as played
     assert np.abs(np.rot90(picture, k=1) - reference).mean() > 20  # the other way round is upside down
+
+
+def test_seeking_decoder_gives_the_frames_extraction_saw(batch: dict[str, Any]) -> None:
+    """decode_at (reference images, report stills, previews) = the extraction loop's own frames, upright."""
+    for name in ("rotated_phone.mp4", "upright.mp4", "vfr_dropped.mp4"):
+        source = batch["videos"] / name
+        frames = read_frames(_clip(batch, name) / "frames.parquet")
+        picks = [0, len(frames.time_s) // 2, len(frames.time_s) - 1]
+        got = decode_at(source, [float(frames.source_time_s[k]) for k in picks], probe(source).nominal_fps)
+        decoded = {f.index: f.rgb for f in iter_frames(source, probe(source).nominal_fps)}
+        for k, rgb in zip(picks, got, strict=True):
+            assert rgb is not None and np.array_equal(rgb, decoded[int(frames.source_frame[k])]), (name, k)
+    assert decode_at(batch["videos"] / "upright.mp4", [60.0], 25.0) == [None]  # past the end: no frame
 
 
 def test_rotated_phone_video_is_turned_upright(batch: dict[str, Any]) -> None:

@@ -20,8 +20,8 @@ from safetensors import safe_open
 from torch import nn
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.io import files as medtalk_files
 from medtalk_data.io.files import sha256_file
-from medtalk_models import checkpoint as ckpt
 from medtalk_models.checkpoint import (
     CHECKPOINT_FORMAT_VERSION,
     TrainingState,
@@ -398,7 +398,7 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path: Path, monkeypatch: pyte
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
 def test_save_replaces_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool) -> None:
     if not exchange:
-        monkeypatch.setattr(ckpt, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(medtalk_files, "_exchange", lambda a, b: False)
     save_small(tmp_path / "c")
     (tmp_path / ".c.deadbeef.ckpt-tmp").mkdir()  # left by a killed save
     (tmp_path / ".c.backup").mkdir()  # not ours
@@ -411,7 +411,7 @@ def test_save_replaces_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.M
 
 def test_crash_between_renames_points_to_previous(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = save_small(tmp_path / "c")
-    monkeypatch.setattr(ckpt, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(medtalk_files, "_exchange", lambda a, b: False)
     real_rename = os.rename
 
     def rename(src: Any, dst: Any) -> None:

@@ -208,7 +208,7 @@ def test_no_face_rows_get_nan_interpolated_rows_get_probabilities(
         lo, hi = sorted((original[39, k], original[45, k]))
         assert ((probs[40:45, k] >= lo - 1e-6) & (probs[40:45, k] <= hi + 1e-6)).all()
     assert pq.ParquetFile(out).metadata.num_row_groups == -(-n // 32)
-    assert summary["n_with_face"] == summary["n_classified"] == n - 20
+    assert summary.n_with_face == summary.n_classified == n - 20
     assert sorted(p.name for p in tmp_path.iterdir()) == ["doctored.parquet", "expression.parquet", "frames.parquet"]
 
 

@@ -370,7 +370,7 @@ def test_an_output_folder_that_becomes_unwritable_mid_run(videos: Path, tmp_path
             time.sleep(0.02)
         with _unwritable(*locked):
             _, stderr = proc.communicate(timeout=300)
-            finished = [s["clip_id"] for s in iter_statuses(out)]
+            finished = [s.clip_id for s in iter_statuses(out)]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -383,9 +383,7 @@ def test_an_output_folder_that_becomes_unwritable_mid_run(videos: Path, tmp_path
     from medtalk_data.extract.layout import damaged_outputs
 
     for status in iter_statuses(out):  # what was finished before the folder locked is intact
-        assert status["state"] == "done" and not damaged_outputs(
-            _clip(out, status["clip_id"]), status, verify_hash=True
-        )
+        assert status.done and not damaged_outputs(_clip(out, status.clip_id), status, verify_hash=True)
     resumed = subprocess.run(
         [str(SCRIPT_DIR / "medtalk-data"), "extract", str(videos), "--out", str(out), "--workers", "1",
          "--no-progress", "--stages", "face,audio"], capture_output=True, text=True, timeout=300,

@@ -54,10 +54,10 @@ def _wait_for_done_clips(out: Path, n: int, proc: subprocess.Popen[bytes], timeo
 def _assert_consistent(out: Path) -> None:
     """Whatever is visible under clips/ is complete: a status, and every output it lists, readable."""
     for clip in (out / "clips").iterdir():
-        statuses = [s for s in iter_statuses(out) if s["clip_id"] == clip.name]
+        statuses = [s for s in iter_statuses(out) if s.clip_id == clip.name]
         assert statuses, f"{clip} has no status.json: a half-written clip is visible"
         assert not damaged_outputs(clip, statuses[0], verify_hash=True)
-        if "frames" in statuses[0]["outputs"]:
+        if statuses[0].has("frames"):
             read_frames(clip / "frames.parquet")
         assert not [p for p in clip.iterdir() if p.name.endswith(".tmp")]
 
@@ -102,7 +102,7 @@ def test_killed_run_resumes_to_identical_outputs(videos: Path, tmp_path: Path) -
     os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
     proc.wait()
     _assert_consistent(out)
-    finished_before = {s["clip_id"] for s in iter_statuses(out)}
+    finished_before = {s.clip_id for s in iter_statuses(out)}
     assert 1 <= len(finished_before) < len(CLIPS)
 
     report = extract_videos(videos, out, workers=1, progress=False)

@@ -30,7 +30,11 @@ def test_partial_config_keeps_other_defaults(tmp_path: Path) -> None:
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"fsp": 30, "face": {"max_face": 2}, "stages": ["face"]})
-    assert "fsp" in str(info.value) and "face.max_face" in str(info.value)
+    assert "fsp (did you mean fps?)" in str(info.value) and "face.max_face (did you mean face.max_faces?)" in str(
+        info.value
+    )
+    with pytest.raises(ConfigError, match=r"face.max_gap_s = 'long' should be a float.*row_group_frames = 1.5"):
+        settings_from_dict({"face": {"max_gap_s": "long"}, "row_group_frames": 1.5})
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"fps": -1, "stages": ["lips"], "face": {"min_detection_confidence": 2}})
     msg = str(info.value)

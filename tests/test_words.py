@@ -148,7 +148,7 @@ def test_asr_boundaries_match_forced_alignment_of_the_known_text(
     for name, text in KNOWN.items():
         asr = asr_docs[name]
         known_summary, known = _run(stage, wavs[name], tmp_path, known_transcript=text)
-        assert known["source"] == "known" and known_summary["n_aligned"] == 6 and known_summary["warnings"] == []
+        assert known["source"] == "known" and known_summary.n_aligned == 6 and known_summary.warnings == []
         assert all(w["aligned"] and w["score"] is None for w in known["words"]) and len(known["phones"]) >= 12
         assert [w["text"].lower().strip(".!,") for w in asr["words"]] == [w.lower() for w in text.split()]
         for a, k in zip(asr["words"], known["words"], strict=True):
@@ -166,10 +166,10 @@ def test_known_transcript_is_aligned_without_recognition(
         summary, doc = _run(
             aligned_only, wavs["emotalk_ravdess_happy"], tmp_path, known_transcript=KNOWN["emotalk_ravdess_happy"]
         )
-        assert (summary["source"], summary["backend"], summary["n_aligned"]) == ("known", "pocketsphinx", 6)
+        assert (summary.source, summary.backend, summary.n_aligned) == ("known", "pocketsphinx", 6)
         assert doc["transcript"] == "Dogs are sitting by the door"
     summary, doc = _run(aligned_only, wavs["emotalk_ravdess_happy"], tmp_path)  # known-only, nothing known
-    assert doc["words"] == [] and summary["source"] == "none" and "known-only" in summary["warnings"][0]
+    assert doc["words"] == [] and summary.source == "none" and "known-only" in summary.warnings[0]
 
 
 def test_words_json_shape_time_base_and_phones(stage: WordsStage, wavs: dict[str, Path], tmp_path: Path) -> None:
@@ -177,9 +177,9 @@ def test_words_json_shape_time_base_and_phones(stage: WordsStage, wavs: dict[str
     duration = len(read_wav(wavs["hdtf_RD_Radio31_000"])[0]) / 16000
     assert doc["schema_version"] == 1 and doc["time_base"] == "clip video time (s)" and doc["audio_offset_s"] == 0.25
     assert doc["fill_policy"] == "interpolate" and "neighbours" in doc["fill_policy_description"]
-    assert set(summary) >= {"n_words", "n_aligned", "backend", "language", "source", "rtf", "warnings"}
-    assert summary["n_words"] >= 15 and summary["n_aligned"] / summary["n_words"] >= 0.8
-    assert summary["rtf"] < 2.0
+    assert set(summary.to_dict()) >= {"n_words", "n_aligned", "backend", "language", "source", "rtf"}
+    assert summary.n_words >= 15 and summary.n_aligned / summary.n_words >= 0.8
+    assert summary.rtf < 2.0
     starts = [w["start_s"] for w in doc["words"]]
     assert starts == sorted(starts)
     for w in doc["words"]:
@@ -198,14 +198,14 @@ def test_silence_and_music_give_an_empty_transcript(stage: WordsStage, tmp_path:
     """Measured: silence, a chord and a melody all give no words (VAD finds no speech), not an error."""
     silence = _write_wav(tmp_path / "silence.wav", np.zeros(16000 * 3))
     summary, doc = _run(stage, silence, tmp_path)
-    assert doc["words"] == [] and doc["transcript"] == "" and any("no speech" in w for w in summary["warnings"])
+    assert doc["words"] == [] and doc["transcript"] == "" and any("no speech" in w for w in summary.warnings)
     t = np.arange(16000 * 6) / 16000
     chords = sum(0.15 * np.sin(2 * np.pi * f * t) for f in (220, 277, 330)) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))
     notes = [262, 294, 330, 349, 392, 440, 494, 523]
     melody = np.concatenate([0.3 * np.sin(2 * np.pi * notes[i % 8] * t[:8000]) * np.hanning(8000) for i in range(16)])
     for name, music in (("chords", chords), ("melody", melody)):
         summary, doc = _run(stage, _write_wav(tmp_path / f"{name}.wav", music), tmp_path)
-        assert doc["words"] == [] and any("no speech" in w for w in summary["warnings"]), name
+        assert doc["words"] == [] and any("no speech" in w for w in summary.warnings), name
 
 
 def test_clipped_48k_stereo_source_is_handled(stage: WordsStage, shared_data: Path, tmp_path: Path) -> None:
@@ -232,7 +232,7 @@ def test_clipped_48k_stereo_source_is_handled(stage: WordsStage, shared_data: Pa
     assert _wer(_norm("Dogs are sitting by the door"), _norm(doc["transcript"])) <= 0.34
     # The same 48 kHz stereo file handed to the words stage directly: converted, said so, transcribed.
     summary, doc = _run(stage, stereo48, tmp_path)
-    assert any("48000 Hz, 2 channel(s)" in w and "converted" in w for w in summary["warnings"])
+    assert any("48000 Hz, 2 channel(s)" in w and "converted" in w for w in summary.warnings)
     assert _wer(_norm("Dogs are sitting by the door"), _norm(doc["transcript"])) <= 0.34
 
 
@@ -246,7 +246,7 @@ def test_unreadable_missing_and_empty_audio(stage: WordsStage, tmp_path: Path) -
         stage.run(junk, tmp_path / "w.json")
     assert bad.value.reason == "words_bad_audio" and not (tmp_path / "w.json").exists()
     summary, doc = _run(stage, _write_wav(tmp_path / "empty.wav", np.zeros(0)), tmp_path)
-    assert doc["words"] == [] and any("empty" in w for w in summary["warnings"]) and summary["rtf"] is None
+    assert doc["words"] == [] and any("empty" in w for w in summary.warnings) and summary.rtf is None
 
 
 def test_digits_and_symbols_stay_unaligned_and_are_filled(
@@ -265,7 +265,7 @@ def test_digits_and_symbols_stay_unaligned_and_are_filled(
     assert words[5]["end_s"] <= words[6]["start_s"] <= words[6]["end_s"] <= words[7]["start_s"]
     assert math.isclose(words[6]["start_s"], words[5]["end_s"]) and math.isclose(words[7]["end_s"], doc["duration_s"])
     assert doc["fill_policy"] == "interpolate"
-    assert any("2 of 8 words could not be aligned ('101', '$5')" in w for w in summary["warnings"])
+    assert any("2 of 8 words could not be aligned ('101', '$5')" in w for w in summary.warnings)
 
 
 def test_fill_policy_on_hand_made_words() -> None:
@@ -291,8 +291,8 @@ def test_languages_without_an_aligner(stage: WordsStage, wavs: dict[str, Path], 
     german = WordsStage(WordsSettings(language="de"))
     german._asr, german._aligner = stage.asr, stage.aligner
     summary, doc = _run(german, wavs["emotalk_ravdess_sad"], tmp_path, known_transcript="Die Kinder reden an der Tür")
-    assert summary["n_words"] == 6 and summary["n_aligned"] == 0 and doc["phones"] == []
-    assert any("no forced aligner for language 'de'" in w for w in summary["warnings"])
+    assert summary.n_words == 6 and summary.n_aligned == 0 and doc["phones"] == []
+    assert any("no forced aligner for language 'de'" in w for w in summary.warnings)
     with pytest.raises(ClipError, match="English-only") as err:  # tiny.en cannot recognise German
         german.run(wavs["emotalk_ravdess_sad"], tmp_path / "de.json")
     assert err.value.reason == "words_language" and "asr_model" in err.value.fix
@@ -327,9 +327,9 @@ def test_long_audio_is_chunked_at_quiet_points(stage: WordsStage, wavs: dict[str
     text = " ".join(list(KNOWN.values()) * 4)
     summary, doc = _run(small, wav, tmp_path)
     assert _wer(_norm(text), _norm(doc["transcript"])) <= 0.2
-    assert summary["n_aligned"] / summary["n_words"] >= 0.9
+    assert summary.n_aligned / summary.n_words >= 0.9
     summary, chunked = _run(small, wav, tmp_path, known_transcript=text)
-    assert summary["source"] == "known" and summary["n_aligned"] == 96
+    assert summary.source == "known" and summary.n_aligned == 96
     one_pass = WordsStage(WordsSettings(chunk_s=120.0))
     one_pass._asr, one_pass._aligner = _NoASR(), stage.aligner
     _, whole = _run(one_pass, wav, tmp_path, known_transcript=text)
@@ -411,9 +411,9 @@ def test_eleven_minutes_of_audio_are_transcribed_in_bounded_chunks(
     text = " ".join(list(KNOWN.values())[i % 4] for i in range(48))
     summary, doc = _run(stage, wav, tmp_path)
     assert _wer(_norm(text), _norm(doc["transcript"])) <= 0.2
-    assert doc["words"][-1]["end_s"] > 640 and summary["n_aligned"] / summary["n_words"] >= 0.9
+    assert doc["words"][-1]["end_s"] > 640 and summary.n_aligned / summary.n_words >= 0.9
     summary, doc = _run(stage, wav, tmp_path, known_transcript=text)
-    assert summary["source"] == "known" and summary["n_aligned"] / summary["n_words"] >= 0.95
+    assert summary.source == "known" and summary.n_aligned / summary.n_words >= 0.95
 
 
 # -- WhisperX (not installable here: pinned torch) -----------------------------------------------------
@@ -523,7 +523,7 @@ def test_run_words_stage_one_shot(wavs: dict[str, Path], tmp_path: Path) -> None
         known_transcript=KNOWN["emotalk_ravdess_disgust"],
     )  # fmt: skip
     doc = json.loads((tmp_path / "words.json").read_text())
-    assert summary["n_aligned"] == 6 and doc["words"][0]["start_s"] < 1.0 and doc["audio_offset_s"] == -0.1
+    assert summary.n_aligned == 6 and doc["words"][0]["start_s"] < 1.0 and doc["audio_offset_s"] == -0.1
     assert [p.name for p in tmp_path.iterdir()] == ["words.json"]  # written atomically, no temp left behind
 
 

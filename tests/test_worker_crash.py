@@ -27,7 +27,7 @@ def test_killed_worker_fails_one_clip_and_the_rest_complete(
     assert report.failed[0]["reason"] == "worker_crashed"
     assert sorted(report.done) == ["pcavs_input_00010", "pcavs_pose_source_517600055"]
     assert report.exit_code == 1
-    states = {s["clip_id"]: s["state"] for s in iter_statuses(tmp_path / "out")}
+    states = {s.clip_id: s.state for s in iter_statuses(tmp_path / "out")}
     assert states == {
         "pcavs_input_00010": "done",
         "pcavs_pose_source_517600055": "done",

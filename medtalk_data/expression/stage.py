@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,24 @@ EXPRESSION_SCHEMA = pa.schema(
 )
 
 _FRAME_COLUMNS = ["frame_index", "time_s", "source_frame", "face_found", "interpolated"]
+
+
+@dataclass
+class ExpressionSummary:
+    """What the labels stage made of one clip (status.json ``expression``)."""
+
+    n_frames: int = 0
+    n_with_face: int = 0
+    n_classified: int = 0
+    n_inferences: int = 0
+    n_unclassified: int = 0
+    mean_probs: dict[str, float] | None = None
+    argmax_histogram: dict[str, int] = field(default_factory=dict)
+    top: str | None = None
+    seconds: float = 0.0
+    frames_per_s: float | None = None
+    model: str = ""
+    model_sha256: str = ""
 
 
 class ExpressionObserver:
@@ -83,8 +101,8 @@ class ExpressionObserver:
                 probs[fill, k] = np.interp(fill, known, probs[known, k])
         return probs
 
-    def write(self, frames_parquet: Path, out_path: Path, row_group_frames: int = 256) -> dict[str, Any]:
-        """Write ``out_path`` (atomically) for the grid of ``frames_parquet``; a JSON-safe summary for status.json.
+    def write(self, frames_parquet: Path, out_path: Path, row_group_frames: int = 256) -> ExpressionSummary:
+        """Write ``out_path`` (atomically) for the grid of ``frames_parquet``; the summary for status.json.
 
         Summary: ``n_frames`` (grid rows), ``n_with_face`` (found or interpolated), ``n_classified``
         (rows with probabilities), ``n_inferences`` (model calls), ``n_unclassified`` (rows with a face
@@ -127,17 +145,17 @@ class ExpressionObserver:
         histogram = np.bincount(np.argmax(probs[classified], axis=1), minlength=N_CLASSES)
         n = len(found)
         mean_probs = None if mean is None else dict(zip(EXPRESSION_NAMES, np.round(mean, 4).tolist(), strict=True))
-        return {
-            "n_frames": n,
-            "n_with_face": int(with_face.sum()),
-            "n_classified": int(classified.sum()),
-            "n_inferences": len(self.probs),
-            "n_unclassified": int((with_face & ~classified).sum()),
-            "mean_probs": mean_probs,
-            "argmax_histogram": {k: int(c) for k, c in zip(EXPRESSION_NAMES, histogram, strict=True)},
-            "top": None if mean is None else EXPRESSION_NAMES[int(np.argmax(mean))],
-            "seconds": round(self.seconds, 3),
-            "frames_per_s": round(n / self.seconds, 1) if self.seconds > 0 else None,
-            "model": clf.model_path.name,
-            "model_sha256": clf.model_sha256,
-        }
+        return ExpressionSummary(
+            n_frames=n,
+            n_with_face=int(with_face.sum()),
+            n_classified=int(classified.sum()),
+            n_inferences=len(self.probs),
+            n_unclassified=int((with_face & ~classified).sum()),
+            mean_probs=mean_probs,
+            argmax_histogram={k: int(c) for k, c in zip(EXPRESSION_NAMES, histogram, strict=True)},
+            top=None if mean is None else EXPRESSION_NAMES[int(np.argmax(mean))],
+            seconds=round(self.seconds, 3),
+            frames_per_s=round(n / self.seconds, 1) if self.seconds > 0 else None,
+            model=clf.model_path.name,
+            model_sha256=clf.model_sha256,
+        )

@@ -2,7 +2,8 @@
 
 Resumable (finished clips with unchanged source and settings are skipped, failed ones retried),
 parallel (one process per worker, each with its own face fitter), and safe to interrupt: a clip's
-outputs appear in one rename, so nothing half-written is ever visible under ``clips/``.
+outputs are staged and then swapped in whole (:func:`~medtalk_data.io.files.swap_into_place`), so
+nothing half-written is ever visible under ``clips/``.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from ..assets import FACE_LANDMARKER
+from ..clip_labels import ClipLabels
 from ..errors import MedtalkError, OutputError
-from ..io.files import atomic_write_json, display_path, ensure_writable_dir, sha256_file
-from ..settings import ExtractSettings, missing_stage_requirements
-from .clip import commit_failure, process_clip, redo_words, words_inputs
+from ..io.files import atomic_write_json, display_path, ensure_writable_dir, known_sha256, sha256_cached
+from ..settings import ExtractSettings, Stage, missing_stage_requirements
+from .clip import commit_failure, process_clip, redo_words
 from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
 from .layout import (
-    DONE,
-    FAILED,
     FAILURE_FILE,
     STATUS_FILE,
+    ClipStatus,
     clip_dir,
     clips_dir,
     damaged_outputs,
@@ -42,8 +43,9 @@ from .layout import (
 
 log = logging.getLogger(__name__)
 
-# clip → labels (speaker, emotion, …) from a dataset recipe and/or a user CSV; cheap, so re-run every time
-LabelFn = Callable[[ClipSource], dict[str, Any]]
+# clip → labels (speaker, emotion, …) from a dataset recipe and/or a user CSV; cheap, so re-run every time.
+# A recipe's plain mapping (pipelines.labels_for_path) is taken as well as a ClipLabels.
+LabelFn = Callable[[ClipSource], ClipLabels | dict[str, Any]]
 
 EXIT_OK = 0
 EXIT_CLIPS_FAILED = 1
@@ -137,31 +139,32 @@ def plan(
             planned.append(PlannedClip(clip, "duplicate", "identical file", duplicate_of=duplicates[clip.clip_id]))
             continue
         previous = read_status(clip_dir(out_dir, clip.clip_id))
-        if overwrite or previous is None:
-            planned.append(PlannedClip(clip, "run", "--overwrite" if previous else "new"))
+        if overwrite or previous is None:  # a hash already taken (a same-size duplicate check) is reused
+            why = "--overwrite" if previous else "new"
+            planned.append(PlannedClip(clip, "run", why, sha256=known_sha256(clip.path) or ""))
             continue
-        if previous.get("state") != DONE:
-            planned.append(PlannedClip(clip, "run", f"retry ({previous.get('reason', 'failed')})"))
+        if not previous.done:
+            planned.append(PlannedClip(clip, "run", f"retry ({previous.reason or 'failed'})"))
             continue
-        if previous.get("settings_hash") != settings_hash:
+        if previous.settings_hash != settings_hash:
             planned.append(PlannedClip(clip, "run", "settings changed"))
             continue
         damage = damaged_outputs(clip_dir(out_dir, clip.clip_id), previous, verify_hash=verify)
         if damage:
             planned.append(PlannedClip(clip, "run", "damaged output: " + "; ".join(damage), damaged=True))
             continue
-        words_stale = _words_stale(previous, labels_for(clip) if labels_for is not None else None, settings)
-        src = previous.get("source", {})
+        words_stale = _words_stale(previous, typed_labels(labels_for, clip), settings)
+        src = previous.source
         try:
             st = clip.path.stat()
         except OSError:
             planned.append(PlannedClip(clip, "run", "source unreadable"))
             continue
-        if (src.get("size"), src.get("mtime_ns")) == (st.st_size, st.st_mtime_ns):
-            digest, why = src.get("sha256", ""), "done"
+        if (src.size, src.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            digest, why = src.sha256, "done"
         else:
-            digest = sha256_file(clip.path)
-            if digest != src.get("sha256"):
+            digest = sha256_cached(clip.path)
+            if digest != src.sha256:
                 planned.append(PlannedClip(clip, "run", "source changed"))
                 continue
             why = "done (touched, same content)"
@@ -186,14 +189,21 @@ def _installed_stages(settings: ExtractSettings, required: bool) -> tuple[Extrac
     return replace(settings, stages=[s for s in settings.stages if s not in missing]), missing
 
 
-def _words_stale(previous: dict[str, Any], labels: dict[str, Any] | None, settings: ExtractSettings) -> str | None:
-    """Why a finished clip's words no longer match what the words stage would make now (None: they do)."""
-    if "audio" not in previous.get("outputs", {}):
+def typed_labels(labels_for: LabelFn | None, clip: ClipSource) -> ClipLabels | None:
+    if labels_for is None:
         return None
-    if previous.get("words_hash") != settings.words_hash():
+    labels = labels_for(clip)
+    return labels if isinstance(labels, ClipLabels) else ClipLabels.from_dict(labels)
+
+
+def _words_stale(previous: ClipStatus, labels: ClipLabels | None, settings: ExtractSettings) -> str | None:
+    """Why a finished clip's words no longer match what the words stage would make now (None: they do)."""
+    if not previous.has("audio"):
+        return None
+    if previous.words_hash != settings.words_hash():
         return "words settings changed"
-    ran = "words" in settings.stages
-    if ran and labels is not None and words_inputs(previous.get("labels") or {}) != words_inputs(labels):
+    ran = Stage.WORDS in settings.stages
+    if ran and labels is not None and previous.labels.words_inputs() != labels.words_inputs():
         return "transcript or language label changed since the words were made"
     return None
 
@@ -208,15 +218,16 @@ def _run_one(
     out_dir: Path,
     settings: ExtractSettings,
     settings_hash: str,
-    labels: dict[str, Any],
+    labels: ClipLabels,
     words_only: bool = False,
-) -> dict[str, Any]:
+    sha256: str = "",
+) -> ClipStatus:
     if os.environ.get("MEDTALK_TEST_CRASH_CLIP") == clip.clip_id:  # test hook: simulate a native crash
         os.kill(os.getpid(), signal.SIGKILL)
     if words_only:
         return redo_words(clip, out_dir, settings, labels=labels)
     try:
-        digest = sha256_file(clip.path)
+        digest = sha256 or sha256_cached(clip.path)
     except OSError:
         digest = ""
     return process_clip(clip, out_dir, settings, source_sha256=digest, settings_hash=settings_hash, labels=labels)
@@ -286,9 +297,13 @@ def extract_videos(
             _refresh_labels(skipped, out_dir, labels_for)
         todo = [p.clip for p in planned if p.action == "run"]
         words_only = frozenset(p.clip.clip_id for p in planned if p.words_only)
-        labels_fn = labels_for or (lambda _clip: {})
+        hashes = {p.clip.clip_id: p.sha256 for p in planned if p.sha256}
+
+        def labels_fn(clip: ClipSource) -> ClipLabels:
+            return typed_labels(labels_for, clip) or ClipLabels()
+
         try:
-            _execute(todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report, words_only)
+            _execute(todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report, words_only, hashes)
         except OutputError as err:
             report.stopped = str(err)
             raise
@@ -317,26 +332,26 @@ def _refresh_labels(clips: list[ClipSource], out_dir: Path, labels_for: LabelFn)
     for clip in clips:
         path = clip_dir(out_dir, clip.clip_id) / STATUS_FILE
         status = read_status(path)
-        labels = labels_for(clip)
-        if status is not None and status.get("labels") != labels:
-            status["labels"] = labels
-            atomic_write_json(path, status)
+        labels = typed_labels(labels_for, clip)
+        if status is not None and status.labels != labels:
+            status.labels = labels or ClipLabels()
+            atomic_write_json(path, status.to_dict())
 
 
-def _record(report: ExtractReport, clip: ClipSource, status: dict[str, Any]) -> None:
+def _record(report: ExtractReport, clip: ClipSource, status: ClipStatus) -> None:
     rel = display_path(clip.relpath)
-    if status["state"] == FAILED:
+    if status.failed:
         report.failed.append(
-            {"clip_id": clip.clip_id, "source": rel, "reason": status["reason"], "error": status["error"]}
+            {"clip_id": clip.clip_id, "source": rel, "reason": status.reason or "", "error": status.error or ""}
         )
-        kept = " (earlier outputs kept)" if status.get("kept_previous_outputs") else ""
-        log.error("FAILED %s: %s%s", rel, status["error"], kept)
+        kept = " (earlier outputs kept)" if status.kept_previous_outputs else ""
+        log.error("FAILED %s: %s%s", rel, status.error, kept)
     else:
         report.done.append(clip.clip_id)
-        report.frames += int(status.get("face", {}).get("n_frames", 0))
-    if status.get("warnings"):
-        report.warnings[clip.clip_id] = status["warnings"]
-        for w in status["warnings"]:
+        report.frames += status.face.n_frames if status.face is not None else 0
+    if status.warnings:
+        report.warnings[clip.clip_id] = status.warnings
+        for w in status.warnings:
             log.warning("%s: %s", rel, w)
 
 
@@ -354,7 +369,7 @@ def _run_pool(
     level = logging.getLogger().getEffectiveLevel()
     queue = list(reversed(clips))
     with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_worker_init, initargs=(level,)) as pool:
-        pending: dict[Future[dict[str, Any]], ClipSource] = {}
+        pending: dict[Future[ClipStatus], ClipSource] = {}
         try:
             while queue or pending:
                 while queue and len(pending) < 2 * n_workers:
@@ -382,31 +397,36 @@ def _execute(
     out_dir: Path,
     settings: ExtractSettings,
     settings_hash: str,
-    labels_fn: LabelFn,
+    labels_fn: Callable[[ClipSource], ClipLabels],
     workers: int | None,
     progress: bool,
     report: ExtractReport,
     words_only: frozenset[str] = frozenset(),
+    hashes: dict[str, str] | None = None,
 ) -> None:
     from tqdm import tqdm
 
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(todo), unit="clip", desc="extract", disable=not progress or not todo, dynamic_ncols=True)
 
-    def on_result(clip: ClipSource, status: dict[str, Any]) -> None:
+    hashes = hashes or {}
+
+    def on_result(clip: ClipSource, status: ClipStatus) -> None:
         _record(report, clip, status)
         bar.update(1)
         bar.set_postfix(failed=len(report.failed), frames=report.frames)
 
-    def job(pool: ProcessPoolExecutor, clip: ClipSource) -> Future[dict[str, Any]]:
-        return pool.submit(
-            _run_one, clip, out_dir, settings, settings_hash, labels_fn(clip), clip.clip_id in words_only
-        )
+    def args(clip: ClipSource) -> tuple[Any, ...]:
+        only_words = clip.clip_id in words_only
+        return clip, out_dir, settings, settings_hash, labels_fn(clip), only_words, hashes.get(clip.clip_id, "")
+
+    def job(pool: ProcessPoolExecutor, clip: ClipSource) -> Future[ClipStatus]:
+        return pool.submit(_run_one, *args(clip))
 
     try:
         if n_workers == 1:
             for clip in todo:
-                status = _run_one(clip, out_dir, settings, settings_hash, labels_fn(clip), clip.clip_id in words_only)
+                status = _run_one(*args(clip))
                 on_result(clip, status)
             return
         remaining = todo

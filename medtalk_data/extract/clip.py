@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import traceback
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -19,23 +20,23 @@ from typing import Any
 
 from .. import __version__
 from ..audio.stage import extract_audio
+from ..clip_labels import ClipLabels
 from ..errors import ClipError, MedtalkError, output_error
 from ..face.stage import run_face_stage
-from ..io.files import atomic_write_json, display_path
+from ..io.files import atomic_write_json, display_path, link_or_copy, swap_into_place
 from ..io.media import probe
-from ..settings import ExtractSettings
+from ..settings import ExtractSettings, Stage
 from .discovery import ClipSource
 from .layout import (
     AUDIO_FILE,
-    CHECKSUMS_KEY,
     DONE,
     EXPRESSION_FILE,
-    FAILED,
     FAILURE_FILE,
     FRAMES_FILE,
     STATUS_FILE,
-    STATUS_SCHEMA_VERSION,
     WORDS_FILE,
+    ClipStatus,
+    SourceRecord,
     clip_dir,
     output_checksums,
     read_status,
@@ -60,37 +61,28 @@ def _now() -> str:
 
 
 def _base_status(
-    clip: ClipSource, settings: ExtractSettings, source_sha256: str, settings_hash: str, labels: dict[str, Any]
-) -> dict[str, Any]:
+    clip: ClipSource, settings: ExtractSettings, source_sha256: str, settings_hash: str, labels: ClipLabels
+) -> ClipStatus:
     """The status fields every clip record has, whatever happens to the clip."""
     try:
         st = clip.path.stat()
         size, mtime_ns = st.st_size, st.st_mtime_ns
     except OSError:
         size, mtime_ns = None, None
-    return {
-        "status_schema_version": STATUS_SCHEMA_VERSION,
-        "clip_id": clip.clip_id,
-        "source": {
-            "relpath": display_path(clip.relpath),
-            "path": display_path(clip.path),
-            "size": size,
-            "mtime_ns": mtime_ns,
-            "sha256": source_sha256,
-        },
-        "kind": clip.kind,
-        "recipe": settings.recipe,
-        "labels": labels or {},
-        "stages": list(settings.stages),
-        "settings": settings.to_dict(),
-        "settings_hash": settings_hash,
-        "words_hash": settings.words_hash(),
-        "versions": library_versions(),
-        "started_at": _now(),
-        "warnings": [],
-        "outputs": {},
-        "timings_s": {},
-    }
+    source = SourceRecord(display_path(clip.relpath), display_path(clip.path), size, mtime_ns, source_sha256)
+    return ClipStatus(
+        clip_id=clip.clip_id,
+        source=source,
+        kind=clip.kind,
+        recipe=settings.recipe,
+        labels=labels,
+        stages=list(settings.stages),
+        settings=settings.to_dict(),
+        settings_hash=settings_hash,
+        words_hash=settings.words_hash(),
+        versions=library_versions(),
+        started_at=_now(),
+    )
 
 
 def process_clip(
@@ -100,8 +92,8 @@ def process_clip(
     *,
     source_sha256: str,
     settings_hash: str,
-    labels: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    labels: ClipLabels | None = None,
+) -> ClipStatus:
     """Run the configured stages on one clip; always returns its status record (never raises ClipError)."""
     started = time.perf_counter()
     stage_root = staging_dir(out_dir)
@@ -112,30 +104,27 @@ def process_clip(
         work.mkdir()
     except OSError as err:
         raise output_error(stage_root, err) from err
-    status = _base_status(clip, settings, source_sha256, settings_hash, labels or {})
+    status = _base_status(clip, settings, source_sha256, settings_hash, labels or ClipLabels())
     try:
         _run_stages(clip, work, settings, status)
-        status["state"] = DONE
+        status.state = DONE
     except ClipError as err:
-        status.update(state=FAILED, reason=err.reason, error=str(err))
+        status.fail(err.reason, str(err))
     except MedtalkError as err:  # e.g. a missing model file: the clip fails with that message
-        status.update(state=FAILED, reason="setup", error=str(err))
+        status.fail("setup", str(err))
     except Exception as err:  # an unexpected bug: record it with its traceback, keep the batch going
         if isinstance(err, OSError) and _names_path_in(err, work):  # e.g. a full disk: every clip would fail
             shutil.rmtree(work, ignore_errors=True)
             raise output_error(out_dir, err) from err
-        status.update(state=FAILED, reason="internal_error", error=f"{type(err).__name__}: {err}")
-        status["traceback"] = traceback.format_exc()
+        status.fail("internal_error", f"{type(err).__name__}: {err}", traceback.format_exc())
         log.debug("internal error on %s", clip.relpath, exc_info=True)
     return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "total")
 
 
-def _finish(
-    work: Path, out_dir: Path, clip_id: str, status: dict[str, Any], seconds: float, key: str
-) -> dict[str, Any]:
+def _finish(work: Path, out_dir: Path, clip_id: str, status: ClipStatus, seconds: float, key: str) -> ClipStatus:
     """Stamp the record, commit the staged clip (see :func:`_commit`) and clear the staging folder."""
-    status["finished_at"] = _now()
-    status["timings_s"][key] = round(seconds, 4)
+    status.finished_at = _now()
+    status.timings_s[key] = round(seconds, 4)
     try:
         _commit(work, out_dir, clip_id, status)
     finally:
@@ -168,16 +157,11 @@ def _names_path_in(err: OSError, folder: Path) -> bool:
     return err.filename is not None and Path(os.fsdecode(err.filename)).is_relative_to(folder)
 
 
-def words_inputs(labels: dict[str, Any]) -> dict[str, Any]:
-    """The labels the words stage reads: a change in them makes its output stale."""
-    return {"transcript": labels.get("transcript") or None, "language": labels.get("language") or None}
-
-
-def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status: dict[str, Any]) -> None:
+def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status: ClipStatus) -> None:
     t0 = time.perf_counter()
     info = probe(clip.path)
-    status["media"] = info.to_dict()
-    status["timings_s"]["probe"] = round(time.perf_counter() - t0, 4)
+    status.media = info
+    status.timings_s["probe"] = round(time.perf_counter() - t0, 4)
     if not info.has_video and not info.has_audio:
         raise ClipError("no_streams", "no video or audio stream", "this is not a talking-face clip; remove it")
     if info.is_still_image:
@@ -186,61 +170,59 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
             f"a still image ({info.video_codec.upper() or 'picture'} file), not a video",
             "a talking clip needs moving video or speech; remove it from the folder (or give it its real extension)",
         )
-    status["kind"] = "video" if info.has_video else "audio"
+    status.kind = "video" if info.has_video else "audio"
     video_start = None
     expression = None
-    if "face" in settings.stages:
+    if Stage.FACE in settings.stages:
         if info.has_video:
             t0 = time.perf_counter()
-            meta = {"clip_id": clip.clip_id, "source_sha256": status["source"]["sha256"]}
-            if "labels" in settings.stages:  # classified inside the face stage's frame loop: one decode
+            meta = {"clip_id": clip.clip_id, "source_sha256": status.source.sha256}
+            if Stage.LABELS in settings.stages:  # classified inside the face stage's frame loop: one decode
                 from ..expression.stage import ExpressionObserver
 
                 expression = ExpressionObserver(_cached("expression", _new_classifier))
             observers = [expression] if expression is not None else []
             face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers)
-            status["timings_s"]["face"] = round(time.perf_counter() - t0, 4)
-            status["warnings"].extend(face.pop("warnings"))
-            status.update(face)
-            status["outputs"]["frames"] = FRAMES_FILE
-            video_start = face["video"]["first_pts_time_s"]
+            status.timings_s["face"] = round(time.perf_counter() - t0, 4)
+            status.warnings.extend(face.warnings)
+            status.video, status.face = face.video, face.face
+            status.outputs["frames"] = FRAMES_FILE
+            video_start = face.video.first_pts_time_s
         else:
-            status["warnings"].append("audio-only file: face stage skipped")
-    if "audio" in settings.stages:
+            status.warnings.append("audio-only file: face stage skipped")
+    if Stage.AUDIO in settings.stages:
         t0 = time.perf_counter()
         if info.has_audio:
             try:
                 audio = extract_audio(clip.path, work / AUDIO_FILE, video_start_s=video_start)
-                status["audio"] = audio.to_dict()
-                status["outputs"]["audio"] = AUDIO_FILE
+                status.audio = audio
+                status.outputs["audio"] = AUDIO_FILE
                 if audio.peak == 0.0:
-                    status["warnings"].append("audio is digital silence")
+                    status.warnings.append("audio is digital silence")
                 if audio.clipped_fraction > 1e-3:
-                    status["warnings"].append(
+                    status.warnings.append(
                         f"audio is clipped ({audio.clipped_fraction:.1%} of samples at full scale); "
                         "word timings and audio features may suffer"
                     )
-                if "face" in status:
-                    mismatch = _span_mismatch(audio.offset_s, audio.duration_s, status["face"]["duration_s"])
+                if status.face is not None:
+                    mismatch = _span_mismatch(audio.offset_s, audio.duration_s, status.face.duration_s)
                     if mismatch:
-                        status["warnings"].append(mismatch)
+                        status.warnings.append(mismatch)
             except ClipError as err:
                 if err.reason != "no_audio":
                     raise
-                status["audio"] = None
-                status["warnings"].append(f"no audio: {err.message}; audio stages skipped")
+                status.warnings.append(f"no audio: {err.message}; audio stages skipped")
         else:
-            status["audio"] = None
-            status["warnings"].append("no audio stream: face data only; audio stages skipped for this clip")
-        status["timings_s"]["audio"] = round(time.perf_counter() - t0, 4)
-    if "words" in settings.stages and "audio" in status["outputs"]:
+            status.warnings.append("no audio stream: face data only; audio stages skipped for this clip")
+        status.timings_s["audio"] = round(time.perf_counter() - t0, 4)
+    if Stage.WORDS in settings.stages and status.has("audio"):
         _words_stage(work, settings, status)
-    if expression is not None and "frames" in status["outputs"]:
+    if expression is not None and status.has("frames"):
         t0 = time.perf_counter()
-        status["expression"] = expression.write(work / FRAMES_FILE, work / EXPRESSION_FILE, settings.row_group_frames)
-        status["outputs"]["expression"] = EXPRESSION_FILE
+        status.expression = expression.write(work / FRAMES_FILE, work / EXPRESSION_FILE, settings.row_group_frames)
+        status.outputs["expression"] = EXPRESSION_FILE
         # the classifier's own time inside the face loop, and writing the file
-        status["timings_s"]["labels"] = round(status["expression"]["seconds"] + time.perf_counter() - t0, 4)
+        status.timings_s["labels"] = round(status.expression.seconds + time.perf_counter() - t0, 4)
 
 
 _MODELS: dict[str, Any] = {}
@@ -259,68 +241,63 @@ def _new_classifier() -> Any:
     return ExpressionClassifier()
 
 
-def _words_stage(work: Path, settings: ExtractSettings, status: dict[str, Any]) -> None:
+def _words_stage(work: Path, settings: ExtractSettings, status: ClipStatus) -> None:
     """Transcript + timings. A missing model for the clip's language is a warning, not a failed clip."""
-    from dataclasses import replace
-
     from ..words.stage import WordsStage
 
     t0 = time.perf_counter()
-    inputs = words_inputs(status.get("labels") or {})
+    transcript, language = status.labels.words_inputs()
     words_settings = settings.words
-    if inputs["language"] and settings.words.language == "en":
-        words_settings = replace(words_settings, language=inputs["language"])
+    if language and settings.words.language == "en":
+        words_settings = replace(words_settings, language=language)
     stage = _cached(f"words:{words_settings}", lambda: WordsStage(words_settings))
     try:
         summary = stage.run(
             work / AUDIO_FILE,
             work / WORDS_FILE,
-            offset_s=status["audio"]["offset_s"],
-            known_transcript=inputs["transcript"],
+            offset_s=status.audio.offset_s if status.audio is not None else 0.0,
+            known_transcript=transcript,
         )
     except MedtalkError as err:
-        status["warnings"].append(f"words stage skipped: {err}")
-        status["words_warnings"] = [status["warnings"][-1]]
+        status.warnings.append(f"words stage skipped: {err}")
+        status.words_warnings = [status.warnings[-1]]
         return
-    warnings = summary.pop("warnings")
-    status["warnings"].extend(warnings)
-    status["words_warnings"] = warnings  # so that redoing only the words can take them back
-    status["words"] = summary
-    status["outputs"]["words"] = WORDS_FILE
-    status["timings_s"]["words"] = round(time.perf_counter() - t0, 4)
+    status.warnings.extend(summary.warnings)
+    status.words_warnings = list(summary.warnings)  # so that redoing only the words can take them back
+    status.words = summary
+    status.outputs["words"] = WORDS_FILE
+    status.timings_s["words"] = round(time.perf_counter() - t0, 4)
 
 
-def _commit(work: Path, out_dir: Path, clip_id: str, status: dict[str, Any]) -> None:
+def _commit(work: Path, out_dir: Path, clip_id: str, status: ClipStatus) -> None:
     """Make the staged clip visible under clips/<id> (status.json written last).
 
-    A clip that was there before is first renamed aside, then the new one renamed in: two renames,
-    between which the clip is absent (never half-written); a crash between them loses only the old
-    copy, which the next run redoes.
+    A clip that was there before is exchanged for the new one in one step where the system can, else
+    renamed aside first (between the two renames the clip is absent, never half-written; a crash
+    there loses only the old copy, which the next run redoes).
     """
     final = clip_dir(out_dir, clip_id)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         previous = read_status(final) if final.is_dir() else None
-        if status["state"] == FAILED and previous is not None and previous.get("state") == DONE:
+        if status.failed and previous is not None and previous.done:
             # Never lose finished work to a failed retry: keep it and record the failure beside it.
-            atomic_write_json(final / FAILURE_FILE, status)
-            status["kept_previous_outputs"] = True
+            atomic_write_json(final / FAILURE_FILE, status.to_dict())
+            status.kept_previous_outputs = True
             return
-        if status["state"] == DONE:
-            status[CHECKSUMS_KEY] = output_checksums(work, status["outputs"])
-        atomic_write_json(work / STATUS_FILE, status)
-        trash = staging_dir(out_dir) / f"{clip_id}.old.{os.getpid()}"
-        if final.exists():
-            os.replace(final, trash)
-        os.replace(work, final)
+        if status.done:
+            status.output_files = output_checksums(work, status.outputs)
+        atomic_write_json(work / STATUS_FILE, status.to_dict())
+        old = swap_into_place(work, final, staging_dir(out_dir) / f"{clip_id}.old.{os.getpid()}")
     except OSError as err:
         raise output_error(final.parent, err) from err
-    shutil.rmtree(trash, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def redo_words(
-    clip: ClipSource, out_dir: Path, settings: ExtractSettings, *, labels: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    clip: ClipSource, out_dir: Path, settings: ExtractSettings, *, labels: ClipLabels | None = None
+) -> ClipStatus:
     """Redo only the words stage of a finished clip (new words settings, transcript or language):
     its other outputs are hard-linked into the staging folder unchanged, the words are made again
     from its audio.wav, and the clip is committed as a whole, like a full run."""
@@ -333,43 +310,42 @@ def redo_words(
     try:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        for name in previous.get("outputs", {}).values():
+        for name in previous.outputs.values():
             if name != WORDS_FILE:
-                _link_or_copy(final / name, work / name)
+                link_or_copy(final / name, work / name)
     except OSError as err:
         shutil.rmtree(work, ignore_errors=True)
         raise output_error(staging_dir(out_dir), err) from err
-    status = dict(previous)
-    old_warnings = set(status.pop("words_warnings", []))
-    status["warnings"] = [w for w in status.get("warnings", []) if w not in old_warnings]
-    status["outputs"] = {k: v for k, v in status.get("outputs", {}).items() if k != "words"}
-    status.pop("words", None)
-    status.pop(CHECKSUMS_KEY, None)
-    status["timings_s"] = {k: v for k, v in status.get("timings_s", {}).items() if k != "words"}
-    status.update(labels=labels or {}, stages=list(settings.stages), settings=settings.to_dict())
-    status.update(words_hash=settings.words_hash(), started_at=_now())
+    old_warnings = set(previous.words_warnings)
+    status = replace(
+        previous,
+        warnings=[w for w in previous.warnings if w not in old_warnings],
+        words_warnings=[],
+        outputs={k: v for k, v in previous.outputs.items() if k != "words"},
+        words=None,
+        output_files={},
+        timings_s={k: v for k, v in previous.timings_s.items() if k != "words"},
+        labels=labels or ClipLabels(),
+        stages=list(settings.stages),
+        settings=settings.to_dict(),
+        words_hash=settings.words_hash(),
+        started_at=_now(),
+    )
     try:
-        if "words" in settings.stages and "audio" in status["outputs"]:
+        if Stage.WORDS in settings.stages and status.has("audio"):
             _words_stage(work, settings, status)
     except Exception as err:  # recorded beside the finished clip, whose outputs are kept (see _commit)
-        status.update(state=FAILED, reason="internal_error", error=f"{type(err).__name__}: {err}")
-        status["traceback"] = traceback.format_exc()
+        status.fail("internal_error", f"{type(err).__name__}: {err}", traceback.format_exc())
     return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "words_redo_total")
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def commit_failure(
     clip: ClipSource, out_dir: Path, settings: ExtractSettings, *, settings_hash: str, reason: str, error: str
-) -> dict[str, Any]:
+) -> ClipStatus:
     """Record a clip that failed outside :func:`process_clip` (its worker died), like any other failure."""
-    status = _base_status(clip, settings, "", settings_hash, {})
-    status.update(state=FAILED, reason=reason, error=error, finished_at=_now())
+    status = _base_status(clip, settings, "", settings_hash, ClipLabels())
+    status.fail(reason, error)
+    status.finished_at = _now()
     work = staging_dir(out_dir) / f"{clip.clip_id}.{os.getpid()}.failed"
     try:
         work.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..io.files import sha256_file
+from ..io.files import sha256_cached
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".flv", ".m4v", ".mpg", ".mpeg"})
 AUDIO_EXTENSIONS = frozenset({".wav", ".m4a", ".flac", ".mp3", ".ogg", ".opus", ".aac"})
@@ -101,7 +101,7 @@ def find_duplicates(clips: list[ClipSource]) -> dict[str, str]:
         first_by_hash: dict[str, str] = {}
         for clip in group:
             try:
-                digest = sha256_file(clip.path)
+                digest = sha256_cached(clip.path)
             except OSError:
                 continue
             if digest in first_by_hash:

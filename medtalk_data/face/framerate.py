@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import math
 
-STANDARD_RATES: tuple[float, ...] = (
-    24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0, 90.0, 100.0, 120000 / 1001, 120.0,
-)  # fmt: skip
-FALLBACK_FPS = 25.0
+from ..io.media import FALLBACK_FPS, STANDARD_RATES
 
 
 def _standard(rate: float) -> float | None:

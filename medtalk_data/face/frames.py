@@ -138,6 +138,7 @@ class ClipFrames:
     interpolated: np.ndarray
     n_faces: np.ndarray
     source_frame: np.ndarray
+    source_time_s: np.ndarray  # time of that decoded frame (the axis decode_at seeks on)
     blendshapes: np.ndarray  # (T, 52)
     landmarks: np.ndarray  # (T, 478, 3)
     transform: np.ndarray  # (T, 4, 4)
@@ -176,6 +177,7 @@ def read_frames(path: Path) -> ClipFrames:
         interpolated=table["interpolated"].to_numpy(),
         n_faces=table["n_faces"].to_numpy(),
         source_frame=table["source_frame"].to_numpy(),
+        source_time_s=table["source_time_s"].to_numpy(),
         blendshapes=fixed_size_numpy(table["blendshapes"], (N_BLENDSHAPES,)),
         landmarks=fixed_size_numpy(table["landmarks"], (N_LANDMARKS, 3)),
         transform=fixed_size_numpy(table["transform"], (4, 4)),

@@ -50,6 +50,47 @@ class IntervalStats:
         return math.sqrt(self.m2 / self.n) / self.mean if self.n > 1 and self.mean > 0 else 0.0
 
 
+@dataclass
+class VideoSummary:
+    """What decoding the video showed (status.json ``video``)."""
+
+    n_decoded: int = 0
+    width: int = 0  # upright picture
+    height: int = 0
+    rotation_deg: int = 0
+    nominal_fps: float = 0.0
+    measured_fps: float = 0.0
+    vfr: bool = False
+    interval_cv: float = 0.0
+    first_pts_time_s: float = 0.0
+    timestamp_repairs: int = 0
+
+
+@dataclass
+class FaceSummary:
+    """What the face stage wrote (status.json ``face``)."""
+
+    fps: float = 0.0
+    n_frames: int = 0
+    duration_s: float = 0.0
+    n_found: int = 0
+    face_found_ratio: float = 0.0
+    n_interpolated: int = 0
+    max_faces: int = 0
+    multi_face_frames: int = 0
+    several_faces: bool = False
+    fitter: str = ""
+    fitter_version: str = ""
+    model_path: str = ""
+
+
+@dataclass
+class FaceStageResult:
+    video: VideoSummary
+    face: FaceSummary
+    warnings: list[str]
+
+
 def grid_fps_for(info: MediaInfo, settings: ExtractSettings) -> tuple[float, list[str]]:
     """The constant output rate: ``settings.fps`` if given, else chosen from the container's rates."""
     if settings.fps:
@@ -65,7 +106,7 @@ def run_face_stage(
     out_path: Path,
     metadata: dict[str, Any],
     observers: Sequence[FrameObserver] = (),
-) -> dict[str, Any]:
+) -> FaceStageResult:
     """Write ``out_path`` (frames Parquet) and return the stage's summary for the status record.
 
     ``observers`` see every decoded frame inside the same loop (one decode for every stage that needs
@@ -153,32 +194,30 @@ def run_face_stage(
         )
     if vfr:
         warnings.append(f"variable frame rate (measured {measured:.2f} fps); mapped onto a constant {fps:g} fps grid")
-    return {
-        "video": {
-            "n_decoded": n_decoded,
-            "width": width,
-            "height": height,
-            "rotation_deg": info.rotation_deg,
-            "nominal_fps": info.nominal_fps,
-            "measured_fps": measured,
-            "vfr": vfr,
-            "interval_cv": intervals.cv,
-            "first_pts_time_s": first_pts if first_pts is not None and math.isfinite(first_pts) else 0.0,
-            "timestamp_repairs": repairs,
-        },
-        "face": {
-            "fps": fps,
-            "n_frames": writer.n_frames,
-            "duration_s": writer.n_frames / fps,
-            "n_found": writer.n_found,
-            "face_found_ratio": writer.n_found / max(1, writer.n_frames),
-            "n_interpolated": writer.n_interpolated,
-            "max_faces": writer.max_faces,
-            "multi_face_frames": writer.n_multi_face,
-            "several_faces": writer.max_faces > 1,
-            "fitter": fitter.name,
-            "fitter_version": fitter.version,
-            "model_path": str(getattr(fitter, "model_path", "")),
-        },
-        "warnings": warnings,
-    }
+    video = VideoSummary(
+        n_decoded=n_decoded,
+        width=width,
+        height=height,
+        rotation_deg=info.rotation_deg,
+        nominal_fps=info.nominal_fps,
+        measured_fps=measured,
+        vfr=vfr,
+        interval_cv=intervals.cv,
+        first_pts_time_s=first_pts if first_pts is not None and math.isfinite(first_pts) else 0.0,
+        timestamp_repairs=repairs,
+    )
+    face = FaceSummary(
+        fps=fps,
+        n_frames=writer.n_frames,
+        duration_s=writer.n_frames / fps,
+        n_found=writer.n_found,
+        face_found_ratio=writer.n_found / max(1, writer.n_frames),
+        n_interpolated=writer.n_interpolated,
+        max_faces=writer.max_faces,
+        multi_face_frames=writer.n_multi_face,
+        several_faces=writer.max_faces > 1,
+        fitter=fitter.name,
+        fitter_version=fitter.version,
+        model_path=str(getattr(fitter, "model_path", "")),
+    )
+    return FaceStageResult(video, face, warnings)

@@ -6,15 +6,15 @@ speech, where was the face lost, how did the head move.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ..extract.layout import AUDIO_FILE, FRAMES_FILE, STATUS_FILE
+from ..errors import ClipError
+from ..extract.layout import AUDIO_FILE, FRAMES_FILE, STATUS_FILE, read_status
 from ..face.frames import ClipFrames, read_frames
 from ..io.files import atomic_path
-from ..io.media import decode_frame
+from ..io.media import decode_at
 from ..io.wav import energy_envelope
 
 CURVES = (
@@ -46,9 +46,11 @@ def render_clip_preview(clip_dir: Path, out_png: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    status = json.loads((clip_dir / STATUS_FILE).read_text(encoding="utf-8"))
-    if "frames" not in status.get("outputs", {}):
-        raise ValueError(f"{clip_dir.name}: no face data to preview ({status.get('error') or 'audio-only clip'})")
+    status = read_status(clip_dir)
+    if status is None:
+        raise ValueError(f"{clip_dir.name}: no readable {STATUS_FILE}; re-run extract to redo the clip")
+    if not status.has("frames") or status.face is None:
+        raise ValueError(f"{clip_dir.name}: no face data to preview ({status.error or 'audio-only clip'})")
     frames: ClipFrames = read_frames(clip_dir / FRAMES_FILE)
     t = frames.time_s
     found = np.flatnonzero(frames.face_found)
@@ -57,7 +59,11 @@ def render_clip_preview(clip_dir: Path, out_png: Path) -> Path:
     fig = plt.figure(figsize=(13, 6.5), constrained_layout=True)
     grid = fig.add_gridspec(3, 2, width_ratios=[1, 2.2])
     ax_img = fig.add_subplot(grid[:, 0])
-    image = decode_frame(Path(status["source"]["path"]), int(frames.source_frame[mid]), status["media"]["nominal_fps"])
+    nominal_fps = status.media.nominal_fps if status.media is not None else frames.fps
+    try:
+        (image,) = decode_at(Path(status.source.path), [float(frames.source_time_s[mid])], nominal_fps)
+    except ClipError:  # the source moved or broke since extraction: the curves are still worth drawing
+        image = None
     if image is not None:
         h, w = image.shape[:2]
         ax_img.imshow(image)
@@ -84,16 +90,16 @@ def render_clip_preview(clip_dir: Path, out_png: Path) -> Path:
     ax_pose.legend(fontsize=7, loc="upper right")
 
     ax_audio = fig.add_subplot(grid[2, 1], sharex=ax_curves)
-    if AUDIO_FILE in status.get("outputs", {}).values():
-        ax_audio.plot(t, _loudness_db(clip_dir / AUDIO_FILE, t, status["audio"]["offset_s"]), lw=1, color="k")
+    if status.has("audio") and status.audio is not None:
+        ax_audio.plot(t, _loudness_db(clip_dir / AUDIO_FILE, t, status.audio.offset_s), lw=1, color="k")
         ax_audio.set_ylabel("audio (dBFS)")
     else:
         ax_audio.text(0.5, 0.5, "no audio", ha="center", va="center", transform=ax_audio.transAxes)
     ax_audio.set_xlabel("time (s)")
-    face = status["face"]
+    face = status.face
     fig.suptitle(
-        f"{status['clip_id']} — {face['n_frames']} frames at {face['fps']:g} fps, "
-        f"face found {face['face_found_ratio']:.0%}, {face['n_interpolated']} interpolated",
+        f"{status.clip_id} — {face.n_frames} frames at {face.fps:g} fps, "
+        f"face found {face.face_found_ratio:.0%}, {face.n_interpolated} interpolated",
         fontsize=10,
     )
     with atomic_path(out_png) as tmp:

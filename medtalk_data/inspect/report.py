@@ -33,6 +33,7 @@ from ..extract.layout import FRAMES_FILE, clip_dir, read_status
 from ..face.frames import FRAMES_SCHEMA_VERSION
 from ..io.arrow import fixed_size_numpy
 from ..io.files import atomic_write_text, display_path
+from ..io.media import decode_at
 from ..manifest.read import Manifest, load_manifest
 from ..rigs import N_LANDMARKS
 
@@ -417,46 +418,6 @@ def _pick_stills(frames_file: Path, k: int) -> list[_Still]:
     return stills
 
 
-def _decode_at(source: Path, stills: list[_Still], fps: float) -> None:
-    """Fill each still's ``rgb`` with the decoded frame nearest its source time, seeking rather than decoding all.
-
-    Times are on the extraction's axis (seconds after the first decoded frame), as in :func:`video.iter_frames`.
-    """
-    from ..io.media import _av_errors, _rotation_from_stream, open_container, upright
-
-    half = 0.5 / (fps if fps and fps > 0 else 25.0)
-    container = open_container(source)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        fallback_rotation = _rotation_from_stream(stream)
-        first = next((f.time for f in container.decode(stream) if f.time is not None), None)
-        if first is None:
-            return
-        for still in sorted(stills, key=lambda s: s.source_time_s):
-            target = first + still.source_time_s
-            container.seek(max(0, int((target - 1.0) / stream.time_base)), stream=stream, backward=True)
-            best, best_gap = None, math.inf
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                gap = abs(frame.time - target)
-                if gap < best_gap:
-                    best, best_gap = frame, gap
-                if frame.time >= target - half:
-                    break
-            if best is None:
-                continue
-            rotation = getattr(best, "rotation", None)
-            rgb = upright(best.to_ndarray(format="rgb24"), fallback_rotation if rotation is None else rotation)
-            step = max(1, math.ceil(rgb.shape[0] / MAX_STILL_PX))
-            still.rgb = np.ascontiguousarray(rgb[::step, ::step])
-    except _av_errors() as err:
-        raise ClipError("undecodable", f"decoding failed ({str(err)[:160]})") from err
-    finally:
-        container.close()
-
-
 def _stills_figure(row: dict[str, Any], frames_per_clip: int) -> tuple[str | None, str | None]:
     """(frames <figure>, note): a few source frames with the landmarks drawn, or why there are none."""
     if frames_per_clip <= 0:
@@ -467,14 +428,17 @@ def _stills_figure(row: dict[str, Any], frames_per_clip: int) -> tuple[str | Non
     frames_file = folder / FRAMES_FILE
     if not frames_file.is_file():
         return None, f"No per-frame face data at {display_path(frames_file)} (extraction folder moved or deleted?)."
-    status = read_status(folder) or {}
-    source = Path((status.get("source") or {}).get("path") or row["source_path"])
+    status = read_status(folder)
+    source = Path(status.source.path if status is not None else row["source_path"])
     if not source.is_file():
         return None, f"Source video missing: {display_path(source)} — no frames shown."
     try:
         stills = _pick_stills(frames_file, frames_per_clip)
-        fps = float((status.get("media") or {}).get("nominal_fps") or row["fps"] or 0.0)
-        _decode_at(source, stills, fps)
+        media = status.media if status is not None else None
+        fps = float((media.nominal_fps if media is not None else 0.0) or row["fps"] or 0.0)
+        pictures = decode_at(source, [s.source_time_s for s in stills], fps, max_px=MAX_STILL_PX)
+        for still, rgb in zip(stills, pictures, strict=True):
+            still.rgb = rgb
     except ClipError as err:
         return None, f"Frames not shown: {err.message} ({display_path(source)})."
     except (OSError, pa.ArrowException) as err:  # a damaged frames file must not sink the whole report

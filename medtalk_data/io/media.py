@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,12 @@ import numpy as np
 
 from ..errors import ClipError
 from .files import display_path
+
+# The frame rates video is made at (NTSC exactly); the one table that grids and exports snap to.
+STANDARD_RATES: tuple[float, ...] = (
+    24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0, 90.0, 100.0, 120000 / 1001, 120.0,
+)  # fmt: skip
+FALLBACK_FPS = 25.0  # where a container says nothing
 
 REENCODE_FIX = "re-download the file or re-encode it (e.g. `ffmpeg -i in.mp4 -c:v libx264 -c:a aac out.mp4`)"
 
@@ -42,6 +48,12 @@ class MediaInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def upright_size(self) -> tuple[int, int] | None:
+        """(width, height) of the picture as shown (rotation applied), None if unknown."""
+        width, height = (self.height, self.width) if self.rotation_deg % 180 == 90 else (self.width, self.height)
+        return (width, height) if width > 0 and height > 0 else None
 
     @property
     def is_still_image(self) -> bool:
@@ -199,7 +211,7 @@ def iter_frames(path: Path, nominal_fps: float) -> Iterator[DecodedFrame]:
     that downstream time is strictly increasing; the repair count is visible as ``pts_time_s``
     differing from ``time_s``.
     """
-    period = 1.0 / nominal_fps if nominal_fps > 0 else 1.0 / 25.0
+    period = 1.0 / (nominal_fps if nominal_fps > 0 else FALLBACK_FPS)
     container = open_container(path)
     try:
         stream = container.streams.video[0]
@@ -232,24 +244,47 @@ def iter_frames(path: Path, nominal_fps: float) -> Iterator[DecodedFrame]:
         container.close()
 
 
-def decode_frame(path: Path, index: int, nominal_fps: float) -> np.ndarray | None:
-    """The upright RGB frame ``index`` (in decode order, as ``frames.parquet``'s ``source_frame``) of a
-    video, or None when the file moved, broke or is shorter since extraction."""
+def decode_at(path: Path, times_s: Sequence[float], fps: float, max_px: int | None = None) -> list[np.ndarray | None]:
+    """The upright RGB frames nearest each time, by seeking rather than decoding the whole video.
+
+    Times are on the extraction's axis (seconds after the first decoded frame, ``frames.parquet``'s
+    ``source_time_s``); ``fps`` is the source's rate (half a frame is close enough). ``max_px``
+    shrinks each frame by a whole step to at most that height. None where a time found no frame
+    (the file is shorter since extraction); ClipError when the file cannot be opened or decoded.
+    """
+    half = 0.5 / (fps if fps and fps > 0 else FALLBACK_FPS)
+    found: list[np.ndarray | None] = [None] * len(times_s)
+    container = open_container(path)
     try:
-        for frame in iter_frames(path, nominal_fps):
-            if frame.index == index:
-                return frame.rgb
-    except ClipError:
-        return None
+        if not container.streams.video:
+            return found
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fallback_rotation = _rotation_from_stream(stream)
+        first = next((f.time for f in container.decode(stream) if f.time is not None), None)
+        if first is None:
+            return found
+        for i in sorted(range(len(times_s)), key=lambda k: times_s[k]):
+            target = first + float(times_s[i])
+            container.seek(max(0, int((target - 1.0) / stream.time_base)), stream=stream, backward=True)
+            best, best_gap = None, math.inf
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                gap = abs(frame.time - target)
+                if gap < best_gap:
+                    best, best_gap = frame, gap
+                if frame.time >= target - half:
+                    break
+            if best is None or best_gap > 2 * half:
+                continue
+            rotation = getattr(best, "rotation", None)
+            rgb = upright(best.to_ndarray(format="rgb24"), fallback_rotation if rotation is None else rotation)
+            step = max(1, math.ceil(rgb.shape[0] / max_px)) if max_px else 1
+            found[i] = np.ascontiguousarray(rgb[::step, ::step])
+    except _av_errors() as err:
+        raise ClipError("undecodable", f"decoding failed ({str(err)[:160]})") from err
+    finally:
+        container.close()
+    return found
     return None
-
-
-def upright_size(media: dict[str, Any] | None) -> tuple[int, int] | None:
-    """(width, height) of the upright picture from a probe's :meth:`MediaInfo.to_dict`, None if unknown."""
-    try:
-        width, height = int(media["width"]), int(media["height"])  # type: ignore[index]
-        if int(media.get("rotation_deg", 0) or 0) % 180 == 90:  # type: ignore[union-attr]
-            width, height = height, width
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (width, height) if width > 0 and height > 0 else None

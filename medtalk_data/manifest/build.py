@@ -24,22 +24,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..errors import MedtalkError, brief
+from ..errors import ClipError, MedtalkError, brief
 from ..expression.classifier import EXPRESSION_NAMES
 from ..extract.layout import (
     AUDIO_FILE,
-    DONE,
     EXPRESSION_FILE,
     FRAMES_FILE,
     WORDS_FILE,
+    ClipStatus,
     clips_dir,
     damaged_outputs,
     iter_statuses,
 )
 from ..face.frames import ClipFrames, read_frames
+from ..face.stage import FaceSummary
 from ..io.arrow import fixed_size_list, fixed_size_numpy
-from ..io.files import copy_hashed, display_path
-from ..io.media import decode_frame, upright_size
+from ..io.files import copy_hashed, display_path, swap_into_place
+from ..io.media import decode_at
 from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
 from ..rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS, channel_groups
 from ..words.types import WordsDoc, read_words_json
@@ -104,7 +105,7 @@ class BuildReport:
 
 
 def _clip_row(
-    status: dict[str, Any],
+    status: ClipStatus,
     words_doc: WordsDoc | None,
     assets: ClipAssets,
     extraction_dir: Path,
@@ -113,43 +114,43 @@ def _clip_row(
     fps: float | None,
     n: int,
 ) -> ClipRow:
-    labels = status.get("labels") or {}
-    face = status.get("face") or {}
-    audio = status.get("audio") or None
-    words = [asdict(w) for w in words_doc.words] if words_doc else []
-    phones = [asdict(p) for p in words_doc.phones] if words_doc else []
-    transcript = (words_doc.transcript if words_doc else None) or labels.get("transcript")
-    intensity = labels.get("intensity")
+    labels = status.labels
+    face = status.face or FaceSummary()
+    audio = status.audio
+    words = list(words_doc.words) if words_doc else []
+    phones = list(words_doc.phones) if words_doc else []
+    transcript = (words_doc.transcript if words_doc else None) or labels.transcript
+    audio_s = audio.duration_s if audio is not None else 0.0
     return ClipRow(
-        clip_id=status["clip_id"],
-        kind=status.get("kind", "video"),
-        source_path=status["source"]["path"],
-        source_sha256=status["source"].get("sha256", ""),
-        dataset=labels.get("dataset") or "generic",
+        clip_id=status.clip_id,
+        kind=status.kind,
+        source_path=status.source.path,
+        source_sha256=status.source.sha256,
+        dataset=labels.dataset or "generic",
         speaker=_speaker(status),
-        sex=labels.get("sex"),
-        emotion=labels.get("emotion"),
-        emotion_raw=labels.get("emotion_raw"),
-        emotion_level=None if labels.get("emotion_level_raw") is None else str(labels.get("emotion_level_raw")),
-        intensity=None if intensity is None else float(intensity),
-        content_id=labels.get("content_id"),
-        language=(words_doc.language if words_doc else None) or labels.get("language"),
+        sex=labels.sex,
+        emotion=labels.emotion,
+        emotion_raw=labels.emotion_raw,
+        emotion_level=None if labels.emotion_level_raw is None else str(labels.emotion_level_raw),
+        intensity=None if labels.intensity is None else float(labels.intensity),
+        content_id=labels.content_id,
+        language=(words_doc.language if words_doc else None) or labels.language,
         transcript=transcript,
         words=words,
         phones=phones,
         fps=fps,
         n_frames=n,
-        duration_s=float(n / fps if fps and n else (audio or {}).get("duration_s") or 0.0),
-        face_found_ratio=float(face.get("face_found_ratio", 0.0)),
+        duration_s=float(n / fps if fps and n else audio_s),
+        face_found_ratio=float(face.face_found_ratio),
         has_audio=audio is not None,
         audio_path=assets.audio_path,
         audio_sha256=assets.audio_sha256,
-        audio_offset_s=float((audio or {}).get("offset_s", 0.0)),
+        audio_offset_s=float(audio.offset_s if audio is not None else 0.0),
         rig=rig,
-        rig_curves_path=labels.get("rig_curves_path"),
+        rig_curves_path=labels.rig_curves_path,
         split=split,
-        extractor=face.get("fitter", ""),
-        extractor_version=face.get("fitter_version", ""),
+        extractor=face.fitter,
+        extractor_version=face.fitter_version,
         extraction_dir=str(extraction_dir.resolve()),
         frame_width=assets.frame_size[0] if assets.frame_size else None,
         frame_height=assets.frame_size[1] if assets.frame_size else None,
@@ -158,33 +159,28 @@ def _clip_row(
     )
 
 
-def _speaker(status: dict[str, Any]) -> str:
-    speaker = (status.get("labels") or {}).get("speaker")
-    return str(speaker) if speaker else f"unknown:{status['clip_id']}"
+def _speaker(status: ClipStatus) -> str:
+    speaker = status.labels.speaker
+    return str(speaker) if speaker else f"unknown:{status.clip_id}"
 
 
-def _exclusion(status: dict[str, Any], opts: BuildOptions) -> str | None:
-    if status.get("state") != DONE:
-        return f"extraction {status.get('state')}: {status.get('error') or status.get('reason')}"
-    if (status.get("labels") or {}).get("variant") == "render" and not opts.include_renders:
+def _exclusion(status: ClipStatus, opts: BuildOptions) -> str | None:
+    if not status.done:
+        return f"extraction {status.state}: {status.error or status.reason}"
+    if status.labels.variant == "render" and not opts.include_renders:
         return "a rendered (synthetic) face, not a recording; keep it with --include-renders"
-    face = status.get("face") or {}
-    has_audio = status.get("audio") is not None
-    has_face = "frames" in status.get("outputs", {}) and face.get("face_found_ratio", 0.0) >= opts.min_face_ratio
-    if status.get("kind") == "video" and not has_face and not has_audio:
-        return f"no face (found in {face.get('face_found_ratio', 0.0):.0%} of frames) and no audio"
-    if (
-        opts.rig == MEDIAPIPE52
-        and status.get("kind") == "video"
-        and "frames" in status.get("outputs", {})
-        and not has_face
-    ):
-        return f"no face: found in {face.get('face_found_ratio', 0.0):.0%} of frames (< {opts.min_face_ratio:.0%})"
-    if opts.rig == METAHUMAN174 and not (status.get("labels") or {}).get("rig_curves_path"):
+    face = status.face or FaceSummary()
+    has_audio = status.audio is not None
+    has_face = status.has("frames") and face.face_found_ratio >= opts.min_face_ratio
+    if status.kind == "video" and not has_face and not has_audio:
+        return f"no face (found in {face.face_found_ratio:.0%} of frames) and no audio"
+    if opts.rig == MEDIAPIPE52 and status.kind == "video" and status.has("frames") and not has_face:
+        return f"no face: found in {face.face_found_ratio:.0%} of frames (< {opts.min_face_ratio:.0%})"
+    if opts.rig == METAHUMAN174 and not status.labels.rig_curves_path:
         return "no rig curves: --rig metahuman174 needs the dataset's 174-channel rig file beside the clip"
     if opts.require_audio and not has_audio:
         return "no audio (--require-audio)"
-    duration = face.get("duration_s") or (status.get("audio") or {}).get("duration_s") or 0.0
+    duration = face.duration_s or (status.audio.duration_s if status.audio is not None else 0.0)
     if duration < opts.min_duration_s:
         return f"too short: {duration:.2f} s < {opts.min_duration_s:g} s"
     return None
@@ -248,31 +244,30 @@ class _ClipData:
     words: WordsDoc | None
 
 
-def _read_clip(status: dict[str, Any], clip_path: Path, rig: str) -> _ClipData:
+def _read_clip(status: ClipStatus, clip_path: Path, rig: str) -> _ClipData:
     """Read a clip's frames, rig curves and words once; UnreadableClip when any file is missing or damaged."""
     damage = damaged_outputs(clip_path, status)
     if damage:
         raise UnreadableClip("; ".join(damage) + "; re-run `medtalk-data extract` on the videos to redo the clip")
-    outputs = status.get("outputs", {})
     frames = words = None
-    if "frames" in outputs:
+    if status.has("frames"):
         with _reading(clip_path / FRAMES_FILE):
             frames = read_frames(clip_path / FRAMES_FILE)
-    if "words" in outputs:
+    if status.has("words"):
         with _reading(clip_path / WORDS_FILE):
             words = read_words_json(clip_path / WORDS_FILE)
     if rig == MEDIAPIPE52:
         if frames is None:
             return _ClipData(None, [], None, None, words)
         return _ClipData(frames.blendshapes, frames.blendshape_names, frames.fps, frames, words)
-    labels = status.get("labels") or {}
-    rig_file = Path(labels["rig_curves_path"])
+    labels = status.labels
+    rig_file = Path(labels.rig_curves_path or "")
     with _reading(rig_file):
         curves = read_rig_txt(rig_file)
-        names = read_rig_names(Path(labels["rig_names_path"]) if labels.get("rig_names_path") else None)
-    face = status.get("face") or {}
+        names = read_rig_names(Path(labels.rig_names_path) if labels.rig_names_path else None)
+    face = status.face or FaceSummary()
     # The rig file has one row per frame of the capture; with the clip's video it shares that video's rate.
-    fps = float(face["fps"]) if face.get("fps") and abs(face.get("n_frames", 0) - len(curves)) <= 1 else METAHUMAN_FPS
+    fps = float(face.fps) if face.fps and abs(face.n_frames - len(curves)) <= 1 else METAHUMAN_FPS
     return _ClipData(curves, names, fps, frames, words)
 
 
@@ -342,18 +337,19 @@ def reference_frame(curves: np.ndarray, names: list[str], usable: np.ndarray) ->
     return int(np.argmax(score))
 
 
-def _reference_image(
-    status: dict[str, Any], frames: ClipFrames | None, frame: int, fps: float, target: Path
-) -> str | None:
+def _reference_image(status: ClipStatus, frames: ClipFrames | None, frame: int, fps: float, target: Path) -> str | None:
     """Decode the source frame under rig frame ``frame`` (upright, the same decoder as extraction) into a JPEG."""
     from PIL import Image
 
-    if frames is None or not len(frames.source_frame):
+    if frames is None or not len(frames.source_time_s):
         return None
-    k = int(np.clip(round(frame / fps * frames.fps), 0, len(frames.source_frame) - 1))
-    source = Path(status["source"].get("path") or "")
-    nominal = float((status.get("media") or {}).get("nominal_fps") or frames.fps)
-    rgb = decode_frame(source, int(frames.source_frame[k]), nominal) if source.is_file() else None
+    k = int(np.clip(round(frame / fps * frames.fps), 0, len(frames.source_time_s) - 1))
+    source = Path(status.source.path)
+    nominal = float((status.media.nominal_fps if status.media is not None else 0.0) or frames.fps)
+    try:
+        (rgb,) = decode_at(source, [float(frames.source_time_s[k])], nominal) if source.is_file() else (None,)
+    except ClipError:
+        rgb = None
     if rgb is None:
         return None
     image = Image.fromarray(np.ascontiguousarray(rgb))
@@ -364,12 +360,12 @@ def _reference_image(
 
 
 def _clip_assets(
-    status: dict[str, Any], clip_path: Path, work: Path, data: _ClipData, n: int, opts: BuildOptions
+    status: ClipStatus, clip_path: Path, work: Path, data: _ClipData, n: int, opts: BuildOptions
 ) -> ClipAssets:
     """Copy the clip's audio into the manifest and pick (and store) its reference frame."""
-    assets = ClipAssets(frame_size=upright_size(status.get("media")))
-    clip_id = status["clip_id"]
-    if status.get("audio") is not None and opts.audio != "none":
+    assets = ClipAssets(frame_size=status.media.upright_size if status.media is not None else None)
+    clip_id = status.clip_id
+    if status.audio is not None and opts.audio != "none":
         (work / AUDIO_DIR).mkdir(exist_ok=True)
         target = work / AUDIO_DIR / f"{clip_id}.wav"
         with _reading(clip_path / AUDIO_FILE):
@@ -378,26 +374,26 @@ def _clip_assets(
     if n and data.curves is not None and data.fps:
         usable = _usable_frames(data.curves, data.frames, opts.rig)
         assets.reference_frame = reference_frame(data.curves, data.names, usable)
-        if assets.reference_frame is not None and opts.reference_images and status.get("kind") == "video":
+        if assets.reference_frame is not None and opts.reference_images and status.kind == "video":
             target = work / REFERENCES_DIR / f"{clip_id}.jpg"
             assets.reference_image = _reference_image(status, data.frames, assets.reference_frame, data.fps, target)
     return assets
 
 
-def _excluded(status: dict[str, Any], directory: Path, reason: str) -> dict[str, str]:
+def _excluded(status: ClipStatus, directory: Path, reason: str) -> dict[str, str]:
     """An excluded.parquet row: the source as extracted (its full path) and the clip folder it was read from."""
-    source = status["source"].get("path") or status["source"].get("relpath") or status["clip_id"]
-    where = display_path(clips_dir(directory) / status["clip_id"])
-    return {"clip_id": status["clip_id"], "source_path": source, "reason": f"{reason} [{where}]"}
+    source = status.source.path or status.source.relpath or status.clip_id
+    where = display_path(clips_dir(directory) / status.clip_id)
+    return {"clip_id": status.clip_id, "source_path": source, "reason": f"{reason} [{where}]"}
 
 
-def _unreadable_clips(directory: Path, statuses: list[dict[str, Any]]) -> list[str]:
+def _unreadable_clips(directory: Path, statuses: list[ClipStatus]) -> list[str]:
     """Clip folders without a readable status.json (a crash mid-commit, a hand edit): reported, not read."""
-    known = {s["clip_id"] for s in statuses}
+    known = {s.clip_id for s in statuses}
     return sorted(p.name for p in clips_dir(directory).iterdir() if p.is_dir() and p.name not in known)
 
 
-def _collect(extracted_dirs: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
+def _collect(extracted_dirs: Iterable[Path]) -> list[tuple[Path, ClipStatus]]:
     found = []
     for directory in extracted_dirs:
         if not clips_dir(directory).is_dir():
@@ -429,16 +425,16 @@ def build_manifest(
                 f"{len(broken)} clip folders in {display_path(directory)} have no readable status.json and were "
                 f"skipped ({', '.join(broken[:5])}{', …' if len(broken) > 5 else ''}); re-run extract to redo them"
             )
-    included: list[tuple[Path, dict[str, Any]]] = []
+    included: list[tuple[Path, ClipStatus]] = []
     seen_sources: dict[str, str] = {}
     seen_ids: dict[str, Path] = {}
     for directory, status in statuses:
         reason = _exclusion(status, opts)
-        sha = status["source"].get("sha256") or ""
-        if reason is None and status["clip_id"] in seen_ids:
-            first = display_path(clips_dir(seen_ids[status["clip_id"]]) / status["clip_id"])
+        sha = status.source.sha256
+        if reason is None and status.clip_id in seen_ids:
+            first = display_path(clips_dir(seen_ids[status.clip_id]) / status.clip_id)
             reason = (
-                f"clip id {status['clip_id']!r} is taken by {first} (another extraction folder); "
+                f"clip id {status.clip_id!r} is taken by {first} (another extraction folder); "
                 "extract one of the two source folders again with a distinct sub-folder so the ids differ"
             )
         if reason is None and sha and sha in seen_sources:
@@ -446,9 +442,9 @@ def build_manifest(
         if reason is not None:
             report.excluded.append(_excluded(status, directory, reason))
             continue
-        seen_ids[status["clip_id"]] = directory
+        seen_ids[status.clip_id] = directory
         if sha:
-            seen_sources[sha] = status["clip_id"]
+            seen_sources[sha] = status.clip_id
         included.append((directory, status))
     if not included:
         raise MedtalkError(
@@ -460,9 +456,7 @@ def build_manifest(
             f"{unknown} clips have no speaker label; each counts as its own speaker for the splits "
             "(use a dataset recipe or a labels CSV to name speakers)"
         )
-    splits = assign_splits(
-        {s["clip_id"]: _speaker(s) for _d, s in included}, val=opts.val, test=opts.test, seed=opts.seed
-    )
+    splits = assign_splits({s.clip_id: _speaker(s) for _d, s in included}, val=opts.val, test=opts.test, seed=opts.seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -473,7 +467,7 @@ def build_manifest(
         writer: pq.ParquetWriter | None = None
         try:
             for directory, status in included:
-                clip_path = clips_dir(directory) / status["clip_id"]
+                clip_path = clips_dir(directory) / status.clip_id
                 try:
                     data = _read_clip(status, clip_path, opts.rig)
                     table = None
@@ -484,24 +478,24 @@ def build_manifest(
                                 frame_schema(len(data.names), opts.landmarks, blendshapes=opts.rig != MEDIAPIPE52)
                             )
                         elif data.names != channel_names:
-                            raise MedtalkError(f"{status['clip_id']}: curve channels differ from the other clips")
+                            raise MedtalkError(f"{status.clip_id}: curve channels differ from the other clips")
                         table = _frames_table(
-                            status["clip_id"], clip_path, data.curves, data.fps, data.frames, schema, opts.landmarks
+                            status.clip_id, clip_path, data.curves, data.fps, data.frames, schema, opts.landmarks
                         )
                     assets = _clip_assets(status, clip_path, work, data, 0 if table is None else table.num_rows, opts)
                 except UnreadableClip as err:
                     report.excluded.append(_excluded(status, directory, str(err)))
                     for leftover in (
-                        work / AUDIO_DIR / f"{status['clip_id']}.wav",
-                        work / REFERENCES_DIR / f"{status['clip_id']}.jpg",
+                        work / AUDIO_DIR / f"{status.clip_id}.wav",
+                        work / REFERENCES_DIR / f"{status.clip_id}.jpg",
                     ):
                         leftover.unlink(missing_ok=True)  # an excluded clip leaves nothing in the manifest
                     continue
                 if assets.audio_linked is False and opts.audio == "link" and assets.audio_path:
-                    copied.append(status["clip_id"])
-                wants_image = opts.reference_images and status.get("kind") == "video"
+                    copied.append(status.clip_id)
+                wants_image = opts.reference_images and status.kind == "video"
                 if assets.reference_frame is not None and wants_image and not assets.reference_image:
-                    no_image.append(status["clip_id"])
+                    no_image.append(status.clip_id)
                 n = 0
                 if table is not None:
                     if writer is None:
@@ -509,7 +503,7 @@ def build_manifest(
                     writer.write_table(table)
                     n = table.num_rows
                     report.n_frames += n
-                split = splits[status["clip_id"]]
+                split = splits[status.clip_id]
                 row = _clip_row(status, data.words, assets, directory, split, opts.rig if n else None, data.fps, n)
                 rows.append(asdict(row))
         finally:
@@ -567,10 +561,6 @@ def build_manifest(
 
 
 def _swap_into_place(work: Path, out_dir: Path) -> None:
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
-        os.replace(out_dir, old)
-    os.replace(work, out_dir)
+    old = swap_into_place(work, out_dir, out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}"))
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

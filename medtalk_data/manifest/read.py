@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 
 from ..errors import MedtalkError, brief
 from ..io.arrow import fixed_size_numpy
-from ..io.files import display_path, sha256_file
+from ..io.files import display_path, sha256_cached
+from ..words.types import Phone, Word
 from .schema import CLIP_SCHEMA, MANIFEST_SCHEMA_VERSION, SCHEMA_METADATA_KEY, ClipRow, frame_schema
 
 REQUIRED_FILES = ("manifest.json", "clips.parquet", "frames.parquet", "excluded.parquet")
@@ -83,7 +84,12 @@ class Manifest:
     def rows(self, split: str | None = None) -> list[ClipRow]:
         """The clips as typed records (all, or one split's)."""
         names = [f for f in ClipRow.__dataclass_fields__ if f in self.clips.column_names]
-        rows = [ClipRow(**{k: r[k] for k in names}) for r in self.clips.select(names).to_pylist()]
+        rows = []
+        for r in self.clips.select(names).to_pylist():
+            values = {k: r[k] for k in names}
+            values["words"] = [Word.from_dict(w) for w in values.get("words") or []]
+            values["phones"] = [Phone.from_dict(p) for p in values.get("phones") or []]
+            rows.append(ClipRow(**values))
         return rows if split is None else [r for r in rows if r.split == split]
 
     def file(self, relative: str) -> Path:
@@ -114,7 +120,7 @@ class Manifest:
 
         ``sha256``: the file's hash when the caller has already computed it (it is read once)."""
         path = self.audio_file(row)
-        if row.audio_sha256 and (sha256 or sha256_file(path)) != row.audio_sha256:
+        if row.audio_sha256 and (sha256 or sha256_cached(path)) != row.audio_sha256:
             raise MedtalkError(
                 f"{display_path(path)}: audio of clip {row.clip_id} differs from the one the manifest was built with "
                 f"(sha256 mismatch: truncated or replaced); restore it or rebuild with "

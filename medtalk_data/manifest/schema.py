@@ -8,11 +8,11 @@ seconds on the clip's video time axis (0 = first decoded frame). Paths (``audio_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
 
 from ..rigs import N_LANDMARKS
+from ..words.types import Phone, Word
 
 MANIFEST_SCHEMA_VERSION = 2
 SCHEMA_METADATA_KEY = b"medtalk_manifest_schema_version"
@@ -53,8 +53,8 @@ class ClipRow:
     content_id: str | None  # same sentence across emotions
     language: str | None
     transcript: str | None
-    words: list[dict[str, Any]] = field(default_factory=list)
-    phones: list[dict[str, Any]] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)  # the words stage's records (clip video time)
+    phones: list[Phone] = field(default_factory=list)
     fps: float | None = None
     n_frames: int = 0
     duration_s: float = 0.0

@@ -9,8 +9,9 @@ import numpy as np
 import pyarrow.compute as pc
 
 from ..emotions import CANONICAL_EMOTIONS
+from ..errors import MedtalkError
 from ..io.arrow import fixed_size_numpy
-from ..io.files import display_path, sha256_file
+from ..io.files import display_path
 from .read import Manifest, load_manifest
 from .schema import AUDIO_DIR, CLIP_SCHEMA, FRAME_SCHEMA
 
@@ -141,15 +142,11 @@ def _file_problems(manifest: Manifest) -> list[Problem]:
     problems = []
     for row in rows:
         if row.audio_path:
-            path = manifest.file(row.audio_path)
-            if not path.is_file():
-                problems.append(Problem(row.clip_id, f"audio file missing: {display_path(path)}"))
-            elif row.audio_sha256 and sha256_file(path) != row.audio_sha256:
-                problems.append(
-                    Problem(
-                        row.clip_id, f"{display_path(path)} differs from the built one (sha256): truncated or replaced"
-                    )
-                )
+            manifest.file(row.audio_path)  # a path that leaves the manifest folder stops here (not a clip problem)
+            try:
+                manifest.check_audio(row)  # present, and the very file the manifest was built with
+            except MedtalkError as err:
+                problems.append(Problem(row.clip_id, str(err)))
         if row.reference_image and not manifest.file(row.reference_image).is_file():
             problems.append(
                 Problem(row.clip_id, f"reference image missing: {display_path(manifest.file(row.reference_image))}")

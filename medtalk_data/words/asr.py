@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import assets
 from ..errors import ClipError, MedtalkError
-from ..io.files import display_path, sha256_file
+from ..io.files import display_path, sha256_cached
 from .types import Word
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def choose_model(asr_model: str | os.PathLike[str] | None) -> ModelChoice:
 def _is_pinned(model_bin: Path) -> bool:
     """Whether a folder's model.bin is the pinned tiny.en (hashed only when the size matches)."""
     spec = assets.WHISPER_TINY_EN
-    return model_bin.stat().st_size == spec.size and sha256_file(model_bin) == spec.sha256
+    return model_bin.stat().st_size == spec.size and sha256_cached(model_bin) == spec.sha256
 
 
 def check_model_folder(path: Path, route: str) -> None:

@@ -33,7 +33,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..audio.stage import TARGET_RATE
 from ..io.files import atomic_write_json
@@ -43,7 +42,7 @@ from .audio_in import words_audio
 from .chunks import iter_wav_chunks
 from .known import align_long_known, align_piece
 from .settings import WordsSettings
-from .types import Phone, Word, untangle
+from .types import Phone, Word, WordsSummary, untangle
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class WordsStage:
 
     def run(
         self, audio_wav: Path, out_json: Path, *, offset_s: float = 0.0, known_transcript: str | None = None
-    ) -> dict[str, Any]:
+    ) -> WordsSummary:
         """Write ``out_json`` for ``audio_wav``; return the summary for status.json. See :func:`run_words_stage`."""
         started = time.perf_counter()
         warnings: list[str] = []
@@ -141,17 +140,17 @@ class WordsStage:
         }
         atomic_write_json(out_json, doc)
         seconds = time.perf_counter() - started
-        return {
-            "n_words": len(words),
-            "n_aligned": sum(w.aligned for w in words),
-            "n_phones": len(phones),
-            "source": result.source,
-            "backend": result.backend,
-            "language": result.language,
-            "seconds": round(seconds, 3),
-            "rtf": round(seconds / duration, 4) if duration else None,
-            "warnings": warnings,
-        }
+        return WordsSummary(
+            n_words=len(words),
+            n_aligned=sum(w.aligned for w in words),
+            n_phones=len(phones),
+            source=result.source,
+            backend=result.backend,
+            language=result.language,
+            seconds=round(seconds, 3),
+            rtf=round(seconds / duration, 4) if duration else None,
+            warnings=warnings,
+        )
 
     # -- backends ---------------------------------------------------------------------------------
 
@@ -254,7 +253,7 @@ def run_words_stage(
     settings: WordsSettings,
     offset_s: float = 0.0,
     known_transcript: str | None = None,
-) -> dict[str, Any]:
+) -> WordsSummary:
     """Transcript with word and phone timings for one clip → ``out_json`` (atomic); returns the status summary.
 
     ``audio_wav``: the clip's audio (16 kHz mono 16-bit WAV from the audio stage; other formats are
@@ -262,8 +261,8 @@ def run_words_stage(
     every time written is audio time + ``offset_s``. ``known_transcript``: text from the dataset recipe
     or labels CSV, aligned instead of recognised.
 
-    Summary: ``n_words``, ``n_aligned``, ``n_phones``, ``source`` ("asr" | "known" | "none"), ``backend``,
-    ``language``, ``seconds``, ``rtf`` (seconds per second of audio), ``warnings`` (list of one-liners).
+    Summary (:class:`~.types.WordsSummary`): word, aligned-word and phone counts, ``source`` ("asr" |
+    "known" | "none"), backend, language, seconds, ``rtf`` (seconds per second of audio), ``warnings``.
     Silence or music gives an empty word list and a warning, not an error. Expected failures raise
     :class:`medtalk_data.errors.ClipError` (no audio file, undecodable audio, a language the model
     cannot transcribe); a missing package or model raises :class:`medtalk_data.errors.MedtalkError`.

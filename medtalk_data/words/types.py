@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,24 @@ class Word:
         score = d.get("score")
         return cls(str(d["text"]), float(d["start_s"]), float(d["end_s"]),
                    math.nan if score is None else float(score), bool(d.get("aligned", False)))  # fmt: skip
+
+
+@dataclass
+class WordsSummary:
+    """What the words stage made of one clip (status.json ``words``; the warnings go to the clip's list)."""
+
+    n_words: int = 0
+    n_aligned: int = 0
+    n_phones: int = 0
+    source: str = "none"  # "asr", "known" or "none"
+    backend: str = ""
+    language: str = ""
+    seconds: float = 0.0
+    rtf: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "warnings"}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.io.media import STANDARD_RATES
 from medtalk_data.rigfile import METAHUMAN_CHANNELS
 from medtalk_data.rigs import ARKIT52, MEDIAPIPE_BLENDSHAPES
 
@@ -169,8 +170,9 @@ def resampled_length(n_frames: int, fps_in: float, fps_out: float) -> int:
     return math.floor((n_frames - 1) * fps_out / fps_in + 1e-9) + 1
 
 
-# Frame rates that files written with 6 decimals or with sub-frame timecodes should snap back to.
-_COMMON_FPS = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0, 90.0, 100.0, 119.88, 120.0)
+# Rates that files written with 6 decimals or with sub-frame timecodes snap back to: the standard
+# rates (NTSC exactly, as extraction writes them) and their usual spellings (29.97, 23.976…).
+_COMMON_FPS = tuple(sorted({*STANDARD_RATES, *(round(rate, 3) for rate in STANDARD_RATES)}))
 
 
 def snap_fps(fps: float, rel_tol: float = 2e-4) -> float:

@@ -189,12 +189,10 @@ def canonical_shapes(
 
 def frame_size(clip_dir: Path) -> tuple[int, int]:
     """The upright video size from the clip's status.json (landmark x, y are normalised by it)."""
-    from medtalk_data.io.media import upright_size
+    from medtalk_data.extract.layout import read_status
 
-    try:
-        size = upright_size(json.loads((clip_dir / "status.json").read_text(encoding="utf-8")).get("media"))
-    except (OSError, ValueError):
-        size = None
+    status = read_status(clip_dir)
+    size = status.media.upright_size if status is not None and status.media is not None else None
     if size is None:
         log.warning("%s: no frame size in status.json; assuming square frames", display_path(clip_dir))
         return 1, 1
