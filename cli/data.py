@@ -62,6 +62,17 @@ def cli(verbose: int, quiet: bool) -> None:
 )
 @click.option("--fps", type=float, default=None, help="Constant output frame rate [default: each clip's source rate].")
 @click.option(
+    "--language",
+    default=None,
+    help="Spoken language of every clip (en, zh, …) [default: auto: the recipe's where known, else detected].",
+)
+@click.option(
+    "--asr-model",
+    default=None,
+    help="Speech recogniser: base (multilingual), tiny.en (English, faster) or a CTranslate2 Whisper folder "
+    "[default: base].",
+)
+@click.option(
     "--face-model",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -101,6 +112,8 @@ def extract(
     speaker_from: str | None,
     stages: str | None,
     fps: float | None,
+    language: str | None,
+    asr_model: str | None,
     face_model: Path | None,
     config: Path | None,
     labels_csv: Path | None,
@@ -124,6 +137,7 @@ def extract(
       medtalk-data extract videos/
       medtalk-data extract videos/ --out data/extracted --workers 2 --stages face
       medtalk-data extract videos/ --fps 30 --dry-run
+      medtalk-data extract mandarin_clips/ --language zh     # else detected per clip
       medtalk-data extract ravdess/ --recipe ravdess --labels-csv fixes.csv
       medtalk-data extract interviews/ --speaker-from file   # alice_take1.mp4 → speaker alice
       medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
@@ -145,6 +159,10 @@ def extract(
             settings.stages = [s.strip() for s in stages.split(",") if s.strip()]
         if fps is not None:
             settings.fps = fps
+        if language is not None:
+            settings.words.language = language
+        if asr_model is not None:
+            settings.words.asr_model = asr_model
         if face_model is not None:
             settings.face.model_path = str(face_model)
         if recipe is not None:

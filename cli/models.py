@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,6 +30,7 @@ def cli(verbose: int, quiet: bool) -> None:
       medtalk-models animate -k runs/first -a speech.wav --emotion happy --intensity 0.8
       medtalk-models evaluate -k runs/first -m manifests/mydata --split test
       medtalk-models zoo list
+      medtalk-models play out/speech.npz --live-link 127.0.0.1:11111
     """
     setup_logging(verbose, quiet)
 
@@ -203,7 +204,8 @@ def _read_intensity_curve(path: Path) -> np.ndarray:
     "--format",
     "formats",
     default=None,
-    help="Comma-separated: csv,livelink,npz,txt,mp4,png [default: all that fit the rig].",
+    help="Comma-separated: csv,livelink,npz,txt,mp4,png,glb (the face mesh with 52 ARKit morph targets, the speech "
+    "beside it as <name>.audio.wav) [default: the curve formats that fit the rig, mp4, png].",
 )
 @click.option(
     "-o", "--out", type=click.Path(path_type=Path, file_okay=False), default=Path("animations"), help="Output folder."
@@ -279,7 +281,7 @@ def animate(
     try:  # everything that can be checked before the model loads (which takes seconds)
         meta = check_request(checkpoint, audio, control)
         names = meta["rig"]["channel_names"]
-        plan_export(out, audio.stem, names, format_list, fps=fps, overwrite=overwrite)
+        plan_export(out, audio.stem, names, format_list, fps=fps, overwrite=overwrite, audio_beside=True)
         for given, option in ((side_by_side, "--side-by-side"), (basis_file, "--basis")):
             if given is not None and not given.is_file():
                 raise SetupError(f"{option} {given}: no such file")
@@ -498,6 +500,67 @@ def basis(sources: tuple[Path, ...], out: Path, held_out: bool) -> None:
         raise SetupError(str(err)) from err
     click.echo(json.dumps(fitted.provenance, indent=2))
     click.echo(f"wrote {out}; use it with: medtalk-models animate ... --basis {out}")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("animation", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--live-link",
+    "address",
+    required=True,
+    metavar="HOST:PORT",
+    help="Where Unreal listens for Live Link Face (its default port is 11111).",
+)
+@click.option("--subject", default="medtalk", show_default=True, help="The Live Link subject name Unreal shows.")
+@click.option("--loop", "loops", type=click.IntRange(1), default=1, show_default=True, help="Play it this many times.")
+def play(animation: Path, address: str, subject: str, loops: int) -> None:
+    """Play an animation in real time as Live Link Face packets (the iPhone app's UDP stream).
+
+    ANIMATION is a file animate wrote (npz, ARKit CSV or Live Link Face CSV). Unreal's Live Link
+    receives it as it receives the app (same packets, same default port); the subject then drives
+    whatever the app's subject would. Head and eye rotations are sent where a Live Link Face CSV
+    holds them, else zero.
+
+    \b
+    Examples:
+      medtalk-models play out/speech.npz --live-link 127.0.0.1:11111
+      medtalk-models play out/speech.livelink.csv --live-link 192.168.1.20:11111 --subject Ada --loop 3
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_models.export.formats import read_any
+    from medtalk_models.export.livelink_udp import parse_address
+    from medtalk_models.export.livelink_udp import play as play_live_link
+
+    try:
+        target = parse_address(address)
+        curves = read_any(animation)
+        rotations = _rotations(curves)
+        seconds = curves.n_frames / curves.fps
+        click.echo(
+            f"playing {curves.n_frames} frames ({seconds:.1f} s at {curves.fps:g} fps) to {address} as {subject!r}"
+        )
+        sent = 0
+        for _ in range(loops):
+            sent += play_live_link(curves, target, subject=subject, rotations=rotations)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    click.echo(f"sent {sent} packets")
+
+
+def _rotations(curves: Any) -> np.ndarray | None:
+    """Head and eye rotations a Live Link Face CSV carried (the packets' last nine values), else None."""
+    import numpy as np
+
+    from medtalk_models.export.livelink_csv import ROTATION_KEYS
+
+    parts = [curves.meta.get(key) for key in ROTATION_KEYS]
+    if all(p is None for p in parts):
+        return None
+    n = curves.n_frames
+    return np.concatenate([np.zeros((n, 3), np.float32) if p is None else np.asarray(p, np.float32) for p in parts], 1)
 
 
 def main() -> None:

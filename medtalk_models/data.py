@@ -266,7 +266,26 @@ class TrainingData:
                 len(missing),
                 missing[0],
             )
-        self.text_tokens = [cache.tokens(c.transcript.strip()) for c in self.clips]
+        encoder = self.backbones.text
+        foreign: dict[str, list[str]] = {}  # script → clips whose transcript this encoder cannot read
+        texts = []
+        for clip in self.clips:
+            text = clip.transcript.strip()
+            scripts = encoder.unreadable_scripts(text) if text else []
+            for script in scripts:
+                foreign.setdefault(script, []).append(clip.clip_id)
+            texts.append("" if scripts else text)
+        for script, ids in foreign.items():
+            log.warning(
+                "%d clip(s) have %s transcripts (e.g. %s) that the text encoder cannot read (%s): they train with an "
+                "empty text, as clips without a transcript; for their language set text.kind: hf with text.path a "
+                "local encoder that reads it (e.g. a Chinese RoBERTa, as the official code), or text.kind: none",
+                len(ids),
+                script,
+                ids[0],
+                encoder.language_note or encoder.kind,
+            )
+        self.text_tokens = [cache.tokens(text) for text in texts]
 
     def audio_file(self, clip: Clip) -> Path:
         """The clip's wav inside the manifest (one line naming it and the fix when it is gone)."""

@@ -18,7 +18,9 @@ from .animate import Animation
 from .export.curves import Curves
 from .export.formats import FORMATS, formats_for, plan_files, write_all
 
-EXTRA_FORMATS = ("mp4", "png")
+EXTRA_FORMATS = ("mp4", "glb", "png")
+DEFAULT_EXTRAS = ("mp4", "png")  # glb on request (--format ...,glb)
+GLB_AUDIO_SUFFIX = ".audio.wav"  # beside <stem>.glb; never the input's own name
 RENDER_CHANNEL = "jawOpen"  # previews render ARKit blendshape curves
 
 
@@ -37,18 +39,22 @@ def plan_export(
     *,
     fps: float | None = None,
     overwrite: bool = False,
+    audio_beside: bool = False,
 ) -> ExportPlan:
     """What ``export_animation`` will write for curves with these channel names; MedtalkError if it cannot."""
     if fps is not None and not fps > 0:
         raise MedtalkError(f"--fps {fps}: use a positive frame rate")
     renderable = RENDER_CHANNEL in names
     if formats is None:
-        formats = [*formats_for(names), *(EXTRA_FORMATS if renderable else ("png",))]
+        formats = [*formats_for(names), *(DEFAULT_EXTRAS if renderable else ("png",))]
     unknown = [f for f in formats if f not in FORMATS and f not in EXTRA_FORMATS]
     if unknown:
         raise MedtalkError(f"--format {unknown[0]!r}: choose from {', '.join([*FORMATS, *EXTRA_FORMATS])}")
-    if "mp4" in formats and not renderable:
-        raise MedtalkError("mp4 previews render ARKit blendshape curves; this rig has none (use csv/npz/txt)")
+    for mesh_format in ("mp4", "glb"):
+        if mesh_format in formats and not renderable:
+            raise MedtalkError(
+                f"{mesh_format} drives the face mesh with ARKit blendshape curves; this rig has none (use csv/npz/txt)"
+            )
     curve_formats = [f for f in formats if f in FORMATS]
     paths = [path for _fmt, path in plan_files(Path(out_dir), stem, names, curve_formats, overwrite)]
     extras = [f for f in EXTRA_FORMATS if f in formats]
@@ -57,6 +63,8 @@ def plan_export(
         if path.exists() and not overwrite:
             raise MedtalkError(f"{display_path(path)} exists; pass --overwrite to replace it")
         paths.append(path)
+        if name == "glb" and audio_beside:
+            paths.append(Path(out_dir) / f"{stem}{GLB_AUDIO_SUFFIX}")
     return ExportPlan([*dict.fromkeys(curve_formats), *extras], paths, fps)
 
 
@@ -73,7 +81,9 @@ def export_animation(
     overwrite: bool = False,
 ) -> list[Path]:
     """Curves resampled explicitly to ``fps`` (default: the model's), then one file per format."""
-    plan = plan_export(out_dir, stem, result.names, formats, fps=fps, overwrite=overwrite)
+    plan = plan_export(
+        out_dir, stem, result.names, formats, fps=fps, overwrite=overwrite, audio_beside=audio is not None
+    )
     curves = Curves(result.values, list(result.names), result.fps)
     if fps is not None and abs(fps - result.fps) > 1e-9:
         curves = curves.resample(fps)
@@ -86,6 +96,16 @@ def export_animation(
         written.append(plot_curves_png(out_dir / f"{stem}.png", curves.values, curves.names, curves.fps,
                                        words=result.words,
                                        title=f"{stem} ({result.info.get('emotion_source', '')})"))  # fmt: skip
+    if "glb" in plan.formats:
+        from .render.basis import BlendshapeBasis
+        from .render.gltf import write_glb
+
+        written.append(write_glb(out_dir / f"{stem}.glb", curves, basis=BlendshapeBasis.load(basis) if basis else None))
+        if audio is not None:  # glTF has no audio: the speech goes beside it (16 kHz mono), under the same stem
+            from medtalk_data.audio.stage import extract_audio
+
+            extract_audio(audio, out_dir / f"{stem}{GLB_AUDIO_SUFFIX}")
+            written.append(out_dir / f"{stem}{GLB_AUDIO_SUFFIX}")
     if "mp4" in plan.formats:
         from .render.basis import BlendshapeBasis
         from .render.video import write_preview_mp4

@@ -207,6 +207,22 @@ def test_bad_clips_are_left_out_with_a_reason(training_manifest: Path, tmp_path:
     assert "have no transcript" in caplog.text
 
 
+def test_a_transcript_the_text_encoder_cannot_read_trains_as_no_text(emoface_manifest: Path, caplog) -> None:
+    """EmoFace speaks Mandarin: the words stage transcribes it, the English MiniLM must not read it silently."""
+    from medtalk_models.backbones import build_backbones
+
+    manifest = load_manifest(emoface_manifest)
+    (row,) = manifest.rows()
+    assert row.language == "zh" and sum("\u4e00" <= ch <= "\u9fff" for ch in row.transcript or "") >= 6
+    cfg = small_cfg()
+    backbones = build_backbones(cfg, needs={"text"})
+    with caplog.at_level(logging.WARNING):
+        data = TrainingData(manifest, manifest_rig(manifest, cfg), cfg, "train", {"text"}, backbones)
+    assert "1 clip(s) have CJK transcripts" in caplog.text and "text.kind: hf" in caplog.text
+    assert "trained on English text" in caplog.text
+    np.testing.assert_array_equal(data.text_tokens[0], backbones.text.tokens(""))  # no text, as said
+
+
 def test_cli_train(training_manifest: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = runner.invoke(cli, ["train", "--help"])

@@ -247,16 +247,14 @@ def _words_stage(work: Path, settings: ExtractSettings, status: ClipStatus) -> N
 
     t0 = time.perf_counter()
     transcript, language = status.labels.words_inputs()
-    words_settings = settings.words
-    if language and settings.words.language == "en":
-        words_settings = replace(words_settings, language=language)
-    stage = _cached(f"words:{words_settings}", lambda: WordsStage(words_settings))
+    stage = _cached(f"words:{settings.words}", lambda: WordsStage(settings.words))
     try:
         summary = stage.run(
             work / AUDIO_FILE,
             work / WORDS_FILE,
             offset_s=status.audio.offset_s if status.audio is not None else 0.0,
             known_transcript=transcript,
+            language_hint=language,  # the recipe's or labels CSV's; used where words.language is auto
         )
     except MedtalkError as err:
         status.warnings.append(f"words stage skipped: {err}")

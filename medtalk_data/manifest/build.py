@@ -156,6 +156,8 @@ def _clip_row(
         frame_height=assets.frame_size[1] if assets.frame_size else None,
         reference_frame=assets.reference_frame,
         reference_image=assets.reference_image,
+        words_aligner=words_doc.aligner if words_doc else None,
+        language_probability=words_doc.language_probability if words_doc else None,
     )
 
 

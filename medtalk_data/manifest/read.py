@@ -17,7 +17,14 @@ from ..errors import MedtalkError, brief
 from ..io.arrow import fixed_size_numpy
 from ..io.files import display_path, sha256_cached
 from ..words.types import Phone, Word
-from .schema import CLIP_SCHEMA, MANIFEST_SCHEMA_VERSION, SCHEMA_METADATA_KEY, ClipRow, frame_schema
+from .schema import (
+    CLIP_SCHEMA,
+    MANIFEST_SCHEMA_VERSION,
+    OPTIONAL_CLIP_COLUMNS,
+    SCHEMA_METADATA_KEY,
+    ClipRow,
+    frame_schema,
+)
 
 REQUIRED_FILES = ("manifest.json", "clips.parquet", "frames.parquet", "excluded.parquet")
 FRAME_COLUMNS = frame_schema(0).names  # every per-frame column but the optional landmarks
@@ -187,7 +194,8 @@ def load_manifest(path: Path) -> Manifest:
         raise MedtalkError(f"{display_path(path / 'manifest.json')}: not a medtalk manifest description; {REBUILD}")
     rebuild = _rebuild_command(path, meta)
     _check_version(meta.get("medtalk_manifest_schema_version"), display_path(path / "manifest.json"), rebuild)
-    required = {"clips.parquet": CLIP_SCHEMA.names, "frames.parquet": FRAME_COLUMNS}
+    clip_columns = [name for name in CLIP_SCHEMA.names if name not in OPTIONAL_CLIP_COLUMNS]
+    required = {"clips.parquet": clip_columns, "frames.parquet": FRAME_COLUMNS}
     for name, columns in required.items():
         with _reading(path / name):
             schema = pq.read_schema(path / name)

@@ -73,6 +73,8 @@ class ClipRow:
     frame_height: int | None = None
     reference_frame: int | None = None  # the clip's most intense frame (Int(x) over the intensity channels)
     reference_image: str | None = None  # that frame as a JPEG, relative to the manifest folder
+    words_aligner: str | None = None  # what timed the words: pocketsphinx | faster-whisper (ASR only) | whisperx
+    language_probability: float | None = None  # Whisper's confidence where it detected the language
 
 
 CLIP_SCHEMA = pa.schema(
@@ -111,8 +113,12 @@ CLIP_SCHEMA = pa.schema(
         ("frame_height", pa.int32()),
         ("reference_frame", pa.int32()),
         ("reference_image", pa.string()),
+        ("words_aligner", pa.string()),
+        ("language_probability", pa.float32()),
     ]
 )
+# Added within schema 2: manifests built before them still read (the rows get None).
+OPTIONAL_CLIP_COLUMNS = ("words_aligner", "language_probability")
 
 LANDMARKS_FIELD = pa.field("landmarks", pa.list_(pa.float32(), N_LANDMARKS * 3))
 BLENDSHAPES_FIELD = pa.field("blendshapes", pa.list_(pa.float32(), N_BLENDSHAPES))

@@ -13,7 +13,7 @@ from ..errors import MedtalkError
 from ..io.arrow import fixed_size_numpy
 from ..io.files import display_path
 from .read import Manifest, load_manifest
-from .schema import AUDIO_DIR, CLIP_SCHEMA, FRAME_SCHEMA
+from .schema import AUDIO_DIR, CLIP_SCHEMA, FRAME_SCHEMA, OPTIONAL_CLIP_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ def validate_manifest(path: Path) -> list[Problem]:
     problems: list[Problem] = []
     clips = manifest.clips
     for field in CLIP_SCHEMA:
+        if field.name not in clips.column_names and field.name in OPTIONAL_CLIP_COLUMNS:
+            continue
         if field.name not in clips.column_names:
             problems.append(Problem("*", f"clips.parquet lacks column {field.name!r}"))
         elif not clips.schema.field(field.name).type.equals(field.type):

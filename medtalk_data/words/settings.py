@@ -15,8 +15,12 @@ class WordsSettings:
     # auto / faster-whisper: a known transcript is aligned, else faster-whisper ASR + pocketsphinx alignment;
     # known-only: align known transcripts, never recognise; whisperx: WhisperX in its own environment
     backend: str = "auto"
-    language: str = "en"  # "en", another ISO code (ASR timings kept, flagged unaligned), or "auto" (detected)
-    asr_model: str | None = None  # CTranslate2 Whisper folder; None: $MEDTALK_WHISPER_MODEL, else packaged tiny.en
+    # auto: the clip's language from its dataset recipe or labels CSV where known, else detected by Whisper
+    # (per 60 s chunk); an ISO code ("en", "zh"…) for every clip. Only English gets forced alignment.
+    language: str = "auto"
+    # base (multilingual, the default: see the README's table) | tiny.en (English only, faster) | a CTranslate2
+    # Whisper folder; None: $MEDTALK_WHISPER_MODEL if set, else base
+    asr_model: str | None = None
     beam_size: int = 1  # Whisper beam width; 1 (greedy) measured WER 0 on the RAVDESS test clips, and is fastest
     vad: bool = True  # Silero VAD (bundled with faster-whisper) skips silence and most music
     # long audio is read and recognised in chunks this long, cut at the quietest 100 ms of the last 5 s;

