@@ -18,12 +18,11 @@ import argparse
 import resource
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 
-from medtalk_data.io.wav import read_wav
+from medtalk_data.io.wav import read_wav, write_wav
 from medtalk_models.animate import Animator, EmotionControl, decode_audio
 
 DEFAULT_SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "emotalk_ravdess_angry1.wav"
@@ -34,12 +33,7 @@ def looped(speech: np.ndarray, seconds: float, folder: Path) -> Path:
     n = int(seconds * 16000)
     data = np.tile(speech, n // len(speech) + 1)[:n]
     path = folder / f"speech_{int(seconds)}s.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((data * 32767).astype(np.int16).tobytes())
-    return path
+    return write_wav(path, data)
 
 
 def peak_mb() -> float:

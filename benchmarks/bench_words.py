@@ -19,13 +19,12 @@ import json
 import os
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 
 from medtalk_data.audio.stage import extract_audio
-from medtalk_data.io.wav import read_wav
+from medtalk_data.io.wav import read_wav, write_wav
 from medtalk_data.words.settings import WordsSettings
 from medtalk_data.words.stage import ALIGN_PAD_S, WordsStage
 
@@ -43,15 +42,6 @@ def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
-
-
-def _write(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
-    return path
 
 
 def main() -> None:
@@ -118,7 +108,7 @@ def main() -> None:
             for seconds in args.durations:
                 n = int(seconds * 16000)
                 audio = np.tile(joined, n // len(joined) + 1)[:n]
-                wav = _write(tmp / f"long{int(seconds)}.wav", audio)
+                wav = write_wav(tmp / f"long{int(seconds)}.wav", audio)
                 summary, stage_s = _timed(lambda wav=wav: stage.run(wav, tmp / "long.json"))
                 # its own ASR transcript stands in for a known one (the clips have none of their own)
                 transcript = json.loads((tmp / "long.json").read_text())["transcript"]

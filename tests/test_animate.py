@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from medtalk_cli.models import cli
 from medtalk_data.errors import MedtalkError
-from medtalk_data.io.wav import read_wav
+from medtalk_data.io.wav import read_wav, write_wav
 from medtalk_data.manifest import load_manifest
 from medtalk_models.animate import Animator, EmotionControl
 from medtalk_models.export.formats import read_any
@@ -55,11 +55,7 @@ def test_mouth_rests_in_silence(animator: Animator, training_manifest: Path, tmp
     speech, rate = read_wav(_manifest_wav(training_manifest, HELD_OUT))
     quiet = np.zeros(int(1.5 * rate), np.float32)
     padded = tmp_path / "padded.wav"
-    with wave.open(str(padded), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.concatenate([quiet, speech, quiet]) * 32767).astype(np.int16).tobytes())
+    write_wav(padded, np.concatenate([quiet, speech, quiet]), rate)
     result = animator.animate(padded, EmotionControl("neutral"))
     jaw = result.values[:, result.names.index("jawOpen")]
     edge = int(1.2 * 25)  # well inside the silent padding
@@ -91,10 +87,7 @@ def test_controls_and_bad_input(animator: Animator, training_manifest: Path, tmp
     with pytest.raises(MedtalkError, match=r"--intensity 1\.5"):
         animator.animate(wav, EmotionControl("happy", 1.5))
     empty = tmp_path / "empty.wav"
-    with wave.open(str(empty), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
+    write_wav(empty, np.zeros(0))
     with pytest.raises(MedtalkError, match="empty"):
         animator.animate(empty)
     junk = tmp_path / "junk.mp3"

@@ -20,7 +20,7 @@ from medtalk_data import assets
 from medtalk_data.audio.stage import extract_audio
 from medtalk_data.errors import AssetIntegrityError, AssetNotFoundError
 from medtalk_data.io.files import sha256_file
-from medtalk_data.io.wav import read_wav
+from medtalk_data.io.wav import read_wav, write_wav
 from medtalk_data.words.asr import choose_model
 from medtalk_data.words.settings import WordsSettings
 from medtalk_data.words.stage import WordsStage
@@ -43,17 +43,6 @@ def speech(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     for name, rel in files.items():
         extract_audio(shared_data / rel, out / f"{name}.wav")
     return {name: out / f"{name}.wav" for name in files}
-
-
-def _write(path: Path, samples: np.ndarray) -> Path:
-    import wave
-
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
-    return path
 
 
 def _run(stage: WordsStage, wav: Path, tmp: Path, **kw: object) -> tuple[dict, list[str]]:
@@ -123,7 +112,7 @@ def test_a_dataset_language_the_audio_contradicts_is_warned(
 def test_a_clip_that_changes_language_is_detected_chunk_by_chunk(speech: dict[str, Path], tmp_path: Path) -> None:
     zh, _ = read_wav(speech["zh"])
     en, _ = read_wav(speech["en"])
-    mixed = _write(tmp_path / "mixed.wav", np.concatenate([zh, np.zeros(24000, np.float32), en]))
+    mixed = write_wav(tmp_path / "mixed.wav", np.concatenate([zh, np.zeros(24000, np.float32), en]))
     stage = WordsStage(WordsSettings(chunk_s=5.0))  # the chunker cuts in the silence between the two
     (tmp_path / "out").mkdir()
     doc, warnings = _run(stage, mixed, tmp_path / "out")
@@ -140,6 +129,6 @@ def test_speech_under_music_is_still_transcribed(stage: WordsStage, speech: dict
     t = np.arange(len(voice)) / rate
     chords = sum(np.sin(2 * np.pi * f * t) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t)) for f in (220.0, 277.2, 329.6))
     music = chords / np.abs(chords).max() * 0.5 * np.abs(voice).max()  # a loud backing track, -6 dB under the peak
-    doc, _ = _run(stage, _write(tmp_path / "music.wav", voice + music), tmp_path)
+    doc, _ = _run(stage, write_wav(tmp_path / "music.wav", voice + music), tmp_path)
     words = re.sub(r"[^a-z ]", "", doc["transcript"].lower()).split()
     assert words == ["kids", "are", "talking", "by", "the", "door"], doc["transcript"]

@@ -430,15 +430,9 @@ def test_a_clip_id_collision_names_both_folders(extracted: Path, tmp_path: Path)
 
 
 def _noise_wav(path: Path, seconds: float = 4.0) -> Path:
-    import wave
+    from medtalk_data.io.wav import write_wav
 
-    samples = (np.random.default_rng(0).normal(0, 0.2, int(16_000 * seconds)).clip(-1, 1) * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16_000)
-        w.writeframes(samples.tobytes())
-    return path
+    return write_wav(path, np.random.default_rng(0).normal(0, 0.2, int(16_000 * seconds)))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import itertools
 import json
 import math
 import re
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import pytest
 from medtalk_data import assets
 from medtalk_data.audio.stage import extract_audio
 from medtalk_data.errors import AssetIntegrityError, AssetNotFoundError, ClipError, MedtalkError
-from medtalk_data.io.wav import energy_envelope, read_wav
+from medtalk_data.io.wav import energy_envelope, read_wav, write_wav
 from medtalk_data.words.align import fill_unaligned
 from medtalk_data.words.anchors import (
     ChunkWords,
@@ -95,15 +94,6 @@ def _run(stage: WordsStage, wav: Path, tmp: Path, **kw: object) -> tuple[dict, d
     out = tmp / f"{wav.stem}.{len(list(tmp.iterdir()))}.json"
     summary = stage.run(wav, out, **kw)  # type: ignore[arg-type]
     return summary, json.loads(out.read_text())
-
-
-def _write_wav(path: Path, samples: np.ndarray, rate: int = 16000, channels: int = 1) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
-    return path
 
 
 class _NoASR:
@@ -199,7 +189,7 @@ def test_words_json_shape_time_base_and_phones(stage: WordsStage, wavs: dict[str
 
 def test_silence_and_music_give_an_empty_transcript(stage: WordsStage, tmp_path: Path) -> None:
     """Measured: silence, a chord and a melody all give no words (VAD finds no speech), not an error."""
-    silence = _write_wav(tmp_path / "silence.wav", np.zeros(16000 * 3))
+    silence = write_wav(tmp_path / "silence.wav", np.zeros(16000 * 3))
     summary, doc = _run(stage, silence, tmp_path)
     assert doc["words"] == [] and doc["transcript"] == "" and any("no speech" in w for w in summary.warnings)
     t = np.arange(16000 * 6) / 16000
@@ -207,7 +197,7 @@ def test_silence_and_music_give_an_empty_transcript(stage: WordsStage, tmp_path:
     notes = [262, 294, 330, 349, 392, 440, 494, 523]
     melody = np.concatenate([0.3 * np.sin(2 * np.pi * notes[i % 8] * t[:8000]) * np.hanning(8000) for i in range(16)])
     for name, music in (("chords", chords), ("melody", melody)):
-        summary, doc = _run(stage, _write_wav(tmp_path / f"{name}.wav", music), tmp_path)
+        summary, doc = _run(stage, write_wav(tmp_path / f"{name}.wav", music), tmp_path)
         assert doc["words"] == [] and any("no speech" in w for w in summary.warnings), name
 
 
@@ -248,7 +238,7 @@ def test_unreadable_missing_and_empty_audio(stage: WordsStage, tmp_path: Path) -
     with pytest.raises(ClipError, match="words stage cannot read it") as bad:
         stage.run(junk, tmp_path / "w.json")
     assert bad.value.reason == "words_bad_audio" and not (tmp_path / "w.json").exists()
-    summary, doc = _run(stage, _write_wav(tmp_path / "empty.wav", np.zeros(0)), tmp_path)
+    summary, doc = _run(stage, write_wav(tmp_path / "empty.wav", np.zeros(0)), tmp_path)
     assert doc["words"] == [] and any("empty" in w for w in summary.warnings) and summary.rtf is None
 
 
@@ -326,7 +316,7 @@ def test_long_audio_is_chunked_at_quiet_points(stage: WordsStage, wavs: dict[str
     assert all(b - a <= 20 * 16000 for a, b in bounds) and all(
         bounds[i][1] == bounds[i + 1][0] for i in range(len(bounds) - 1)
     )
-    wav = _write_wav(tmp_path / "long.wav", long)
+    wav = write_wav(tmp_path / "long.wav", long)
     small = WordsStage(WordsSettings(chunk_s=20.0))
     small._asr, small._aligner = stage.asr, stage.aligner  # same models, smaller chunks
     text = " ".join(list(KNOWN.values()) * 4)
@@ -377,7 +367,7 @@ def test_a_piece_that_fails_to_align_is_split_at_its_pause(
     tokens = [*KNOWN["emotalk_ravdess_angry1"].split(), *KNOWN["emotalk_ravdess_happy"].split(), "Kids"]
     whole, _ = align_piece(stage.aligner, audio, tokens, 0.0, 0)
     assert not any(w.aligned for w in whole)
-    envelope = energy_envelope(_write_wav(tmp_path / "two.wav", np.concatenate([np.zeros(160000), audio])))
+    envelope = energy_envelope(write_wav(tmp_path / "two.wav", np.concatenate([np.zeros(160000), audio])))
     pause = 10.0 + len(sentences[0]) / 16000 + 0.5  # the middle of the silence between the sentences
     times = np.array([10.0 + 0.4 * i for i in range(6)] + [pause + 1.0 + 0.3 * i for i in range(6)] + [19.0])
     words, phones = align_resilient(stage.aligner, audio, tokens, times, envelope, 10.0, 5)
@@ -414,7 +404,7 @@ def test_eleven_minutes_of_audio_are_transcribed_in_bounded_chunks(
     audio = np.concatenate([x for i in range(48) for x in (pieces[i % 4], gap)])
     assert len(audio) / 16000 > 660
     assert len(chunk_bounds(audio, 16000, 60.0)) >= 11
-    wav = _write_wav(tmp_path / "eleven.wav", audio)
+    wav = write_wav(tmp_path / "eleven.wav", audio)
     text = " ".join(list(KNOWN.values())[i % 4] for i in range(48))
     summary, doc = _run(stage, wav, tmp_path)
     assert _wer(_norm(text), _norm(doc["transcript"])) <= 0.2

@@ -1,9 +1,9 @@
 """Reading the 16-bit PCM WAV files medtalk writes (the audio stage's 16 kHz mono ``audio.wav``).
 
 One module for every reader: the whole file, a span of it, its format, and its RMS envelope,
-each reading only what it needs. The standard library's ``wave`` is enough for these files (16-bit
-PCM, written by :func:`medtalk_data.audio.stage.extract_audio`, the one writer); any other input
-is first decoded by PyAV through that writer.
+each reading only what it needs; and :func:`write_wav` for samples made in memory (tests,
+benchmarks). The standard library's ``wave`` is enough for these files (16-bit PCM; media files are
+decoded by PyAV through :func:`medtalk_data.audio.stage.extract_audio`, which streams its own).
 """
 
 from __future__ import annotations
@@ -14,6 +14,21 @@ from pathlib import Path
 import numpy as np
 
 PCM16_SCALE = 32768.0
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
+    """Float samples in [-1, 1] ((n,) mono or (n, channels)) → a 16-bit PCM WAV, written atomically."""
+    from .files import atomic_path
+
+    data = np.asarray(samples, dtype=np.float32)
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    pcm = (np.clip(data, -1.0, 1.0) * 32767).astype("<i2")
+    with atomic_path(Path(path)) as tmp, wave.open(str(tmp), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return Path(path)
 
 
 def wav_format(path: Path) -> tuple[int, int, int, int] | None:

@@ -40,12 +40,16 @@ values = {}
 for frame in frames:
     scene.frame_set(frame)
     values[frame] = {b.name: b.value for b in blocks[1:]}
-print(json.dumps({
-    "blender": bpy.app.version_string,
-    "meshes": len(meshes),
-    "vertices": len(face.data.vertices),
-    "shape_keys": [b.name for b in blocks],
-    "scene_fps": scene.render.fps / scene.render.fps_base,
-    "jaw_keyframes": [p.co[0] for p in jaw.keyframe_points] if jaw else [],
-    "values": values,
-}))
+print(
+    json.dumps(
+        {
+            "blender": bpy.app.version_string,
+            "meshes": len(meshes),
+            "vertices": len(face.data.vertices),
+            "shape_keys": [b.name for b in blocks],
+            "scene_fps": scene.render.fps / scene.render.fps_base,
+            "jaw_keyframes": [p.co[0] for p in jaw.keyframe_points] if jaw else [],
+            "values": values,
+        }
+    )
+)
