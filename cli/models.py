@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -534,33 +534,19 @@ def play(animation: Path, address: str, subject: str, loops: int) -> None:
     try:
         target = parse_address(address)
         curves = read_any(animation)
-        rotations = _rotations(curves)
         seconds = curves.n_frames / curves.fps
         click.echo(
             f"playing {curves.n_frames} frames ({seconds:.1f} s at {curves.fps:g} fps) to {address} as {subject!r}"
         )
         sent = 0
         for _ in range(loops):
-            sent += play_live_link(curves, target, subject=subject, rotations=rotations)
+            sent += play_live_link(curves, target, subject=subject)
     except MedtalkError as err:
         raise SetupError(str(err)) from err
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
         sys.exit(EXIT_INTERRUPTED)
     click.echo(f"sent {sent} packets")
-
-
-def _rotations(curves: Any) -> np.ndarray | None:
-    """Head and eye rotations a Live Link Face CSV carried (the packets' last nine values), else None."""
-    import numpy as np
-
-    from medtalk_models.export.livelink_csv import ROTATION_KEYS
-
-    parts = [curves.meta.get(key) for key in ROTATION_KEYS]
-    if all(p is None for p in parts):
-        return None
-    n = curves.n_frames
-    return np.concatenate([np.zeros((n, 3), np.float32) if p is None else np.asarray(p, np.float32) for p in parts], 1)
 
 
 def main() -> None:

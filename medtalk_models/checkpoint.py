@@ -197,9 +197,7 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
     name, which load_meta points to."""
     aside = _make_sibling(final, "old")
     aside.rmdir()
-    old = swap_into_place(tmp, final, aside)
-    if old is not None and old != tmp:  # after an exchange tmp holds the old one; the caller removes it
-        shutil.rmtree(old, ignore_errors=True)
+    swap_into_place(tmp, final, aside)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -40,6 +40,14 @@ class AudioInfo:
             d["rms_dbfs"] = None
         return d
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AudioInfo:
+        """Inverse of :meth:`to_dict` (digital silence's null loudness back to -inf); unknown keys are left out."""
+        from ..io.records import record_from_dict
+
+        rms = data.get("rms_dbfs")
+        return record_from_dict(cls, {**data, "rms_dbfs": -math.inf if rms is None else rms})
+
 
 def _first_video_time(container: Any) -> float | None:
     """Timestamp of the first video packet with a pts, without decoding pictures."""

@@ -286,11 +286,9 @@ def _commit(work: Path, out_dir: Path, clip_id: str, status: ClipStatus) -> None
         if status.done:
             status.output_files = output_checksums(work, status.outputs)
         atomic_write_json(work / STATUS_FILE, status.to_dict())
-        old = swap_into_place(work, final, staging_dir(out_dir) / f"{clip_id}.old.{os.getpid()}")
+        swap_into_place(work, final, staging_dir(out_dir) / f"{clip_id}.old.{os.getpid()}")
     except OSError as err:
         raise output_error(final.parent, err) from err
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def redo_words(

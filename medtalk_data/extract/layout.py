@@ -16,8 +16,7 @@ Layout under the extraction folder::
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,16 +119,12 @@ class ClipStatus:
         out: dict[str, Any] = {"status_schema_version": STATUS_SCHEMA_VERSION}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "labels":
+            if f.name == "output_files":
+                value = {name: asdict(o) for name, o in value.items()}
+            elif hasattr(value, "to_dict"):  # labels, media, audio, words: their own JSON form
                 value = value.to_dict()
-            elif f.name == "output_files":
-                value = {name: {"size": o.size, "sha256": o.sha256} for name, o in value.items()}
-            elif f.name == "audio" and value is not None:
-                value = value.to_dict()
-            elif hasattr(value, "__dataclass_fields__"):
-                value = {k.name: getattr(value, k.name) for k in fields(value)}
-                if f.name == "words":
-                    value.pop("warnings", None)
+            elif is_dataclass(value):
+                value = asdict(value)
             out[f.name] = value
         return out
 
@@ -156,8 +151,7 @@ class ClipStatus:
             elif key == "labels":
                 value = ClipLabels.from_dict(value)
             elif key == "audio" and isinstance(value, dict):
-                rms = value.get("rms_dbfs")
-                value = record_from_dict(AudioInfo, {**value, "rms_dbfs": -math.inf if rms is None else rms})
+                value = AudioInfo.from_dict(value)
             elif key == "output_files" and isinstance(value, dict):
                 value = {name: OutputFile(int(o["size"]), str(o["sha256"])) for name, o in value.items()}
             values[key] = value

@@ -146,22 +146,23 @@ def ensure_writable_dir(path: Path) -> None:
         ) from err
 
 
-def swap_into_place(new: Path, final: Path, aside: Path) -> Path | None:
-    """Make the folder ``new`` appear at ``final``, never half there.
+def swap_into_place(new: Path, final: Path, aside: Path) -> None:
+    """Make the folder ``new`` appear at ``final``, never half there, and delete what was there before.
 
     With nothing at ``final``: one rename. Else an atomic exchange where the system has one (Linux
     renameat2), or two renames (``final`` → ``aside``, ``new`` → ``final``; between them ``final`` is
-    absent, never mixed). Returns where the previous ``final`` now lies (``new`` after an exchange,
-    ``aside`` otherwise) for the caller to delete, or None when there was none.
+    absent, never mixed, and a crash there leaves the previous folder whole under ``aside``).
     """
     if not final.exists():
         os.rename(new, final)
-        return None
+        return
     if _exchange(new, final):
-        return new
-    os.rename(final, aside)
-    os.rename(new, final)
-    return aside
+        old = new
+    else:
+        os.rename(final, aside)
+        os.rename(new, final)
+        old = aside
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _exchange(a: Path, b: Path) -> bool:

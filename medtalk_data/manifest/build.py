@@ -554,15 +554,9 @@ def build_manifest(
             "warnings": report.warnings,
         }
         (work / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _swap_into_place(work, out_dir)
+        swap_into_place(work, out_dir, out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}"))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     report.elapsed_s = time.perf_counter() - started
     return report
-
-
-def _swap_into_place(work: Path, out_dir: Path) -> None:
-    old = swap_into_place(work, out_dir, out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}"))
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

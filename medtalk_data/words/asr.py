@@ -70,18 +70,21 @@ class ModelChoice:
         return f"{what or 'user model'} from {self.route}: {display_path(self.path)}"
 
 
-def choose_model(asr_model: str | os.PathLike[str] | None) -> ModelChoice:
-    """The model folder to load, by the order in the module docstring. Raises MedtalkError with every route."""
+def choose_model(
+    asr_model: str | os.PathLike[str] | None, *, default: str = DEFAULT_MODEL, option: str = "words.asr_model"
+) -> ModelChoice:
+    """The model folder to load, by the order in the module docstring (``default``: the pinned model
+    when nothing names one; ``option``: how messages call ``asr_model``). Raises MedtalkError with every route."""
     named = NAMED_MODELS.get(str(asr_model)) if asr_model is not None else None
     if asr_model is not None and named is None:
-        path = Path(asr_model)
-        check_model_folder(path, "words.asr_model")
-        return ModelChoice(path, "words.asr_model", _pinned(path / "model.bin"))
+        path = Path(asr_model).expanduser()
+        check_model_folder(path, option)
+        return ModelChoice(path, option, _pinned(path / "model.bin"))
     if named is None and (env := os.environ.get(assets.WHISPER_TINY_EN.env_var)):
         path = Path(env)
         check_model_folder(path, f"${assets.WHISPER_TINY_EN.env_var}")
         return ModelChoice(path, f"${assets.WHISPER_TINY_EN.env_var}", _pinned(path / "model.bin"))
-    spec = named or NAMED_MODELS[DEFAULT_MODEL]
+    spec = named or NAMED_MODELS[default]
     path = assets.resolve(spec.name, download=False)  # verified; raises with every way to provide it
     check_model_folder(path, "resolved")
     route = next((r for r, p in assets.candidates(spec) if p == path), "user cache")

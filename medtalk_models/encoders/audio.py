@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from medtalk_data import assets
 from medtalk_data.errors import MedtalkError
-from medtalk_data.io.files import display_path
+from medtalk_data.io.files import display_path, sha256_cached
 
 from ._common import (
     FEATURES_VERSION,
@@ -31,7 +30,6 @@ from ._common import (
     as_wave,
     brief,
     check_keys,
-    file_sha256,
     hf_fingerprint,
     hf_model_dir,
     n_frames,
@@ -80,21 +78,12 @@ def _cpu_count() -> int:
 
 
 def _whisper_model(model: str | os.PathLike[str] | None) -> tuple[Path, str]:
-    """The CTranslate2 Whisper folder and its model.bin sha256: ``tiny.en`` or ``base`` (the pinned models),
-    an explicit folder, ``$MEDTALK_WHISPER_MODEL``, else the pinned tiny.en (384-d features)."""
-    from medtalk_data.words.asr import NAMED_MODELS, check_model_folder
+    """The CTranslate2 Whisper folder and its model.bin sha256, chosen as the words stage chooses
+    (:func:`medtalk_data.words.asr.choose_model`) but with the pinned tiny.en (384-d features) as the default."""
+    from medtalk_data.words.asr import choose_model
 
-    spec = NAMED_MODELS.get(str(model), assets.WHISPER_TINY_EN)
-    if str(model) in NAMED_MODELS:
-        model = None
-    for route, value in (("audio encoder model", model), (f"${spec.env_var}", os.environ.get(spec.env_var))):
-        if value:
-            path = Path(value).expanduser()
-            check_model_folder(path, route)
-            return path, file_sha256(path / "model.bin")
-    path = assets.resolve(spec.name, download=False)  # sha256-verified; raises with every way to provide it
-    check_model_folder(path, "resolved")
-    return path, spec.sha256
+    choice = choose_model(model, default="tiny.en", option="audio encoder model")
+    return choice.path, choice.pinned.sha256 if choice.pinned else sha256_cached(choice.path / "model.bin")
 
 
 class WhisperExtractor(AudioFeatureExtractor):

@@ -34,7 +34,7 @@ from medtalk_data.errors import MedtalkError
 from medtalk_data.rigs import ARKIT52
 
 from .curves import Curves
-from .livelink_csv import LLF_ROTATIONS
+from .livelink_csv import LLF_ROTATIONS, ROTATION_KEYS
 
 PACKET_VERSION = 6
 N_VALUES = len(ARKIT52) + len(LLF_ROTATIONS)  # 61
@@ -96,12 +96,19 @@ def decode(packet: bytes) -> LiveLinkFrame:
 
 
 def frame_values(curves: Curves, rotations: np.ndarray | None = None) -> np.ndarray:
-    """(T, 61) packet values: the ARKit channels by name (absent ones 0), then the rotations (or 0)."""
+    """(T, 61) packet values: the ARKit channels by name (absent ones 0), then the rotations: those
+    given, else the head and eye rotations a Live Link Face CSV carried (``curves.meta``), else 0."""
     arkit = curves.select(ARKIT52).values
-    rot = np.zeros((curves.n_frames, len(LLF_ROTATIONS)), np.float32) if rotations is None else rotations
+    rot = _meta_rotations(curves) if rotations is None else rotations
     if rot.shape != (curves.n_frames, len(LLF_ROTATIONS)):
         raise MedtalkError(f"rotations must be ({curves.n_frames}, {len(LLF_ROTATIONS)}), got {rot.shape}")
     return np.concatenate([arkit, rot.astype(np.float32)], axis=1)
+
+
+def _meta_rotations(curves: Curves) -> np.ndarray:
+    n = curves.n_frames
+    parts = [curves.meta.get(key) for key in ROTATION_KEYS]
+    return np.concatenate([np.zeros((n, 3)) if p is None else np.asarray(p) for p in parts], axis=1).astype(np.float32)
 
 
 def timecode_rate(fps: float) -> Fraction:
