@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
+from multiprocessing import active_children, get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..clip_labels import ClipLabels
 from ..errors import MedtalkError, OutputError
 from ..io.files import atomic_write_json, display_path, ensure_writable_dir, known_sha256, sha256_cached
 from ..settings import ExtractSettings, Stage, missing_stage_requirements
+from ..stopping import check_stop, stop_on_ctrl_c, worker_stops_on_ctrl_c
 from .clip import commit_failure, process_clip, redo_words
 from .discovery import MEDIA_EXTENSIONS, ClipSource, discover, find_duplicates
 from .layout import (
@@ -74,7 +75,7 @@ class ExtractReport:
     warnings: dict[str, list[str]] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     damaged: dict[str, str] = field(default_factory=dict)  # clip → what was wrong with its outputs (redone)
-    stopped: str | None = None  # why the run stopped before every clip was tried (an unwritable output)
+    stopped: str | None = None  # why the run stopped before every clip was tried (an unwritable output, Ctrl-C)
     frames: int = 0
     elapsed_s: float = 0.0
     dry_run: bool = False
@@ -209,6 +210,7 @@ def _words_stale(previous: ClipStatus, labels: ClipLabels | None, settings: Extr
 
 
 def _worker_init(level: int) -> None:
+    worker_stops_on_ctrl_c()  # see _stop_workers
     os.environ.setdefault("GLOG_minloglevel", "2")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
@@ -224,6 +226,7 @@ def _run_one(
 ) -> ClipStatus:
     if os.environ.get("MEDTALK_TEST_CRASH_CLIP") == clip.clip_id:  # test hook: simulate a native crash
         os.kill(os.getpid(), signal.SIGKILL)
+    check_stop()  # a worker asked to stop does not start the clips already queued for it
     if words_only:
         return redo_words(clip, out_dir, settings, labels=labels)
     try:
@@ -303,9 +306,16 @@ def extract_videos(
             return typed_labels(labels_for, clip) or ClipLabels()
 
         try:
-            _execute(todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report, words_only, hashes)
+            with stop_on_ctrl_c():
+                _execute(
+                    todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report, words_only, hashes
+                )
         except OutputError as err:
             report.stopped = str(err)
+            raise
+        except KeyboardInterrupt:
+            report.stopped = "interrupted (Ctrl-C)"
+            shutil.rmtree(staging_dir(out_dir), ignore_errors=True)  # clips in flight: redone by a re-run
             raise
         finally:
             report.elapsed_s = time.perf_counter() - started
@@ -355,6 +365,8 @@ def _record(report: ExtractReport, clip: ClipSource, status: ClipStatus) -> None
             log.warning("%s: %s", rel, w)
 
 
+STOP_POLL_S = 0.25  # how often the parent looks for Ctrl-C while its workers run
+
 CRASH_MESSAGE = (
     "the worker process died while extracting this clip (out of memory, or a crash in a native library); "
     "re-run to retry it, or run it alone with --workers 1 -vv to see why"
@@ -375,7 +387,8 @@ def _run_pool(
                 while queue and len(pending) < 2 * n_workers:
                     clip = queue.pop()
                     pending[job(pool, clip)] = clip
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                finished, _ = wait(pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
+                check_stop()
                 for fut in finished:
                     clip = pending.pop(fut)
                     try:
@@ -384,12 +397,33 @@ def _run_pool(
                         # Which in-flight clip killed the worker is unknown: hand all of them back.
                         return [clip, *pending.values(), *reversed(queue)]
                     on_result(clip, status)
-        except BaseException:
+        except BaseException as err:
             for fut in pending:
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
+            if isinstance(err, KeyboardInterrupt):
+                _stop_workers()
             raise
     return []
+
+
+def _stop_workers() -> None:
+    """Ask every worker to stop at its next safe point and wait for it; a second Ctrl-C ends them at once.
+
+    Workers that exit by themselves leave nothing behind (terminated ones leak their semaphores to
+    the resource tracker, which then warns); their unfinished clips are redone by a re-run."""
+    workers = active_children()
+    for proc in workers:
+        if proc.pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGINT)
+    try:
+        for proc in workers:
+            proc.join()
+    except KeyboardInterrupt:
+        for proc in workers:
+            proc.terminate()
+        raise
 
 
 def _execute(
@@ -426,6 +460,7 @@ def _execute(
     try:
         if n_workers == 1:
             for clip in todo:
+                check_stop()
                 status = _run_one(*args(clip))
                 on_result(clip, status)
             return

@@ -26,6 +26,7 @@ from ..face.stage import run_face_stage
 from ..io.files import atomic_write_json, display_path, link_or_copy, swap_into_place
 from ..io.media import probe
 from ..settings import ExtractSettings, Stage
+from ..stopping import check_stop
 from .discovery import ClipSource
 from .layout import (
     AUDIO_FILE,
@@ -118,6 +119,9 @@ def process_clip(
             raise output_error(out_dir, err) from err
         status.fail("internal_error", f"{type(err).__name__}: {err}", traceback.format_exc())
         log.debug("internal error on %s", clip.relpath, exc_info=True)
+    except KeyboardInterrupt:  # Ctrl-C: nothing of this clip is kept; a re-run does it again
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "total")
 
 
@@ -191,6 +195,7 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
         else:
             status.warnings.append("audio-only file: face stage skipped")
     if Stage.AUDIO in settings.stages:
+        check_stop()
         t0 = time.perf_counter()
         if info.has_audio:
             try:
@@ -216,6 +221,7 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
             status.warnings.append("no audio stream: face data only; audio stages skipped for this clip")
         status.timings_s["audio"] = round(time.perf_counter() - t0, 4)
     if Stage.WORDS in settings.stages and status.has("audio"):
+        check_stop()
         _words_stage(work, settings, status)
     if expression is not None and status.has("frames"):
         t0 = time.perf_counter()
@@ -332,6 +338,9 @@ def redo_words(
             _words_stage(work, settings, status)
     except Exception as err:  # recorded beside the finished clip, whose outputs are kept (see _commit)
         status.fail("internal_error", f"{type(err).__name__}: {err}", traceback.format_exc())
+    except KeyboardInterrupt:  # Ctrl-C: the finished clip stays as it was
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "words_redo_total")
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..errors import ClipError
 from ..io.media import DecodedFrame, MediaInfo, iter_frames
 from ..settings import ExtractSettings
+from ..stopping import check_stop
 from . import create_fitter
 from .base import FaceObservation
 from .framerate import choose_grid_fps
@@ -143,6 +144,7 @@ def run_face_stage(
     width = height = 0
     try:
         for frame in iter_frames(path, info.nominal_fps):
+            check_stop()
             if first_pts is None:
                 first_pts = frame.pts_time_s
             if not math.isclose(frame.pts_time_s - (first_pts or 0.0), frame.time_s, abs_tol=1e-9):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..audio.stage import TARGET_RATE
 from ..io.wav import energy_envelope, read_wav_span
+from ..stopping import check_stop
 from .align import ForcedAligner
 from .anchors import FRAME_S, QUIET_RATIO, ChunkWords, VoicedClock, known_times, plan_cuts, segment_word_times
 from .chunks import iter_wav_chunks
@@ -83,6 +84,7 @@ def align_long_known(
     envelope = energy_envelope(wav)
     heard: list[ChunkWords] = []
     for start, chunk in iter_wav_chunks(wav, chunk_s):
+        check_stop()
         offset = start / TARGET_RATE
         f0 = round(offset / FRAME_S)
         frames = envelope[f0 : f0 + round(len(chunk) / TARGET_RATE / FRAME_S) + 1]
@@ -99,6 +101,7 @@ def align_long_known(
     words: list[Word] = []
     phones: list[Phone] = []
     for (lo, hi), (i0, i1) in zip(pairwise([0.0, *cuts, duration]), pairwise(edges), strict=True):
+        check_stop()
         audio = read_wav_span(wav, lo, hi)
         w, p = align_resilient(aligner, audio, tokens[i0:i1], times[i0:i1], envelope, lo, len(words))
         words += w

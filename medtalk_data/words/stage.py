@@ -38,6 +38,7 @@ from pathlib import Path
 from ..audio.stage import TARGET_RATE
 from ..io.files import atomic_write_json
 from ..io.wav import read_wav
+from ..stopping import check_stop
 from .align import FILL_POLICY, FILL_POLICY_NAME, ForcedAligner, fill_unaligned
 from .audio_in import words_audio
 from .chunks import iter_wav_chunks
@@ -218,6 +219,7 @@ class WordsStage:
         heard_in: list[tuple[str, float, float, float | None]] = []  # (language, start, end, probability) per chunk
         language = "en" if self.asr.english_only else request
         for start, chunk in iter_wav_chunks(wav, s.chunk_s):
+            check_stop()
             offset = start / TARGET_RATE
             heard = self.asr.transcribe(chunk, request)
             segments = [seg for seg in heard.segments if seg.no_speech_prob <= 1.0 - s.min_speech_prob]
