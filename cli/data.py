@@ -497,6 +497,57 @@ def stats(manifest_dir: Path, as_json: bool) -> None:
         _print_stats(numbers)
 
 
+@cli.command("export-a2f", context_settings=CONTEXT_SETTINGS)
+@click.argument("manifest_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Dataset folder to write.")
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Frame rate of every shot [default: the most common clip rate]; other clips are resampled.",
+)
+@click.option(
+    "--min-face-ratio",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Leave out clips whose face was found in fewer frames than this.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset folder.")
+def export_a2f_cmd(
+    manifest_dir: Path, out_dir: Path, fps: float | None, min_face_ratio: float, overwrite: bool
+) -> None:
+    """Write an NVIDIA Audio2Face-3D training-framework dataset from a manifest built with --landmarks.
+
+    Per clip with audio: a head-stabilised vertex cache of the MediaPipe canonical face mesh
+    (float32 [frames, 468, 3], cm, +y up) and its 16 kHz WAV of the same duration; per speaker
+    (the framework's actor): a neutral pose and the lip/eyelid vertex pairs; and
+    config_dataset.py with every path filled in. shots.csv lists each shot's clip and emotion.
+
+    \b
+    Examples:
+      medtalk-data build-manifest extracted/ --landmarks --out manifests/a2f
+      medtalk-data export-a2f manifests/a2f --out a2f_dataset
+      medtalk-data export-a2f manifests/a2f --out a2f_dataset --fps 30 --overwrite
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_data.export.a2f import export_a2f
+
+    try:
+        report = export_a2f(manifest_dir, out_dir, fps=fps, overwrite=overwrite, min_face_ratio=min_face_ratio)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    for clip_id, why in report.skipped.items():
+        click.echo(f"skipped {clip_id}: {why}", err=True)
+    if report.resampled:
+        click.echo(f"resampled to {report.fps:g} fps: {', '.join(report.resampled)}", err=True)
+    frames = sum(s.n_frames for s in report.shots)
+    click.echo(
+        f"Audio2Face-3D dataset: {out_dir} ({len(report.shots)} shots, {len(report.actors)} actors, "
+        f"{frames} frames at {report.fps:g} fps); config: {out_dir / 'config_dataset.py'}"
+    )
+
+
 @cli.group(context_settings=CONTEXT_SETTINGS)
 def assets() -> None:
     """Model files: where they are found and how to get them.

@@ -418,14 +418,14 @@ class Animator:
 
         scaled = rescale(direction, inten)
         z_e = m.control_emotion_map(scaled) if how in ("image", "text") else m.semantic_emotion_map(scaled)
-        out = m.decode(z_e, z_c)[0].float().cpu().numpy()
+        out = m.with_lips(m.decode(z_e, z_c), feats["content"])[0].float().cpu().numpy()
         active = voice_activity(wave_16k, local_t, fps)
         if rest_in_silence and (~active).any():
             if self.meta.get("rest_pose"):  # the training faces' median pose while not speaking
                 rest = np.broadcast_to(np.asarray(self.meta["rest_pose"], np.float32), out.shape)
             else:  # the model's own output for digital silence
                 silent = self._silence_features().expand(1, len(times), -1)
-                rest = m.decode(z_e, m.audio_content_map(silent))[0].float().cpu().numpy()
+                rest = m.with_lips(m.decode(z_e, m.audio_content_map(silent)), silent)[0].float().cpu().numpy()
             articulation = [i for i in self.rig.indices("mouth") if i not in set(self.rig.indices("emotion"))]
             gate = savgol(active.astype(np.float32)[:, None], fps, 0.2)[:, 0].clip(0, 1)
             out[:, articulation] = gate[:, None] * out[:, articulation] + (1 - gate[:, None]) * rest[:, articulation]

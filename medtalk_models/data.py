@@ -23,9 +23,9 @@ from medtalk_data.io.files import sha256_cached
 from medtalk_data.manifest import load_manifest
 from medtalk_data.manifest.read import Manifest
 from medtalk_data.manifest.schema import ClipRow
+from medtalk_data.resample import interpolate_rows, resampled_length
 
 from .descriptions import descriptions_for
-from .export.curves import interpolate_rows, resampled_length
 from .features import FeatureCache, TextCache, align_to_frames
 from .pairs import warp_onto
 from .rig import RigSpec, rig_spec_for

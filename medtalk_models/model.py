@@ -36,6 +36,7 @@ class ModelDims:
     audio_hidden_dim: int | None = None  # width of the audio content map (None: hidden_dim, as the official code)
     audio_input_norm: bool = False  # normalise each feature frame (LayerNorm without parameters) before the map
     audio_dropout: float = 0.0  # dropout inside the audio content map (training only)
+    lip_residual: tuple[int, ...] = ()  # rig channels a direct audio→rig map adds to (see MEDTalk.with_lips); () = none
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -153,10 +154,29 @@ class MEDTalk(nn.Module):
         self.image_map = MLP(dims.image_dim, h, z)
         self.text_map = MLP(dims.sentence_dim, h, z)
         self.control_emotion_map = MLP(z, h, z)
+        self.lip_residual: AudioContentMap | None = None
+        if dims.lip_residual:
+            self.lip_residual = AudioContentMap(
+                dims.content_feat_dim, dims.audio_hidden_dim or h, len(dims.lip_residual), dims.audio_conv_kernel,
+                dims.audio_input_norm, dims.audio_dropout,
+            )  # fmt: skip
 
     # -- the pieces -------------------------------------------------------------------------
     def decode(self, emotion: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
         return self.decoder(torch.cat((emotion, content), dim=-1))
+
+    def with_lips(self, out: torch.Tensor, feats: torch.Tensor, noise_std: float = 0.0) -> torch.Tensor:
+        """``out`` (B, T, C) plus the direct audio→mouth residual where the model has one.
+
+        Not in the paper: through the frozen stage-1 decoder the audio content code of an unseen
+        speaker moves the mouth less faithfully than a ridge map on the same features (issue 12); a
+        second audio map trained with the content map in stage 2 adds what the decoder misses, on
+        the mouth channels only, so the upper face stays the emotion code's."""
+        if self.lip_residual is None:
+            return out
+        residual = self.lip_residual(feats, noise_std=noise_std).to(out.dtype)
+        index = torch.as_tensor(self.dims.lip_residual, dtype=torch.long, device=out.device)
+        return out.index_add(-1, index, residual)
 
     def emotion_code(self, x: torch.Tensor) -> torch.Tensor:
         """Ee of a rig sequence (B, T, C). With ``emotion_pooling: window`` the per-frame codes are
@@ -192,7 +212,7 @@ class MEDTalk(nn.Module):
 # Which modules each stage trains; everything else is frozen during that stage.
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "disentangle": ("emo_encoder", "cont_encoder", "decoder"),
-    "audio_content": ("audio_content_map",),
+    "audio_content": ("audio_content_map", "lip_residual"),
     "intensity": ("fusion_predictor", "emotion_embedding", "semantic_emotion_map"),
     "emotion_control": ("image_map", "text_map", "control_emotion_map"),
 }

@@ -138,8 +138,9 @@ class StageLoss:
         m, x = self.model, batch["x"]
         with torch.no_grad():
             e_gt, c_gt = m.emotion_code(x), m.cont_encoder(x)
-        z_c = m.audio_content_map(batch["content"], noise_std=float(self.section.get("feature_noise", 0.0)))
-        x_hat = m.decode(e_gt, z_c)
+        noise = float(self.section.get("feature_noise", 0.0))
+        z_c = m.audio_content_map(batch["content"], noise_std=noise)
+        x_hat = m.with_lips(m.decode(e_gt, z_c), batch["content"], noise_std=noise)
         rec = self._mse(x_hat, x)
         cos = 1 - flat_cos(z_c, c_gt)
         ccc = 1 - window_concordance(x_hat, x, self.motion_floor)
@@ -167,6 +168,17 @@ class StageLoss:
                 x = x - batch["emotion_offset"][:, None, :].to(x.dtype)
             return torch.where(has_audio[:, None, None], from_audio, m.cont_encoder(x))
 
+    def _decode(self, z_e: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Stages 3-4: the rig sequence of emotion code ``z_e`` with the sample's content, plus the stage-2
+        mouth residual (frozen) where the clip has audio, as animate decodes."""
+        m = self.model
+        out = m.decode(z_e, self._content(batch))
+        if m.lip_residual is None:
+            return out
+        with torch.no_grad():
+            lips = m.with_lips(torch.zeros_like(out), batch["content"]) * batch["has_audio"][:, None, None]
+        return out + lips
+
     def _intensity(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Frame-wise intensity (B, T, 1): the audio + text predictor where the clip has audio, else the
         clip's own ground truth Int(x) (the predictor cannot hear a video-only clip, and is not trained on it)."""
@@ -186,7 +198,7 @@ class StageLoss:
             e_gt = m.emotion_code(x)
         predicted = self._intensity(batch)
         z_e = m.label_emotion(batch["label"], predicted)
-        x_hat = m.decode(z_e, self._content(batch))
+        x_hat = self._decode(z_e, batch)
         rec = F.mse_loss(x_hat, x)
         cos = 1 - flat_cos(z_e, e_gt)
         scale = s["intensity_scale"]
@@ -210,11 +222,10 @@ class StageLoss:
         with torch.no_grad():
             e_gt = m.emotion_code(x)
             inten = self._intensity(batch)
-        z_c = self._content(batch)
         z_img = m.image_emotion(batch["image"], inten)
         z_txt = m.text_emotion(batch["sentence"], inten)
-        x_txt = m.decode(z_txt, z_c)
-        rec_img = F.mse_loss(m.decode(z_img, z_c), x)
+        x_txt = self._decode(z_txt, batch)
+        rec_img = F.mse_loss(self._decode(z_img, batch), x)
         rec_txt = F.mse_loss(x_txt, x)
         cos = 2 - flat_cos(z_img, e_gt) - flat_cos(z_txt, e_gt)
         loss = rec_img + rec_txt + self.section["cos_weight"] * cos

@@ -141,6 +141,7 @@ def model_dims(cfg: dict[str, Any], rig: RigSpec, backbones: Backbones) -> Model
         audio_hidden_dim=m["audio_hidden_dim"],
         audio_input_norm=m["audio_input_norm"],
         audio_dropout=m["audio_dropout"],
+        lip_residual=tuple(rig.indices("mouth")) if m.get("lip_residual", False) else (),
     )
 
 

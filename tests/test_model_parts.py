@@ -140,3 +140,25 @@ def test_model_shapes_and_stage_freezing() -> None:
     keys = set(m.state_dict())
     assert {"emo_encoder.fc1.weight", "decoder.fc2.bias", "emotion_embedding.0.weight", "emotion_embedding.3.weight",
             "fusion_predictor.cross_attn.in_proj_weight", "semantic_emotion_map.fc1.weight"} <= keys  # fmt: skip
+    assert not any(k.startswith("lip_residual") for k in keys)  # the official layout has no residual
+
+
+def test_lip_residual_adds_to_the_mouth_channels_only_and_trains_in_stage_2() -> None:
+    torch.manual_seed(0)
+    mouth = (3, 7, 20)
+    dims = ModelDims(rig_dim=52, content_feat_dim=384, emotion_feat_dim=384, text_token_dim=384, sentence_dim=384,
+                     image_dim=52, fusion_dim=64, fusion_heads=4, lip_residual=mouth)  # fmt: skip
+    m = MEDTalk(dims)
+    assert m.lip_residual is not None
+    feats = torch.randn(2, 16, 384)
+    base = torch.rand(2, 16, 52)
+    out = m.eval().with_lips(base, feats)
+    moved = (out - base).abs().amax(dim=(0, 1))
+    assert set(torch.nonzero(moved).flatten().tolist()) == set(mouth)
+    expected = base.clone()
+    expected[..., list(mouth)] += m.lip_residual(feats)
+    torch.testing.assert_close(out, expected)
+    trainable_parameters(m, "audio_content")
+    assert all(p.requires_grad for p in m.lip_residual.parameters())
+    trainable_parameters(m, "intensity")
+    assert not any(p.requires_grad for p in m.lip_residual.parameters())

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.face.canonical_mesh import parse_geometry_metadata
+from medtalk_data.face.head_frame import canonical_shapes
 from medtalk_data.manifest.build import BuildOptions, build_manifest
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 from medtalk_models.render import BlendshapeBasis, default_basis, fit_basis, load_canonical_mesh
-from medtalk_models.render.basis import canonical_shapes, frame_size
+from medtalk_models.render.basis import frame_size
 from medtalk_models.render.build_basis import build_basis_from_extractions, main
-from medtalk_models.render.mesh import parse_geometry_metadata
 
 # a short real talking clip that is NOT one of the five the shipped basis was fitted from
 HELD_OUT_VIDEO = "video/pcavs_input_00002.mp4"

@@ -344,3 +344,26 @@ def test_constant_curves_train_and_score_without_warnings(training_manifest: Pat
         warnings.simplefilter("error", RuntimeWarning)
         report = evaluate(tmp_path / "run", m, "val", "cpu", emotion_speech=0)
     assert np.isnan(report["summary"]["model"]["r_mouth"])  # nothing moves: no correlation to report
+
+
+def test_lip_residual_trains_and_animate_adds_it_to_the_mouth_only(training_manifest: Path, tmp_path: Path) -> None:
+    """model.lip_residual (off in both presets): trained, stored, and added by animate to the mouth channels alone."""
+    from medtalk_models.animate import Animator
+
+    cfg = small_cfg(epochs_per_phase=1, epochs=1)
+    cfg["model"]["lip_residual"] = True
+    train(training_manifest, cfg, tmp_path / "lips", "all", progress=False)
+    animator = Animator(tmp_path / "lips")
+    try:
+        model, mouth = animator.model, animator.rig.indices("mouth")
+        assert model.lip_residual is not None and list(model.dims.lip_residual) == list(mouth)
+        m = load_manifest(training_manifest)
+        wav = m.audio_file(next(r for r in m.rows() if r.has_audio))
+        with_lips = animator.animate(wav, EmotionControl("neutral")).values
+        residual, model.lip_residual = model.lip_residual, None
+        without = animator.animate(wav, EmotionControl("neutral")).values
+        model.lip_residual = residual
+        moved = np.abs(with_lips - without).max(axis=0) > 1e-6
+        assert moved.any() and set(np.flatnonzero(moved)) <= set(mouth)
+    finally:
+        animator.close()

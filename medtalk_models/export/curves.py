@@ -19,6 +19,7 @@ import numpy as np
 
 from medtalk_data.errors import MedtalkError
 from medtalk_data.io.media import STANDARD_RATES
+from medtalk_data.resample import interpolate_rows, resampled_length
 from medtalk_data.rigfile import METAHUMAN_CHANNELS
 from medtalk_data.rigs import ARKIT52, MEDIAPIPE_BLENDSHAPES
 
@@ -112,18 +113,6 @@ def _per_frame(value: Any, n_frames: int) -> bool:
     return isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[0] == n_frames
 
 
-def interpolate_rows(t_in: np.ndarray, values: np.ndarray, t_out: np.ndarray) -> np.ndarray:
-    """Linear interpolation of every column of ``values`` (sampled at increasing ``t_in``) at ``t_out``."""
-    if len(t_in) == 1:
-        return np.repeat(values[:1].astype(np.float32), len(t_out), axis=0)
-    right = np.clip(np.searchsorted(t_in, t_out, side="right"), 1, len(t_in) - 1)
-    left = right - 1
-    span = t_in[right] - t_in[left]
-    w = np.clip((t_out - t_in[left]) / np.where(span > 0, span, 1.0), 0.0, 1.0)[:, None]
-    v = values.astype(np.float64)
-    return ((1.0 - w) * v[left] + w * v[right]).astype(np.float32)
-
-
 def unique_names(names: Sequence[str]) -> list[str]:
     """Make repeated names distinct as ``name#2``… with the rig spec's own rule, so curves and rig
     specs agree on names (MEDTalk's names file repeats two tongue controllers)."""
@@ -160,14 +149,6 @@ def rig_kind(names: Sequence[str]) -> str:
     if is_arkit_like(names):
         return "arkit"
     return "custom"
-
-
-def resampled_length(n_frames: int, fps_in: float, fps_out: float) -> int:
-    """Frames of ``n_frames`` at ``fps_in`` resampled to ``fps_out`` over the same span (see ``Curves.resample``)."""
-    if n_frames == 0 or fps_out == fps_in:
-        return n_frames
-    # A tiny epsilon keeps an exact end point (e.g. 59 frames at 60 → 30 fps) from rounding away.
-    return math.floor((n_frames - 1) * fps_out / fps_in + 1e-9) + 1
 
 
 # Rates that files written with 6 decimals or with sub-frame timecodes snap back to: the standard

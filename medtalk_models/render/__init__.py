@@ -8,7 +8,8 @@ dependencies (moderngl, av, matplotlib) are imported only by the functions that 
 
 from __future__ import annotations
 
+from medtalk_data.face.canonical_mesh import CanonicalMesh, load_canonical_mesh
+
 from .basis import BlendshapeBasis, default_basis, fit_basis
-from .mesh import CanonicalMesh, load_canonical_mesh
 
 __all__ = ["BlendshapeBasis", "CanonicalMesh", "default_basis", "fit_basis", "load_canonical_mesh"]

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.face.canonical_mesh import N_VERTICES, CanonicalMesh, load_canonical_mesh
+from medtalk_data.face.head_frame import canonical_shapes
 from medtalk_data.io.files import atomic_path, display_path
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
-
-from .mesh import N_VERTICES, CanonicalMesh, load_canonical_mesh
 
 log = logging.getLogger(__name__)
 
@@ -140,51 +140,6 @@ def default_basis() -> BlendshapeBasis:
     resource = resources.files("medtalk_models").joinpath(DEFAULT_BASIS_RESOURCE)
     with resource.open("rb") as fh:
         return BlendshapeBasis.load(fh)
-
-
-# -- pose removal --------------------------------------------------------------------------------
-
-
-def similarity_align(points: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted Umeyama: (N, P, 3) point sets → each mapped by its best s·R·x + t onto ``target`` (P, 3)."""
-    w = (weights / weights.sum()).astype(np.float64)[None, :, None]
-    x = points.astype(np.float64)
-    mu_x = (w * x).sum(axis=1, keepdims=True)
-    mu_y = (w[0] * target).sum(axis=0)
-    xc = x - mu_x
-    yc = target - mu_y
-    cov = np.einsum("npi,npj->nij", w * yc[None], xc)  # Σ w y xᵀ
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.ones((len(x), 3))
-    d[:, 2] = np.sign(np.linalg.det(u @ vt))
-    rot = u @ (d[:, :, None] * vt)
-    var_x = (w * xc**2).sum(axis=(1, 2))
-    scale = (sig * d).sum(axis=1) / var_x
-    aligned = scale[:, None, None] * np.einsum("nij,npj->npi", rot, xc) + mu_y
-    return aligned.astype(np.float32)
-
-
-def landmarks_to_metric(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Normalised image landmarks → pixel-scaled xyz with +y up and +z towards the camera (a rotation)."""
-    size = np.array([width, -height, -width], dtype=np.float32)  # z is on x's scale; flips y and z together
-    return landmarks[..., :N_VERTICES, :] * size
-
-
-def canonical_shapes(
-    landmarks: np.ndarray, mesh: CanonicalMesh, width: int = 1, height: int = 1, weights: str = "procrustes"
-) -> np.ndarray:
-    """(T, ≥468, 3) normalised landmarks → (T, 468, 3) in the canonical head frame, cm.
-
-    ``weights``: "procrustes" (MediaPipe's 33 rigid points, the default) or "all" (uniform).
-    """
-    if weights == "procrustes":
-        w = np.zeros(N_VERTICES, dtype=np.float64)
-        w[mesh.procrustes_ids] = mesh.procrustes_weights
-    elif weights == "all":
-        w = np.ones(N_VERTICES, dtype=np.float64)
-    else:
-        raise ValueError(f"unknown alignment weights {weights!r}")
-    return similarity_align(landmarks_to_metric(landmarks, width, height), mesh.vertices, w)
 
 
 def frame_size(clip_dir: Path) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.face.canonical_mesh import load_canonical_mesh
 from medtalk_data.io.files import display_path
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
 
@@ -33,7 +34,6 @@ from .basis import (
     frame_size,
     solve_basis,
 )
-from .mesh import load_canonical_mesh
 
 log = logging.getLogger(__name__)
 

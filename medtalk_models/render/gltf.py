@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.face.canonical_mesh import CanonicalMesh, load_canonical_mesh
 from medtalk_data.io.files import atomic_path, display_path
 from medtalk_data.rigs import ARKIT52
 
 from ..export.curves import Curves
 from .basis import BlendshapeBasis, default_basis
-from .mesh import CanonicalMesh, load_canonical_mesh
 
 CM = 0.01  # the mesh and basis are in centimetres; glTF in metres
 _FLOAT, _USHORT = 5126, 5123

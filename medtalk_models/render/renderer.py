@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-
-from .mesh import N_VERTICES, CanonicalMesh, load_canonical_mesh
+from medtalk_data.face.canonical_mesh import N_VERTICES, CanonicalMesh, load_canonical_mesh
 
 _VERTEX_SHADER = """
 #version 330

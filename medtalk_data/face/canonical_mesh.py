@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medtalk_data.errors import MedtalkError
-from medtalk_data.io.files import display_path
+from ..errors import MedtalkError
+from ..io.files import display_path
 
 N_VERTICES = 468
 N_TRIANGLES = 898
@@ -157,7 +157,7 @@ def _load(path: str) -> CanonicalMesh:
 def load_canonical_mesh(task_path: str | os.PathLike[str] | None = None) -> CanonicalMesh:
     """The canonical mesh from ``task_path``, or from the face model the asset resolver finds offline."""
     if task_path is None:
-        from medtalk_data.assets import resolve
+        from ..assets import resolve
 
         task_path = resolve("face_landmarker")
     return _load(str(Path(task_path).resolve()))
