@@ -260,8 +260,8 @@ def animate(
       medtalk-models animate -k runs/first -a clip.mp4 --emotion sad --side-by-side clip.mp4
     """
     from medtalk_data.errors import MedtalkError
+    from medtalk_data.resample import resampled_length
     from medtalk_models.animate import Animator, EmotionControl, check_request
-    from medtalk_models.export.curves import resampled_length
     from medtalk_models.export_run import export_animation, plan_export
 
     sources = [x for x in (emotion, blend, image, text) if x]

@@ -29,3 +29,10 @@ def resampled_length(n_frames: int, fps_in: float, fps_out: float) -> int:
         return n_frames
     # A tiny epsilon keeps an exact end point (e.g. 59 frames at 60 → 30 fps) from rounding away.
     return math.floor((n_frames - 1) * fps_out / fps_in + 1e-9) + 1
+
+
+def frame_times(n_frames: int, fps_in: float, fps_out: float) -> tuple[np.ndarray, np.ndarray]:
+    """Times of ``n_frames`` frames at ``fps_in``, and of the frames resampling them to ``fps_out`` gives."""
+    t_in = np.arange(n_frames, dtype=np.float64) / fps_in
+    t_out = np.arange(resampled_length(n_frames, fps_in, fps_out), dtype=np.float64) / fps_out
+    return t_in, t_out

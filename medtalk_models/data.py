@@ -23,7 +23,7 @@ from medtalk_data.io.files import sha256_cached
 from medtalk_data.manifest import load_manifest
 from medtalk_data.manifest.read import Manifest
 from medtalk_data.manifest.schema import ClipRow
-from medtalk_data.resample import interpolate_rows, resampled_length
+from medtalk_data.resample import frame_times, interpolate_rows
 
 from .descriptions import descriptions_for
 from .features import FeatureCache, TextCache, align_to_frames
@@ -88,8 +88,7 @@ def _resample(curves: np.ndarray, valid: np.ndarray, fps_in: float, fps_out: flo
     frame count rule); a new frame is valid when both of its neighbours are."""
     if abs(fps_in - fps_out) < 1e-6:
         return curves, valid
-    t_in = np.arange(len(curves), dtype=np.float64) / fps_in
-    t_out = np.arange(resampled_length(len(curves), fps_in, fps_out), dtype=np.float64) / fps_out
+    t_in, t_out = frame_times(len(curves), fps_in, fps_out)
     out = interpolate_rows(t_in, np.where(valid[:, None], curves, 0.0), t_out)
     left = np.clip(np.searchsorted(t_in, t_out + 1e-9, side="right") - 1, 0, len(curves) - 1)
     right = np.minimum(left + 1, len(curves) - 1)

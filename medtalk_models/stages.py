@@ -168,16 +168,21 @@ class StageLoss:
                 x = x - batch["emotion_offset"][:, None, :].to(x.dtype)
             return torch.where(has_audio[:, None, None], from_audio, m.cont_encoder(x))
 
-    def _decode(self, z_e: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Stages 3-4: the rig sequence of emotion code ``z_e`` with the sample's content, plus the stage-2
-        mouth residual (frozen) where the clip has audio, as animate decodes."""
+    def _decoder_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Stages 3-4: each sample's content code (see :meth:`_content`) and, where the model has one, the
+        stage-2 mouth residual (frozen; zero for clips without audio), so they decode as animate does."""
         m = self.model
-        out = m.decode(z_e, self._content(batch))
+        content = self._content(batch)
         if m.lip_residual is None:
-            return out
+            return content, None
         with torch.no_grad():
-            lips = m.with_lips(torch.zeros_like(out), batch["content"]) * batch["has_audio"][:, None, None]
-        return out + lips
+            zeros = torch.zeros(*content.shape[:2], m.dims.rig_dim, dtype=content.dtype, device=content.device)
+            lips = m.with_lips(zeros, batch["content"]) * batch["has_audio"][:, None, None]
+        return content, lips
+
+    def _decode(self, z_e: torch.Tensor, content: torch.Tensor, lips: torch.Tensor | None) -> torch.Tensor:
+        out = self.model.decode(z_e, content)
+        return out if lips is None else out + lips
 
     def _intensity(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Frame-wise intensity (B, T, 1): the audio + text predictor where the clip has audio, else the
@@ -198,7 +203,7 @@ class StageLoss:
             e_gt = m.emotion_code(x)
         predicted = self._intensity(batch)
         z_e = m.label_emotion(batch["label"], predicted)
-        x_hat = self._decode(z_e, batch)
+        x_hat = self._decode(z_e, *self._decoder_inputs(batch))
         rec = F.mse_loss(x_hat, x)
         cos = 1 - flat_cos(z_e, e_gt)
         scale = s["intensity_scale"]
@@ -222,10 +227,11 @@ class StageLoss:
         with torch.no_grad():
             e_gt = m.emotion_code(x)
             inten = self._intensity(batch)
+        content, lips = self._decoder_inputs(batch)
         z_img = m.image_emotion(batch["image"], inten)
         z_txt = m.text_emotion(batch["sentence"], inten)
-        x_txt = self._decode(z_txt, batch)
-        rec_img = F.mse_loss(self._decode(z_img, batch), x)
+        x_txt = self._decode(z_txt, content, lips)
+        rec_img = F.mse_loss(self._decode(z_img, content, lips), x)
         rec_txt = F.mse_loss(x_txt, x)
         cos = 2 - flat_cos(z_img, e_gt) - flat_cos(z_txt, e_gt)
         loss = rec_img + rec_txt + self.section["cos_weight"] * cos

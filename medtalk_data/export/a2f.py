@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import os
 import re
 import shutil
@@ -39,9 +38,7 @@ from ..io.files import atomic_write_json, display_path, swap_into_place
 from ..io.wav import read_wav, write_wav
 from ..manifest import Manifest, load_manifest
 from ..manifest.schema import ClipRow
-from ..resample import interpolate_rows, resampled_length
-
-log = logging.getLogger(__name__)
+from ..resample import frame_times, interpolate_rows
 
 AUDIO_RATE = 16_000
 # MediaPipe face-mesh vertex pairs, upper then lower: inner lips (centre, both sides) and eyelids (both eyes)
@@ -92,11 +89,9 @@ def export_a2f(
         raise MedtalkError(f"{display_path(out_dir)}: already exists; pass --overwrite to replace it")
     manifest = load_manifest(Path(manifest_dir))
     if not manifest.has_frame_column("landmarks"):
-        sources = " ".join(display_path(s) for s in manifest.meta.get("sources") or []) or "EXTRACTED"
         raise MedtalkError(
             f"{display_path(manifest.path)}: built without landmarks, which the vertex caches are made of; rebuild "
-            f"it with `medtalk-data build-manifest {sources} --out {display_path(manifest.path)} --landmarks "
-            "--overwrite`"
+            f"it with {manifest.rebuild_command('--landmarks')}"
         )
     rows, skipped = _usable_rows(manifest.rows(), min_face_ratio)
     if not rows:
@@ -150,7 +145,8 @@ def _write(manifest: Manifest, rows: list[ClipRow], work: Path, report: A2FExpor
             report.skipped[row.clip_id] = "no frame with finite landmarks"
             continue
         source_fps = float(row.fps or report.fps)
-        if not np.isclose(source_fps, report.fps, rtol=1e-6):
+        resampled = not np.isclose(source_fps, report.fps, rtol=1e-6)
+        if resampled:
             cache = _resample(cache, source_fps, report.fps)
         wav = work / "data" / actor / "audio" / f"{shot}.wav"
         try:
@@ -159,7 +155,7 @@ def _write(manifest: Manifest, rows: list[ClipRow], work: Path, report: A2FExpor
         except MedtalkError as err:  # e.g. its wav missing or truncated: that clip only
             report.skipped[row.clip_id] = str(err)
             continue
-        if not np.isclose(source_fps, report.fps, rtol=1e-6):
+        if resampled:
             report.resampled.append(row.clip_id)
         shot_dir = work / "data" / actor / "cache" / "skin" / shot
         shot_dir.mkdir(parents=True, exist_ok=True)
@@ -198,17 +194,18 @@ def _skin_cache(manifest: Manifest, row: ClipRow, mesh: CanonicalMesh) -> tuple[
 
 
 def _resample(cache: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
-    n_out = resampled_length(len(cache), fps_in, fps_out)
-    t_in = np.arange(len(cache), dtype=np.float64) / fps_in
-    t_out = np.arange(n_out, dtype=np.float64) / fps_out
-    return interpolate_rows(t_in, cache.reshape(len(cache), -1), t_out).reshape(n_out, N_VERTICES, 3)
+    t_in, t_out = frame_times(len(cache), fps_in, fps_out)
+    return interpolate_rows(t_in, cache.reshape(len(cache), -1), t_out).reshape(len(t_out), N_VERTICES, 3)
 
 
 def _write_audio(manifest: Manifest, row: ClipRow, duration_s: float, path: Path) -> float:
     """The clip's speech on the cache's time axis (its frame 0 at sample 0), cut or padded to ``duration_s``."""
-    samples, rate = read_wav(manifest.audio_file(row))
+    source = manifest.audio_file(row)
+    samples, rate = read_wav(source)
     if rate != AUDIO_RATE:
-        raise MedtalkError(f"{display_path(manifest.audio_file(row))}: {rate} Hz, expected {AUDIO_RATE}; {_REBUILD}")
+        raise MedtalkError(
+            f"{display_path(source)}: {rate} Hz, expected {AUDIO_RATE}; rebuild with {manifest.rebuild_command()}"
+        )
     lead = round(row.audio_offset_s * rate)  # audio sample 0 sits at this video time
     samples = np.concatenate([np.zeros(max(lead, 0), np.float32), samples[max(-lead, 0) :]])
     n = round(duration_s * rate)
@@ -216,9 +213,6 @@ def _write_audio(manifest: Manifest, row: ClipRow, duration_s: float, path: Path
     path.parent.mkdir(parents=True, exist_ok=True)
     write_wav(path, samples, rate)
     return n / rate
-
-
-_REBUILD = "rebuild the manifest with `medtalk-data build-manifest ... --overwrite`"
 
 
 def _shots_csv(shots: list[A2FShot]) -> str:

@@ -226,7 +226,7 @@ def _run_one(
 ) -> ClipStatus:
     if os.environ.get("MEDTALK_TEST_CRASH_CLIP") == clip.clip_id:  # test hook: simulate a native crash
         os.kill(os.getpid(), signal.SIGKILL)
-    check_stop()  # a worker asked to stop does not start the clips already queued for it
+    check_stop()  # after Ctrl-C no further clip starts (in this process or a worker, whatever is queued)
     if words_only:
         return redo_words(clip, out_dir, settings, labels=labels)
     try:
@@ -460,7 +460,6 @@ def _execute(
     try:
         if n_workers == 1:
             for clip in todo:
-                check_stop()
                 status = _run_one(*args(clip))
                 on_result(clip, status)
             return

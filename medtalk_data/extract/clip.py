@@ -119,9 +119,6 @@ def process_clip(
             raise output_error(out_dir, err) from err
         status.fail("internal_error", f"{type(err).__name__}: {err}", traceback.format_exc())
         log.debug("internal error on %s", clip.relpath, exc_info=True)
-    except KeyboardInterrupt:  # Ctrl-C: nothing of this clip is kept; a re-run does it again
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "total")
 
 
@@ -338,9 +335,6 @@ def redo_words(
             _words_stage(work, settings, status)
     except Exception as err:  # recorded beside the finished clip, whose outputs are kept (see _commit)
         status.fail("internal_error", f"{type(err).__name__}: {err}", traceback.format_exc())
-    except KeyboardInterrupt:  # Ctrl-C: the finished clip stays as it was
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "words_redo_total")
 
 

@@ -35,11 +35,12 @@ class ManifestVersionError(MedtalkError):
     """The manifest was written by an older or newer schema."""
 
 
-def _rebuild_command(path: Path, meta: dict[str, Any]) -> str:
-    """The command that rebuilds this manifest from the extraction folders it names."""
+def _rebuild_command(path: Path, meta: dict[str, Any], options: str = "") -> str:
+    """The command that rebuilds this manifest from the extraction folders it names (plus ``options``)."""
     sources = meta.get("sources") if isinstance(meta.get("sources"), list) else []
     where = " ".join(display_path(s) for s in sources) or "EXTRACTED"
-    return f"`medtalk-data build-manifest {where} --out {display_path(path)} --overwrite`"
+    extra = f" {options}" if options else ""
+    return f"`medtalk-data build-manifest {where} --out {display_path(path)}{extra} --overwrite`"
 
 
 def _check_version(found: object, where: str, rebuild: str = "`medtalk-data build-manifest --overwrite`") -> None:
@@ -82,6 +83,10 @@ class Manifest:
     def curves(self, clip_id: str) -> np.ndarray:
         """(T, C) curves of one clip, in ``channel_names`` order."""
         return fixed_size_numpy(self.frames(["curves"], [clip_id])["curves"])
+
+    def rebuild_command(self, options: str = "") -> str:
+        """The build-manifest command that makes this manifest again, with ``options`` (e.g. ``--landmarks``)."""
+        return _rebuild_command(self.path, self.meta, options)
 
     def has_frame_column(self, name: str) -> bool:
         """Whether frames.parquet has an optional column (``landmarks``, ``blendshapes``)."""

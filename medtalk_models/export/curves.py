@@ -19,7 +19,7 @@ import numpy as np
 
 from medtalk_data.errors import MedtalkError
 from medtalk_data.io.media import STANDARD_RATES
-from medtalk_data.resample import interpolate_rows, resampled_length
+from medtalk_data.resample import frame_times, interpolate_rows
 from medtalk_data.rigfile import METAHUMAN_CHANNELS
 from medtalk_data.rigs import ARKIT52, MEDIAPIPE_BLENDSHAPES
 
@@ -85,9 +85,7 @@ class Curves:
             raise MedtalkError(f"cannot resample to fps {fps!r}; give a positive frame rate")
         if fps == self.fps or self.n_frames == 0:
             return Curves(self.values.copy(), list(self.names), fps, list(self.missing), dict(self.meta))
-        t_in = np.arange(self.n_frames, dtype=np.float64) / self.fps
-        n_out = resampled_length(self.n_frames, self.fps, fps)
-        t_out = np.arange(n_out, dtype=np.float64) / fps
+        t_in, t_out = frame_times(self.n_frames, self.fps, fps)
         values = interpolate_rows(t_in, self.values, t_out)
         # Per-frame side arrays (head/eye rotations) follow the curves onto the new grid.
         meta = {

@@ -61,8 +61,8 @@ def manifest_fit_clips(path: Path) -> Iterator[tuple[str, Any, tuple[int, int]]]
     manifest = load_manifest(path.parent if path.name == "manifest.json" else path)
     if not manifest.has_frame_column("landmarks"):
         raise MedtalkError(
-            f"{display_path(manifest.path)}: built without landmarks; rebuild it with `medtalk-data build-manifest "
-            "... --landmarks`, or pass the extraction folder instead"
+            f"{display_path(manifest.path)}: built without landmarks; rebuild it with "
+            f"{manifest.rebuild_command('--landmarks')}, or pass the extraction folder instead"
         )
     for row in manifest.rows():
         if row.kind == "audio" or not row.n_frames:
