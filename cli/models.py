@@ -29,6 +29,7 @@ def cli(verbose: int, quiet: bool) -> None:
       medtalk-models train --manifest manifests/mydata --out runs/first
       medtalk-models animate -k runs/first -a speech.wav --emotion happy --intensity 0.8
       medtalk-models evaluate -k runs/first -m manifests/mydata --split test
+      medtalk-models features -m manifests/mydata --engine ray --address HEAD:6379
       medtalk-models zoo list
       medtalk-models play out/speech.npz --live-link 127.0.0.1:11111
     """
@@ -137,6 +138,97 @@ def train(
     click.echo(f"run folder: {out}  (model/: latest finished stage; log.csv; tb/ for TensorBoard)")
     if result.stopped_early:
         click.echo(f"stopped by --max-steps; continue with --resume --out {out}")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-m",
+    "--manifest",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    required=True,
+    help="Manifest folder from `medtalk-data build-manifest`.",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The YAML config training will use (its audio backbones and data.cache_dir).",
+)
+@click.option("--preset", type=click.Choice(["small", "paper"]), default="small", help="Built-in config.")
+@click.option(
+    "--device",
+    default="cpu",
+    help="cpu or cuda: the device training will use (a backbone's numeric type, hence its cache entry, follows it).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: clip by clip here; ray: one Ray task per clip (extra: cluster).",
+)
+@click.option("--address", default=None, help="--engine ray: head node HOST:PORT [default: $RAY_ADDRESS, else local].")
+@click.option(
+    "--cpus-per-clip",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="--engine ray: CPUs each task reserves.",
+)
+@click.option(
+    "--gpus-per-clip",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="--engine ray: GPUs (or a share) each task reserves.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def features(
+    manifest: Path,
+    config_path: Path | None,
+    preset: str,
+    device: str,
+    engine: str,
+    address: str | None,
+    cpus_per_clip: float,
+    gpus_per_clip: float,
+    no_progress: bool,
+) -> None:
+    """Compute the frozen-backbone audio features of every clip into the cache `train` reads.
+
+    Run it before a GPU training job so that the job does not spend its first epoch in Whisper;
+    with --engine ray the clips are spread over a cluster whose nodes see the manifest (and
+    data.cache_dir) at the same path. Clips already cached are checked, not recomputed.
+
+    \b
+    Examples:
+      medtalk-models features --manifest manifests/mydata
+      medtalk-models features --manifest /nfs/manifests/mead --engine ray --address 10.0.0.5:6379
+    """
+    from medtalk_data.cluster import RayOptions
+    from medtalk_data.errors import MedtalkError
+    from medtalk_models.config import load_config
+    from medtalk_models.precompute import precompute_features
+
+    if address is not None and engine != "ray":
+        raise click.UsageError("--address needs --engine ray")
+    ray = RayOptions(address or os.environ.get("RAY_ADDRESS") or None, cpus_per_clip, gpus_per_clip)
+    try:
+        cfg = load_config(config_path, base=preset)
+        report = precompute_features(
+            manifest, cfg, device=device, ray=ray if engine == "ray" else None, progress=not no_progress
+        )
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    except KeyboardInterrupt:
+        click.echo("interrupted: the features computed so far are cached; run the same command again", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    click.echo(
+        f"features: {report.clips} clips with audio, {report.computed} computed, {report.cached} already cached "
+        f"({report.engine}) → {report.cache_dir}"
+    )
 
 
 def _parse_blend(text: str | None) -> dict[str, float] | None:

@@ -67,10 +67,36 @@ class Dist:
             torch.distributed.barrier()
 
     def average(self, tensors: list[torch.Tensor]) -> None:
+        """Average logged values over the ranks (gradients are DistributedDataParallel's job)."""
         if self.world > 1:
             for t in tensors:
                 torch.distributed.all_reduce(t)
                 t.div_(self.world)
+
+
+class StepModule(torch.nn.Module):
+    """The model with one training step's losses as its forward.
+
+    DistributedDataParallel synchronises gradients of what runs inside its wrapped module's forward;
+    a step calls several parts of the model (all four exchanges under the mixed schedule), so the
+    whole step is the forward and DDP sees every parameter it touches exactly once per backward."""
+
+    def __init__(self, model: torch.nn.Module, compute: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.compute = compute
+
+    def forward(self, *args: Any) -> dict[str, torch.Tensor]:
+        return self.compute(*args)
+
+
+def wrap_ddp(model: torch.nn.Module, compute: Any, device: torch.device) -> torch.nn.Module:
+    """DDP over the parameters that train in this stage (built after the stage froze the others)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
+    # find_unused_parameters: a phase may leave some of the stage's trainable modules out of its loss
+    return DistributedDataParallel(StepModule(model, compute), device_ids=ids, find_unused_parameters=True)
 
 
 def _init_dist(device_kind: str) -> Dist:
@@ -280,6 +306,7 @@ class Trainer:
         self.resume = resume
         self.max_steps = max_steps
         self.steps_this_run = 0
+        self._step_module: torch.nn.Module | None = None  # the DDP-wrapped step under torchrun
         self.progress = progress
         self.stages = stages
         kind = "cuda" if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else "cpu"
@@ -500,6 +527,7 @@ class Trainer:
             self._restore_extras(meta, where)
             state, rng = load_training(where, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
             restore_rng(rng)
+            self._rescale_position(state)
             self.csv.truncate_after(name, state.step)
             if state.finished:
                 log.info("stage %s: already finished in %s", name, display_path(where))
@@ -541,6 +569,7 @@ class Trainer:
         self._mixed_phases = list(phases)
         channel_std = train.curves[train.valid].std(0) if len(train.curves) else None
         losses_fn = StageLoss(name, self.model, self.rig, self.cfg, self.device, channel_std)
+        self._step_module = wrap_ddp(self.model, self._terms, self.device) if self.dist.world > 1 else None
         epochs = STAGES[name].epochs(self.cfg)
         accum = int(section.get("grad_accum", 1))
         total_epochs = epochs * len(phases)
@@ -649,24 +678,31 @@ class Trainer:
             total[sub] = terms["loss"]
         return total
 
+    def _terms(self, losses_fn, name, phase, data, pairs, plan, rng) -> dict[str, torch.Tensor]:
+        """One batch's loss terms (under DDP, the forward of :class:`StepModule`)."""
+        if name == "disentangle":
+            return self._disentangle_terms(losses_fn, phase, data, pairs, plan, rng)
+        terms, _ = losses_fn.batch_loss(data.to_batch(plan, self.device, rng))
+        return terms
+
     def _step(self, losses_fn, name, phase, data, pairs, plan, rng, optimizer, scaler, params, accumulate, scale):
+        ddp = self._step_module
         try:
-            with self._autocast():
-                if name == "disentangle":
-                    terms = self._disentangle_terms(losses_fn, phase, data, pairs, plan, rng)
-                else:
-                    batch = data.to_batch(plan, self.device, rng)
-                    terms, _ = losses_fn.batch_loss(batch)
-            loss = terms["loss"] * scale
-            if not torch.isfinite(loss):
-                raise MedtalkError(
-                    f"stage {name}: loss became {float(loss)} (check the manifest for extreme values with "
-                    f"`medtalk-data validate`, or lower stages.{name}.lr)"
-                )
-            (scaler.scale(loss) if scaler is not None else loss).backward()
+            # accumulating under DDP: no gradient exchange until the batch that steps
+            sync = ddp.no_sync() if ddp is not None and accumulate else contextlib.nullcontext()
+            with sync:
+                with self._autocast():
+                    args = (losses_fn, name, phase, data, pairs, plan, rng)
+                    terms = ddp(*args) if ddp is not None else self._terms(*args)
+                loss = terms["loss"] * scale
+                if not torch.isfinite(loss):
+                    raise MedtalkError(
+                        f"stage {name}: loss became {float(loss)} (check the manifest for extreme values with "
+                        f"`medtalk-data validate`, or lower stages.{name}.lr)"
+                    )
+                (scaler.scale(loss) if scaler is not None else loss).backward()
             if accumulate:
                 return None
-            self.dist.average([p.grad for p in params if p.grad is not None])
             if scaler is not None:
                 scaler.unscale_(optimizer)
             clip = self.cfg["train"]["grad_clip"]
@@ -740,7 +776,22 @@ class Trainer:
             self._log(name, phase, state, "val", terms, None, time.perf_counter() - t0, metrics)
         self.model.train()
 
+    def _rescale_position(self, state: TrainingState) -> None:
+        """Resume mid-epoch with another number of ranks: rank r of W takes global batches r, r + W, …,
+        so b batches done by each of W ranks are b·W global batches, which W' ranks take up at b·W // W'."""
+        saved = int(state.extra.get("world", 1))
+        if saved != self.dist.world and state.batch_in_epoch:
+            done = state.batch_in_epoch * saved
+            state.batch_in_epoch = done // self.dist.world
+            log.info(
+                "resuming with %d ranks a run saved with %d: at global batch %d of the epoch",
+                self.dist.world,
+                saved,
+                state.batch_in_epoch * self.dist.world,
+            )
+
     def _save(self, where, optimizer, scheduler, scaler, state, done) -> None:
+        state.extra["world"] = self.dist.world
         save_checkpoint(
             where,
             model=self.model,

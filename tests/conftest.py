@@ -39,11 +39,9 @@ TRAINING_SOURCES = (
 
 
 @pytest.fixture(scope="session")
-def training_manifest(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small real manifest (mediapipe52): 10 MEAD clips + 5 talking clips with words."""
+def training_extraction(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TRAINING_SOURCES extracted by the local engine (2 workers, default settings, recipe auto)."""
     from medtalk_data.extract.batch import extract_videos
-    from medtalk_data.manifest import build_manifest
-    from medtalk_data.manifest.build import BuildOptions
     from medtalk_pipelines import labels_for_path
 
     videos = tmp_path_factory.mktemp("train_videos")
@@ -53,8 +51,17 @@ def training_manifest(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
     labels = labels_for_path("auto", root=videos)
     report = extract_videos(videos, out, workers=2, progress=False, labels_for=lambda clip: labels(clip.relpath))
     assert not report.failed
+    return out
+
+
+@pytest.fixture(scope="session")
+def training_manifest(training_extraction: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real manifest (mediapipe52): 10 MEAD clips + 5 talking clips with words."""
+    from medtalk_data.manifest import build_manifest
+    from medtalk_data.manifest.build import BuildOptions
+
     manifest = tmp_path_factory.mktemp("train_manifests") / "small"
-    build_manifest([out], manifest, options=BuildOptions(val=0.2, test=0.0, seed=3))
+    build_manifest([training_extraction], manifest, options=BuildOptions(val=0.2, test=0.0, seed=3))
     return manifest
 
 

@@ -270,6 +270,16 @@ def test_torchrun_two_processes_on_cpu(training_manifest: Path, tmp_path: Path) 
     steps = [int(r["step"]) for r in log_rows(out) if r["split"] == "train"]
     assert steps and steps[-1] == 4 and len(set(steps)) == len(steps)  # one writer: no row twice
 
+    # resumed in one process (grad_accum 2: the same global batch), the two-rank run goes on at global batch 8,
+    # exactly where the single process that did the same first four steps goes on
+    for run in (out, single.out):
+        train(training_manifest, load_config(accum), run, "disentangle", progress=False, max_steps=2, resume=True)
+    ddp = load_file(out / "disentangle" / "model.safetensors")
+    one = load_file(single.out / "disentangle" / "model.safetensors")
+    for k in one:
+        np.testing.assert_allclose(ddp[k], one[k], atol=1e-5, err_msg=k)
+    assert [int(r["step"]) for r in log_rows(out) if r["split"] == "train"][-1] == 6
+
 
 def _initial_weights(manifest: Path, tmp_path: Path) -> Path:
     """The weights before any step (the same seed initialises every rank and the single process alike)."""

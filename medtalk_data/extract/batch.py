@@ -25,6 +25,7 @@ from typing import Any
 
 from ..assets import FACE_LANDMARKER
 from ..clip_labels import ClipLabels
+from ..cluster import RayOptions
 from ..errors import MedtalkError, OutputError
 from ..io.files import atomic_write_json, display_path, ensure_writable_dir, known_sha256, sha256_cached
 from ..settings import ExtractSettings, Stage, missing_stage_requirements
@@ -80,6 +81,8 @@ class ExtractReport:
     elapsed_s: float = 0.0
     dry_run: bool = False
     stages_not_installed: dict[str, str] = field(default_factory=dict)  # stage → install command (skipped)
+    engine: str = "local"
+    ran_on: dict[str, str] = field(default_factory=dict)  # clip → Ray node id (engine ray)
 
     @property
     def exit_code(self) -> int:
@@ -100,6 +103,8 @@ class ExtractReport:
             "frames": self.frames,
             "elapsed_s": round(self.elapsed_s, 3),
             "exit_code": self.exit_code,
+            "engine": self.engine,
+            **({"ran_on": self.ran_on} if self.ran_on else {}),
         }
 
 
@@ -248,6 +253,7 @@ def extract_videos(
     progress: bool = True,
     verify: bool = False,
     require_stages: bool = False,
+    ray: RayOptions | None = None,
 ) -> ExtractReport:
     """Extract every media file under ``videos_dir`` into ``out_dir/clips/<clip_id>/``.
 
@@ -258,6 +264,8 @@ def extract_videos(
     always compared), and redo damaged clips. A stage whose optional packages are not installed
     is skipped with a warning (``report.stages_not_installed`` names it and the install command),
     or, with ``require_stages`` (stages the user named), stops the run with that command.
+    ``ray``: run one Ray task per clip on that cluster instead of the local process pool (the
+    planning, lock, progress, failures and summary stay here, on the driver).
     """
     started = time.perf_counter()
     settings = settings or ExtractSettings()
@@ -279,6 +287,7 @@ def extract_videos(
         found.clips, out_dir, settings, settings_hash, overwrite=overwrite, labels_for=labels_for, verify=verify
     )
     report = ExtractReport(out_dir, planned, ignored=[display_path(p) for p in found.ignored], dry_run=dry_run)
+    report.engine = "ray" if ray is not None else "local"
     report.stages_not_installed = not_installed
     for p in planned:
         if p.action == "duplicate":
@@ -305,11 +314,15 @@ def extract_videos(
         def labels_fn(clip: ClipSource) -> ClipLabels:
             return typed_labels(labels_for, clip) or ClipLabels()
 
+        run = Run(out_dir, settings, settings_hash, labels_fn, words_only, hashes)
         try:
             with stop_on_ctrl_c():
-                _execute(
-                    todo, out_dir, settings, settings_hash, labels_fn, workers, progress, report, words_only, hashes
-                )
+                if ray is not None and todo:
+                    _execute_on_ray(todo, run, ray, videos_dir, progress, report)
+                else:
+                    _execute(todo, run, workers, progress, report)
+            # every clip is committed or recorded: what a worker that died left in staging goes
+            shutil.rmtree(staging_dir(out_dir), ignore_errors=True)
         except OutputError as err:
             report.stopped = str(err)
             raise
@@ -426,42 +439,66 @@ def _stop_workers() -> None:
         raise
 
 
-def _execute(
-    todo: list[ClipSource],
-    out_dir: Path,
-    settings: ExtractSettings,
-    settings_hash: str,
-    labels_fn: Callable[[ClipSource], ClipLabels],
-    workers: int | None,
-    progress: bool,
-    report: ExtractReport,
-    words_only: frozenset[str] = frozenset(),
-    hashes: dict[str, str] | None = None,
-) -> None:
+@dataclass(frozen=True)
+class Run:
+    """What every clip of one batch is run with, whichever engine runs it."""
+
+    out_dir: Path
+    settings: ExtractSettings
+    settings_hash: str
+    labels_fn: Callable[[ClipSource], ClipLabels]
+    words_only: frozenset[str] = frozenset()
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    def args(self, clip: ClipSource) -> tuple[Any, ...]:
+        """The arguments of :func:`_run_one` for this clip."""
+        only_words = clip.clip_id in self.words_only
+        return (
+            clip,
+            self.out_dir,
+            self.settings,
+            self.settings_hash,
+            self.labels_fn(clip),
+            only_words,
+            self.hashes.get(clip.clip_id, ""),
+        )
+
+    def crashed(self, clip: ClipSource, error: str) -> ClipStatus:
+        """Record a clip whose worker died (the batch goes on)."""
+        return commit_failure(
+            clip, self.out_dir, self.settings, settings_hash=self.settings_hash, reason="worker_crashed", error=error
+        )
+
+
+@contextmanager
+def _progress(todo: list[ClipSource], progress: bool, report: ExtractReport) -> Iterator[Callable[..., None]]:
+    """The progress bar, and the callback that records each clip's status in the report and on the bar."""
     from tqdm import tqdm
 
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(todo), unit="clip", desc="extract", disable=not progress or not todo, dynamic_ncols=True)
-
-    hashes = hashes or {}
 
     def on_result(clip: ClipSource, status: ClipStatus) -> None:
         _record(report, clip, status)
         bar.update(1)
         bar.set_postfix(failed=len(report.failed), frames=report.frames)
 
-    def args(clip: ClipSource) -> tuple[Any, ...]:
-        only_words = clip.clip_id in words_only
-        return clip, out_dir, settings, settings_hash, labels_fn(clip), only_words, hashes.get(clip.clip_id, "")
+    try:
+        yield on_result
+    finally:
+        bar.close()
+
+
+def _execute(todo: list[ClipSource], run: Run, workers: int | None, progress: bool, report: ExtractReport) -> None:
+    """The local engine: this process (one worker) or a process pool."""
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
 
     def job(pool: ProcessPoolExecutor, clip: ClipSource) -> Future[ClipStatus]:
-        return pool.submit(_run_one, *args(clip))
+        return pool.submit(_run_one, *run.args(clip))
 
-    try:
+    with _progress(todo, progress, report) as on_result:
         if n_workers == 1:
             for clip in todo:
-                status = _run_one(*args(clip))
-                on_result(clip, status)
+                on_result(clip, _run_one(*run.args(clip)))
             return
         remaining = todo
         while remaining:
@@ -477,14 +514,29 @@ def _execute(
             in_flight, remaining = suspects[: 2 * n_workers], suspects[2 * n_workers :]
             for clip in in_flight:
                 if _run_pool([clip], 1, job, on_result):
-                    failure = commit_failure(
-                        clip,
-                        out_dir,
-                        settings,
-                        settings_hash=settings_hash,
-                        reason="worker_crashed",
-                        error=CRASH_MESSAGE,
-                    )
-                    on_result(clip, failure)
-    finally:
-        bar.close()
+                    on_result(clip, run.crashed(clip, CRASH_MESSAGE))
+
+
+RAY_LOST_MESSAGE = (
+    "the Ray worker extracting this clip died on both tries ({why}); out of memory or a crash in a native "
+    "library: re-run to retry it, or extract it alone with the local engine (--workers 1 -vv) to see why"
+)
+
+
+def _execute_on_ray(
+    todo: list[ClipSource], run: Run, options: RayOptions, videos_dir: Path, progress: bool, report: ExtractReport
+) -> None:
+    """The Ray engine: one task per clip on the cluster; each task stages and commits its clip itself."""
+    from ..cluster import ray_session
+
+    session = ray_session(options, shared=[videos_dir, todo[0].path], writable=staging_dir(run.out_dir))
+    with session as ray, _progress(todo, progress, report) as on_result:
+
+        def done(clip: ClipSource, status: ClipStatus, node: str) -> None:
+            report.ran_on[clip.clip_id] = node
+            on_result(clip, status)
+
+        def lost(clip: ClipSource, why: str) -> None:
+            on_result(clip, run.crashed(clip, RAY_LOST_MESSAGE.format(why=why)))
+
+        ray.run(_run_one, todo, run.args, done, lost)
