@@ -1,9 +1,12 @@
-"""What both command groups share: logging that does not break progress bars, exit codes."""
+"""What both command groups share: logging that does not break progress bars, exit codes, the engine options."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -38,3 +41,45 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def engine_options(task: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--engine, --address, --cpus-per-clip, --gpus-per-clip: where a command's per-clip work runs."""
+
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(
+            (
+                click.option(
+                    "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                    help=f"local: on this machine; ray: one Ray task per clip ({task}) on a cluster (extra: cluster).",
+                ),
+                click.option(
+                    "--address", default=None,
+                    help="--engine ray: the head node HOST:PORT of a running cluster [default: $RAY_ADDRESS, "
+                    "else Ray on this machine only].",
+                ),
+                click.option(
+                    "--cpus-per-clip", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+                    help="--engine ray: CPUs each clip's task reserves.",
+                ),
+                click.option(
+                    "--gpus-per-clip", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                    help="--engine ray: GPUs (or a share) each clip's task reserves.",
+                ),
+            )
+        ):  # fmt: skip
+            command = option(command)
+        return command
+
+    return add
+
+
+def ray_options(engine: str, address: str | None, cpus_per_clip: float, gpus_per_clip: float) -> Any:
+    """The RayOptions the engine options ask for (None: the local engine)."""
+    if engine != "ray":
+        if address is not None:
+            raise click.UsageError("--address needs --engine ray")
+        return None
+    from medtalk_data.cluster import RayOptions
+
+    return RayOptions(address or os.environ.get("RAY_ADDRESS") or None, cpus_per_clip, gpus_per_clip)

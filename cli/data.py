@@ -5,7 +5,6 @@ Parquet manifest (``build-manifest``, ``validate``, ``stats``) → an HTML repor
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import click
 
 from medtalk_data.settings import ALL_STAGES
 
-from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, setup_logging
+from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, engine_options, ray_options, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -53,33 +52,7 @@ def cli(verbose: int, quiet: bool) -> None:
     default=None,
     help="Parallel worker processes of the local engine [default: number of CPU cores].",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="local: a process pool on this machine; ray: one Ray task per clip on a cluster (extra: cluster).",
-)
-@click.option(
-    "--address",
-    default=None,
-    help="--engine ray: the head node HOST:PORT of a running cluster [default: $RAY_ADDRESS, else Ray on this "
-    "machine only].",
-)
-@click.option(
-    "--cpus-per-clip",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="--engine ray: CPUs each clip's task reserves.",
-)
-@click.option(
-    "--gpus-per-clip",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="--engine ray: GPUs (or a share) each clip's task reserves.",
-)
+@engine_options("extraction")
 @click.option("--recipe", default=None, help="Dataset recipe for labels: auto, generic, … (see `recipes`).")
 @click.option(
     "--speaker-from",
@@ -178,7 +151,6 @@ def extract(
       medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
       medtalk-data extract /nfs/videos --out /nfs/extracted --engine ray --address 10.0.0.5:6379
     """
-    from medtalk_data.cluster import RayOptions
     from medtalk_data.errors import MedtalkError
     from medtalk_data.extract.batch import extract_videos
     from medtalk_data.io.files import display_path
@@ -209,13 +181,9 @@ def extract(
         get_recipe(settings.recipe)
         settings.validate()
         labels_for = _labels_function(videos_dir, settings.recipe, settings.speaker_from, labels_csv, labels_problems)
-        ray = None
-        if engine == "ray":
-            ray = RayOptions(address or os.environ.get("RAY_ADDRESS") or None, cpus_per_clip, gpus_per_clip)
-            if workers is not None:
-                log.warning("--workers applies to the local engine; Ray places clips by --cpus-per-clip")
-        elif address is not None:
-            raise click.UsageError("--address needs --engine ray")
+        ray = ray_options(engine, address, cpus_per_clip, gpus_per_clip)
+        if ray is not None and workers is not None:
+            log.warning("--workers applies to the local engine; Ray places clips by --cpus-per-clip")
         report = extract_videos(
             videos_dir,
             out_dir,

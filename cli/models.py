@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, setup_logging
+from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, engine_options, ray_options, setup_logging
 
 if TYPE_CHECKING:
     import numpy as np
@@ -162,28 +162,7 @@ def train(
     default="cpu",
     help="cpu or cuda: the device training will use (a backbone's numeric type, hence its cache entry, follows it).",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="local: clip by clip here; ray: one Ray task per clip (extra: cluster).",
-)
-@click.option("--address", default=None, help="--engine ray: head node HOST:PORT [default: $RAY_ADDRESS, else local].")
-@click.option(
-    "--cpus-per-clip",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="--engine ray: CPUs each task reserves.",
-)
-@click.option(
-    "--gpus-per-clip",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="--engine ray: GPUs (or a share) each task reserves.",
-)
+@engine_options("its features")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def features(
     manifest: Path,
@@ -207,19 +186,14 @@ def features(
       medtalk-models features --manifest manifests/mydata
       medtalk-models features --manifest /nfs/manifests/mead --engine ray --address 10.0.0.5:6379
     """
-    from medtalk_data.cluster import RayOptions
     from medtalk_data.errors import MedtalkError
     from medtalk_models.config import load_config
     from medtalk_models.precompute import precompute_features
 
-    if address is not None and engine != "ray":
-        raise click.UsageError("--address needs --engine ray")
-    ray = RayOptions(address or os.environ.get("RAY_ADDRESS") or None, cpus_per_clip, gpus_per_clip)
+    ray = ray_options(engine, address, cpus_per_clip, gpus_per_clip)
     try:
         cfg = load_config(config_path, base=preset)
-        report = precompute_features(
-            manifest, cfg, device=device, ray=ray if engine == "ray" else None, progress=not no_progress
-        )
+        report = precompute_features(manifest, cfg, device=device, ray=ray, progress=not no_progress)
     except MedtalkError as err:
         raise SetupError(str(err)) from err
     except KeyboardInterrupt:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +21,7 @@ def _ctrl_c() -> None:
         time.sleep(0.001)
 
 
-def test_first_ctrl_c_requests_a_stop_and_the_second_interrupts() -> None:
+def first_ctrl_c_requests_a_stop_and_the_second_interrupts() -> None:
     with stop_on_ctrl_c():
         check_stop()  # nothing asked yet
         os.kill(os.getpid(), signal.SIGINT)
@@ -37,7 +40,7 @@ def test_first_ctrl_c_requests_a_stop_and_the_second_interrupts() -> None:
         _ctrl_c()
 
 
-def test_a_process_that_ignores_ctrl_c_keeps_ignoring_it() -> None:
+def a_process_that_ignores_ctrl_c_keeps_ignoring_it() -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup or in a background job
     try:
         with stop_on_ctrl_c():
@@ -47,3 +50,25 @@ def test_a_process_that_ignores_ctrl_c_keeps_ignoring_it() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# Each case runs in a fresh interpreter: the signal disposition of the pytest process is whatever the
+# hundreds of tests before it (and the native libraries they loaded) left, which is not what is tested here.
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _fresh(case: str) -> None:
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        f"import tests.test_stopping as t; t.{case}()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_first_ctrl_c_requests_a_stop_and_the_second_interrupts() -> None:
+    _fresh("first_ctrl_c_requests_a_stop_and_the_second_interrupts")
+
+
+def test_a_process_that_ignores_ctrl_c_keeps_ignoring_it() -> None:
+    _fresh("a_process_that_ignores_ctrl_c_keeps_ignoring_it")

@@ -1,7 +1,8 @@
 """``extract_videos``: the batch behind ``medtalk-data extract``.
 
 Resumable (finished clips with unchanged source and settings are skipped, failed ones retried),
-parallel (one process per worker, each with its own face fitter), and safe to interrupt: a clip's
+parallel (one process per worker, each with its own face fitter; or one Ray task per clip on a
+cluster, :mod:`medtalk_data.cluster`), and safe to interrupt: a clip's
 outputs are staged and then swapped in whole (:func:`~medtalk_data.io.files.swap_into_place`), so
 nothing half-written is ever visible under ``clips/``.
 """
