@@ -45,7 +45,7 @@ class FeatureReport:
 
 
 _extractors: dict[str, dict[str, Any]] = {}  # per worker process: built once, reused for every clip
-_manifests: dict[str, Any] = {}
+_manifests: dict[str, tuple[Any, dict[str, Any]]] = {}  # path → (manifest, its rows by clip id), read once
 
 
 def clip_features(job: FeatureJob) -> int:
@@ -56,9 +56,10 @@ def clip_features(job: FeatureJob) -> int:
     if key not in _extractors:
         _extractors[key] = build_backbones({"audio": job.audio_cfg}, job.device, needs={"audio"}).audio
     if job.manifest not in _manifests:
-        _manifests[job.manifest] = open_manifest(Path(job.manifest))
-    manifest = _manifests[job.manifest]
-    row = next(r for r in manifest.rows() if r.clip_id == job.clip_id)
+        opened = open_manifest(Path(job.manifest))
+        _manifests[job.manifest] = opened, {r.clip_id: r for r in opened.rows()}
+    manifest, rows = _manifests[job.manifest]
+    row = rows[job.clip_id]
     wav = manifest.audio_file(row)
     digest = sha256_cached(wav)
     manifest.check_audio(row, digest)
