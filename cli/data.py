@@ -83,6 +83,29 @@ def cli(verbose: int, quiet: bool) -> None:
     help="Path to face_landmarker.task (else $MEDTALK_FACE_LANDMARKER, the cache, or a PyPI package).",
 )
 @click.option(
+    "--face-backend",
+    "face_backends",
+    default=None,
+    help="Comma-separated face backends: mediapipe (always: it finds and tracks the face), flame (FLAME fitted "
+    "to the landmarks; needs --flame-model and --flame-embedding) [default: mediapipe].",
+)
+@click.option(
+    "--flame-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Your FLAME model: generic_model.pkl (FLAME 2020) or flame2023.pkl, from flame.is.tue.mpg.de "
+    "(else $MEDTALK_FLAME_MODEL).",
+)
+@click.option(
+    "--flame-embedding",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="FLAME's mediapipe_landmark_embedding.npz (else $MEDTALK_FLAME_EMBEDDING).",
+)
+@click.option(
+    "--flame-device", type=click.Choice(["cpu", "cuda"]), default=None, help="Where FLAME is fitted [default: cpu]."
+)
+@click.option(
     "-c",
     "--config",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -123,6 +146,10 @@ def extract(
     language: str | None,
     asr_model: str | None,
     face_model: Path | None,
+    face_backends: str | None,
+    flame_model: Path | None,
+    flame_embedding: Path | None,
+    flame_device: str | None,
     config: Path | None,
     labels_csv: Path | None,
     labels_problems: Path | None,
@@ -148,6 +175,8 @@ def extract(
       medtalk-data extract mandarin_clips/ --language zh     # else detected per clip
       medtalk-data extract ravdess/ --recipe ravdess --labels-csv fixes.csv
       medtalk-data extract interviews/ --speaker-from file   # alice_take1.mp4 → speaker alice
+      medtalk-data extract videos/ --face-backend flame --flame-model ~/flame/generic_model.pkl \\
+          --flame-embedding ~/flame/mediapipe_landmark_embedding.npz   # + FLAME parameters per frame
       medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
       medtalk-data extract /nfs/videos --out /nfs/extracted --engine ray --address 10.0.0.5:6379
     """
@@ -174,6 +203,16 @@ def extract(
             settings.words.asr_model = asr_model
         if face_model is not None:
             settings.face.model_path = str(face_model)
+        if face_backends is not None:
+            settings.face.backends = [b.strip() for b in face_backends.split(",") if b.strip()]
+            if "mediapipe" not in settings.face.backends:  # the detector and tracker of every backend
+                settings.face.backends.insert(0, "mediapipe")
+        if flame_model is not None:
+            settings.face.flame.model_path = str(flame_model)
+        if flame_embedding is not None:
+            settings.face.flame.embedding_path = str(flame_embedding)
+        if flame_device is not None:
+            settings.face.flame.device = flame_device
         if recipe is not None:
             settings.recipe = recipe
         if speaker_from is not None:

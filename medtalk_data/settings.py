@@ -16,6 +16,7 @@ from typing import Any
 
 from .config_tree import merge_checked, read_yaml_mapping
 from .errors import ConfigError
+from .face.flame.settings import FlameSettings
 from .io.files import display_path
 from .words.settings import WordsSettings
 
@@ -51,6 +52,11 @@ class FaceSettings:
     min_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     max_gap_s: float = 0.2  # face-less runs up to this long between two found faces are interpolated
+    backends: list[str] = field(default_factory=lambda: ["mediapipe"])  # + "flame": FLAME fitted to the landmarks
+    flame: FlameSettings = field(default_factory=FlameSettings)
+
+
+FACE_BACKENDS = ("mediapipe", "flame")  # mediapipe finds and tracks the face for every other backend
 
 
 NOT_OUTPUTS = ("row_group_frames", "recipe", "speaker_from")
@@ -84,6 +90,12 @@ class ExtractSettings:
                 problems.append(f"face.{name}: must be in [0, 1], got {value}")
         if self.face.max_gap_s < 0:
             problems.append(f"face.max_gap_s: must be >= 0, got {self.face.max_gap_s}")
+        unknown_backends = [b for b in self.face.backends if b not in FACE_BACKENDS]
+        if unknown_backends:
+            problems.append(f"face.backends: unknown {unknown_backends}; choose from {list(FACE_BACKENDS)}")
+        elif "mediapipe" not in self.face.backends:
+            problems.append("face.backends: must include mediapipe (it finds and tracks the face the others fit)")
+        problems += self.face.flame.problems()
         problems += self.words.problems()
         if self.speaker_from not in SPEAKER_RULES:
             problems.append(f"speaker_from: {self.speaker_from!r}, choose from {list(SPEAKER_RULES)}")
@@ -104,6 +116,12 @@ class ExtractSettings:
         words). The words stage has its own :meth:`words_hash`: changing it redoes only the words."""
         outputs = {k: v for k, v in self.to_dict().items() if k not in (*NOT_OUTPUTS, "words")}
         outputs["stages"] = [s for s in self.stages if s != Stage.WORDS]
+        face = outputs["face"]
+        flame, backends = face.pop("flame"), face.pop("backends")  # MediaPipe alone hashes as it always did
+        if backends != ["mediapipe"]:
+            face["backends"] = backends
+        if "flame" in backends:  # where the files are does not matter, their hashes (in model_sha256) do
+            face["flame"] = {k: v for k, v in flame.items() if k not in ("model_path", "embedding_path")}
         payload = json.dumps({"settings": outputs, "model": model_sha256}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -242,6 +242,23 @@ def _run_one(
     return process_clip(clip, out_dir, settings, source_sha256=digest, settings_hash=settings_hash, labels=labels)
 
 
+def _check_flame_files(settings: ExtractSettings, load: bool) -> str:
+    """Find the user's FLAME files once, before any clip (one line naming what is missing), pin their
+    paths into the settings the workers get, and return their sha256s for the settings hash; with
+    ``load``, also read and check them here, so a wrong file stops the run instead of failing every clip."""
+    from ..face.flame.embedding import find_embedding_path
+    from ..face.flame.model_file import find_model_path
+    from ..io.files import sha256_cached
+    from .clip import _flame_setup
+
+    fs = settings.face.flame
+    fs.model_path = str(find_model_path(fs.model_path).resolve())
+    fs.embedding_path = str(find_embedding_path(fs.embedding_path).resolve())
+    if load:
+        _flame_setup(settings)
+    return f"{sha256_cached(fs.model_path)}:{sha256_cached(fs.embedding_path)}"
+
+
 def extract_videos(
     videos_dir: Path,
     out_dir: Path,
@@ -280,7 +297,10 @@ def extract_videos(
         exts = " ".join(sorted(MEDIA_EXTENSIONS))
         extra = f" ({len(found.ignored)} other files ignored)" if found.ignored else ""
         raise MedtalkError(f"{display_path(videos_dir)}: no video or audio files found{extra}; looked for {exts}")
-    settings_hash = settings.output_hash(FACE_LANDMARKER.sha256)
+    model_hashes = FACE_LANDMARKER.sha256
+    if "flame" in settings.face.backends:
+        model_hashes += ":" + _check_flame_files(settings, load=not dry_run)
+    settings_hash = settings.output_hash(model_hashes)
     if not dry_run:
         for folder in (out_dir, clips_dir(out_dir), staging_dir(out_dir)):
             ensure_writable_dir(folder)

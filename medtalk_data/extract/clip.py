@@ -183,10 +183,13 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
 
                 expression = ExpressionObserver(_cached("expression", _new_classifier))
             observers = [expression] if expression is not None else []
-            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers)
+            flame = _flame_setup(settings) if "flame" in settings.face.backends else None
+            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers, flame)
             status.timings_s["face"] = round(time.perf_counter() - t0, 4)
+            if face.flame is not None:
+                status.timings_s["flame"] = face.flame.seconds  # inside the face stage's time
             status.warnings.extend(face.warnings)
-            status.video, status.face = face.video, face.face
+            status.video, status.face, status.flame = face.video, face.face, face.flame
             status.outputs["frames"] = FRAMES_FILE
             video_start = face.video.first_pts_time_s
         else:
@@ -236,6 +239,20 @@ def _cached(key: str, make: Any) -> Any:
     if key not in _MODELS:
         _MODELS[key] = make()
     return _MODELS[key]
+
+
+def _flame_setup(settings: ExtractSettings) -> Any:
+    """The user's FLAME model and embedding, read and checked once per worker process."""
+    from ..face.flame.embedding import find_embedding_path
+    from ..face.flame.fitter import load_setup
+    from ..face.flame.model_file import find_model_path
+
+    fs = settings.face.flame
+    files = f"{find_model_path(fs.model_path).resolve()}:{find_embedding_path(fs.embedding_path).resolve()}"
+    key = f"flame:{files}:{fs.version}:{fs.n_shape}:{fs.n_expression}:{fs.device}"
+    setup = _cached(key, lambda: load_setup(fs))
+    setup.settings = fs  # the fitting weights may differ between runs that share a model
+    return setup
 
 
 def _new_classifier() -> Any:

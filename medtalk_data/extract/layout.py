@@ -23,6 +23,7 @@ from typing import Any
 from ..audio.stage import AudioInfo
 from ..clip_labels import ClipLabels
 from ..expression.stage import ExpressionSummary
+from ..face.flame.fitter import FlameSummary
 from ..face.stage import FaceSummary, VideoSummary
 from ..io.files import sha256_file
 from ..io.media import MediaInfo
@@ -95,6 +96,7 @@ class ClipStatus:
     media: MediaInfo | None = None
     video: VideoSummary | None = None
     face: FaceSummary | None = None
+    flame: FlameSummary | None = None  # the flame backend's fit (face stage), where it ran
     audio: AudioInfo | None = None
     words: WordsSummary | None = None
     expression: ExpressionSummary | None = None
@@ -136,6 +138,7 @@ class ClipStatus:
             "media": MediaInfo,
             "video": VideoSummary,
             "face": FaceSummary,
+            "flame": FlameSummary,
             "expression": ExpressionSummary,
             "words": WordsSummary,
         }

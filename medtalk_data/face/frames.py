@@ -7,6 +7,12 @@ fitter saw), ``blendshapes`` (52), ``landmarks`` (478×3 flattened), ``transform
 ``head_rotation_deg`` (pitch, yaw, roll), ``head_translation_cm``. Frames with neither a face nor
 an interpolated value hold NaN. The file's metadata carries fps, channel names and the schema
 version, so the arrays travel with their time base.
+
+With the flame backend the file also has ``flame_expression`` (E), ``flame_jaw_pose`` (3),
+``flame_eye_pose`` (6, left eye then right), ``flame_global_pose`` (3, axis-angle, rad),
+``flame_camera`` (3: scale in image heights per metre, shift x, y) and ``flame_residual_mm``
+(NaN where no fit), and a ``medtalk_flame`` metadata key with the clip's identity (``shape``), the
+FLAME version and the dimensions (see medtalk_data.face.flame.fitter).
 """
 
 from __future__ import annotations
@@ -46,6 +52,20 @@ FRAMES_SCHEMA = pa.schema(
     ]
 )
 
+FLAME_META_KEY = b"medtalk_flame"
+
+
+def flame_columns(n_expression: int) -> dict[str, int]:
+    """The FLAME columns of a frames file and their widths (``flame_residual_mm`` is a scalar)."""
+    return {
+        "flame_expression": n_expression,
+        "flame_jaw_pose": 3,
+        "flame_eye_pose": 6,
+        "flame_global_pose": 3,
+        "flame_camera": 3,
+    }
+
+
 _ARRAY_COLUMNS = {
     "blendshapes": N_BLENDSHAPES,
     "landmarks": N_LANDMARKS * 3,
@@ -58,11 +78,21 @@ _ARRAY_COLUMNS = {
 class FramesWriter:
     """Append :class:`FrameSample` rows; the file appears under its final name only on :meth:`close`."""
 
-    def __init__(self, path: Path, metadata: dict[str, Any], row_group_frames: int = 256) -> None:
+    def __init__(
+        self, path: Path, metadata: dict[str, Any], row_group_frames: int = 256, flame_expression: int = 0
+    ) -> None:
+        """``flame_expression`` > 0 adds the FLAME columns (with that many expression coefficients)."""
         self.path = path
         self.row_group_frames = row_group_frames
         meta = {"medtalk_frames_schema_version": FRAMES_SCHEMA_VERSION, **metadata}
-        self._schema = FRAMES_SCHEMA.with_metadata({b"medtalk": json.dumps(meta).encode()})
+        self._flame = flame_columns(flame_expression) if flame_expression else {}
+        schema = FRAMES_SCHEMA
+        for name, width in self._flame.items():
+            schema = schema.append(pa.field(name, pa.list_(pa.float32(), width)))
+        if self._flame:
+            schema = schema.append(pa.field("flame_residual_mm", pa.float32()))
+        self._schema = schema.with_metadata({b"medtalk": json.dumps(meta).encode()})
+        self._flame_meta: dict[str, Any] | None = None
         self._ctx = atomic_path(path)
         self._tmp = self._ctx.__enter__()
         self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
@@ -98,6 +128,20 @@ class FramesWriter:
             rot, trans = head_pose(s.face.transform)
             arrays["head_rotation_deg"][i] = rot
             arrays["head_translation_cm"][i] = trans
+        flame = {name: np.full((n, width), np.nan, dtype=np.float32) for name, width in self._flame.items()}
+        residual = np.full(n, np.nan, dtype=np.float32)
+        for i, s in enumerate(rows):
+            if self._flame and s.flame is not None:
+                f = s.flame
+                flame["flame_expression"][i] = f.expression
+                flame["flame_jaw_pose"][i] = f.jaw_pose
+                flame["flame_eye_pose"][i] = f.eye_pose
+                flame["flame_global_pose"][i] = f.global_pose
+                flame["flame_camera"][i] = f.camera
+                residual[i] = f.residual_mm
+        extra = {name: fixed_size_list(arr, self._flame[name]) for name, arr in flame.items()}
+        if self._flame:
+            extra["flame_residual_mm"] = pa.array(residual, type=pa.float32())
         table = pa.table(
             {
                 "frame_index": pa.array(np.arange(self.n_frames, self.n_frames + n, dtype=np.int32)),
@@ -108,15 +152,23 @@ class FramesWriter:
                 "interpolated": pa.array([s.interpolated for s in rows], type=pa.bool_()),
                 "n_faces": pa.array([s.n_faces for s in rows], type=pa.int8()),
                 **{name: fixed_size_list(arr, _ARRAY_COLUMNS[name]) for name, arr in arrays.items()},
+                **extra,
             },
             schema=self._schema,
         )
         self._writer.write_table(table)
         self.n_frames += n
 
+    def set_flame_metadata(self, meta: dict[str, Any]) -> None:
+        """The FLAME fit's clip-level facts (identity, version), written into the footer on :meth:`close`
+        because the identity is known only after the first window is fitted."""
+        self._flame_meta = meta
+
     def close(self) -> None:
         """Flush, finish the Parquet footer and rename into place."""
         self._flush()
+        if self._flame_meta is not None:
+            self._writer.add_key_value_metadata({FLAME_META_KEY.decode(): json.dumps(self._flame_meta)})
         self._writer.close()
         self._ctx.__exit__(None, None, None)
 
@@ -144,6 +196,7 @@ class ClipFrames:
     transform: np.ndarray  # (T, 4, 4)
     head_rotation_deg: np.ndarray  # (T, 3)
     head_translation_cm: np.ndarray  # (T, 3)
+    flame: FlameFrames | None = None  # the flame backend's fit, where it ran
 
     @property
     def fps(self) -> float:
@@ -157,9 +210,49 @@ class ClipFrames:
         return self.blendshapes[:, self.blendshape_names.index(name)]
 
 
+@dataclass
+class FlameFrames:
+    """The FLAME fit of a clip: per-frame parameters (NaN where no fit) and the clip's identity."""
+
+    metadata: dict[str, Any]  # version, n_shape, n_expression, shape, conventions
+    expression: np.ndarray  # (T, E)
+    jaw_pose: np.ndarray  # (T, 3)
+    eye_pose: np.ndarray  # (T, 6)
+    global_pose: np.ndarray  # (T, 3)
+    camera: np.ndarray  # (T, 3)
+    residual_mm: np.ndarray  # (T,)
+
+    @property
+    def shape(self) -> np.ndarray:
+        return np.asarray(self.metadata.get("shape", []), dtype=np.float32)
+
+    @property
+    def fitted(self) -> np.ndarray:
+        return np.isfinite(self.residual_mm)
+
+
+def _read_flame(table: pa.Table, file_meta: dict[bytes, bytes]) -> FlameFrames | None:
+    if "flame_expression" not in table.column_names:
+        return None
+    meta = json.loads(file_meta.get(FLAME_META_KEY, b"{}"))
+    widths = flame_columns(table.schema.field("flame_expression").type.list_size)
+    arrays = {name: fixed_size_numpy(table[name], (width,)) for name, width in widths.items()}
+    return FlameFrames(
+        metadata=meta,
+        expression=arrays["flame_expression"],
+        jaw_pose=arrays["flame_jaw_pose"],
+        eye_pose=arrays["flame_eye_pose"],
+        global_pose=arrays["flame_global_pose"],
+        camera=arrays["flame_camera"],
+        residual_mm=table["flame_residual_mm"].to_numpy(zero_copy_only=False).astype(np.float32),
+    )
+
+
 def read_frames(path: Path) -> ClipFrames:
     """Read a clip's frames Parquet file back into numpy arrays."""
-    table = pq.read_table(path)
+    with pq.ParquetFile(path) as parquet:
+        table = parquet.read()
+        file_meta = parquet.metadata.metadata or {}
     raw = (table.schema.metadata or {}).get(b"medtalk")
     if raw is None:
         raise ValueError(f"{path}: not a medtalk frames file (no 'medtalk' metadata)")
@@ -183,4 +276,5 @@ def read_frames(path: Path) -> ClipFrames:
         transform=fixed_size_numpy(table["transform"], (4, 4)),
         head_rotation_deg=fixed_size_numpy(table["head_rotation_deg"], (3,)),
         head_translation_cm=fixed_size_numpy(table["head_translation_cm"], (3,)),
+        flame=_read_flame(table, file_meta),
     )

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .base import FaceObservation
 from .pose import interpolate_transform
+
+if TYPE_CHECKING:
+    from .flame.fitter import FlameFrame
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class FrameSample:
     n_faces: int
     face_found: bool
     interpolated: bool = False
+    flame: FlameFrame | None = None  # filled by the flame backend (after the grid and the gap filler)
 
 
 def blend_faces(a: FaceObservation, b: FaceObservation, w: float) -> FaceObservation:

@@ -13,8 +13,11 @@ import numpy as np
 from .canonical_mesh import N_VERTICES, CanonicalMesh
 
 
-def similarity_align(points: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted Umeyama: (N, P, 3) point sets → each mapped by its best s·R·x + t onto ``target`` (P, 3)."""
+def similarity_transform(
+    points: np.ndarray, target: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted Umeyama: for each of N point sets (N, P, 3) the scale (N,), rotation (N, 3, 3) and
+    shift (N, 3) of its best ``s·R·x + t`` onto ``target`` (P, 3), float64."""
     w = (weights / weights.sum()).astype(np.float64)[None, :, None]
     x = points.astype(np.float64)
     mu_x = (w * x).sum(axis=1, keepdims=True)
@@ -28,7 +31,14 @@ def similarity_align(points: np.ndarray, target: np.ndarray, weights: np.ndarray
     rot = u @ (d[:, :, None] * vt)
     var_x = (w * xc**2).sum(axis=(1, 2))
     scale = (sig * d).sum(axis=1) / var_x
-    aligned = scale[:, None, None] * np.einsum("nij,npj->npi", rot, xc) + mu_y
+    shift = mu_y - scale[:, None] * np.einsum("nij,nj->ni", rot, mu_x[:, 0])
+    return scale, rot, shift
+
+
+def similarity_align(points: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each of the (N, P, 3) point sets mapped by its best s·R·x + t onto ``target`` (P, 3)."""
+    scale, rot, shift = similarity_transform(points, target, weights)
+    aligned = scale[:, None, None] * np.einsum("nij,npj->npi", rot, points.astype(np.float64)) + shift[:, None]
     return aligned.astype(np.float32)
 
 

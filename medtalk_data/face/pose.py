@@ -46,6 +46,17 @@ def _quat_from_matrix(r: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
+def rotation_vector(r: np.ndarray) -> np.ndarray:
+    """Axis-angle (3,) of a rotation matrix: the axis scaled by the angle in radians."""
+    q = _quat_from_matrix(r)
+    if q[0] < 0:
+        q = -q
+    sin_half = float(np.linalg.norm(q[1:]))
+    if sin_half < 1e-12:
+        return np.zeros(3)
+    return q[1:] / sin_half * (2.0 * np.arctan2(sin_half, q[0]))
+
+
 def _matrix_from_quat(q: np.ndarray) -> np.ndarray:
     w, x, y, z = q
     return np.array(

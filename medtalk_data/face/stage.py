@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClipError
 from ..io.media import DecodedFrame, MediaInfo, iter_frames
@@ -21,6 +21,9 @@ from .framerate import choose_grid_fps
 from .frames import FramesWriter
 from .grid import FrameSample, GapFiller, GridResampler
 from .tracking import FaceTracker
+
+if TYPE_CHECKING:
+    from .flame.fitter import ClipFlameFit, FlameSetup, FlameSummary
 
 
 class FrameObserver(Protocol):
@@ -83,6 +86,7 @@ class FaceSummary:
     fitter: str = ""
     fitter_version: str = ""
     model_path: str = ""
+    backends: list[str] = field(default_factory=lambda: ["mediapipe"])
 
 
 @dataclass
@@ -90,6 +94,7 @@ class FaceStageResult:
     video: VideoSummary
     face: FaceSummary
     warnings: list[str]
+    flame: FlameSummary | None = None
 
 
 def grid_fps_for(info: MediaInfo, settings: ExtractSettings) -> tuple[float, list[str]]:
@@ -107,11 +112,13 @@ def run_face_stage(
     out_path: Path,
     metadata: dict[str, Any],
     observers: Sequence[FrameObserver] = (),
+    flame: FlameSetup | None = None,
 ) -> FaceStageResult:
     """Write ``out_path`` (frames Parquet) and return the stage's summary for the status record.
 
     ``observers`` see every decoded frame inside the same loop (one decode for every stage that needs
-    pixels)."""
+    pixels); ``flame`` (the flame backend's loaded model) fits FLAME to the grid frames as they stream
+    past, a window at a time, before they are written."""
     fps, warnings = grid_fps_for(info, settings)
     fs = settings.face
     fitter = create_fitter(
@@ -131,7 +138,17 @@ def run_face_stage(
         "fitter": fitter.name,
         "fitter_version": fitter.version,
     }
-    writer = FramesWriter(out_path, meta, row_group_frames=settings.row_group_frames)
+    flame_fit = _flame_fit(flame)
+    writer = FramesWriter(
+        out_path,
+        meta,
+        row_group_frames=settings.row_group_frames,
+        flame_expression=flame.settings.n_expression if flame else 0,
+    )
+
+    def write(samples: list[FrameSample]) -> None:
+        writer.write(flame_fit.push(samples) if flame_fit is not None else samples)
+
     tracker = FaceTracker()
     grid = GridResampler(fps)
     gaps = GapFiller(round(fs.max_gap_s * fps))
@@ -153,6 +170,8 @@ def run_face_stage(
                 intervals.add(frame.time_s - prev_t)
             prev_t = frame.time_s
             height, width = frame.rgb.shape[:2]
+            if flame_fit is not None:
+                flame_fit.aspect = width / height
             ts_ms = max(round(frame.time_s * 1000), last_ms + 1)
             last_ms = ts_ms
             faces = fitter.detect(frame.rgb, ts_ms)
@@ -161,11 +180,14 @@ def run_face_stage(
                 observer.observe(frame, chosen)
             sample = FrameSample(frame.time_s, frame.index, frame.time_s, chosen, len(faces), chosen is not None)
             for s in grid.push(sample):
-                writer.write(gaps.push(s))
+                write(gaps.push(s))
             n_decoded += 1
         for s in grid.finish():
-            writer.write(gaps.push(s))
-        writer.write(gaps.finish())
+            write(gaps.push(s))
+        write(gaps.finish())
+        if flame_fit is not None:
+            writer.write(flame_fit.finish())
+            writer.set_flame_metadata(flame_fit.metadata())
         if n_decoded == 0:
             raise ClipError("no_frames", "video stream holds no decodable frames", "re-encode or remove the file")
         if writer.n_found == 0:
@@ -221,5 +243,30 @@ def run_face_stage(
         fitter=fitter.name,
         fitter_version=fitter.version,
         model_path=str(getattr(fitter, "model_path", "")),
+        backends=["mediapipe", "flame"] if flame_fit is not None else ["mediapipe"],
     )
-    return FaceStageResult(video, face, warnings)
+    flame_summary = flame_fit.summary() if flame_fit is not None else None
+    if flame_summary is not None and flame_summary.n_fitted:
+        warnings.extend(_flame_warnings(flame_summary))
+    return FaceStageResult(video, face, warnings, flame_summary)
+
+
+FLAME_RESIDUAL_WARN_MM = 5.0  # a median landmark error above this means the fit did not follow the face
+
+
+def _flame_fit(setup: FlameSetup | None) -> ClipFlameFit | None:
+    if setup is None:
+        return None
+    from .flame.fitter import ClipFlameFit
+
+    return ClipFlameFit(setup)
+
+
+def _flame_warnings(summary: FlameSummary) -> list[str]:
+    if summary.residual_mm_median > FLAME_RESIDUAL_WARN_MM:
+        return [
+            f"FLAME fit: median landmark error {summary.residual_mm_median:.1f} mm "
+            f"(p95 {summary.residual_mm_p95:.1f}); check that the model and embedding belong together, "
+            "or raise face.flame.iterations"
+        ]
+    return []

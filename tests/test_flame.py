@@ -1,0 +1,385 @@
+"""The flame backend on a synthetic morphable model in FLAME's file layout (tests/flame_standin.py):
+safe reading, the torch layer against independent rotations, recovery of known parameters from
+rendered landmarks, every missing/wrong-file case, and a real clip extracted with --face-backend flame.
+The real FLAME is exercised only where MEDTALK_FLAME_MODEL points at the user's file."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from medtalk_data.errors import MedtalkError
+from tests.flame_standin import make_standin, random_truth, render_landmarks
+
+torch = pytest.importorskip("torch")
+
+from medtalk_data.face.base import FaceObservation  # noqa: E402
+from medtalk_data.face.flame.embedding import load_embedding  # noqa: E402
+from medtalk_data.face.flame.fitter import ClipFlameFit, load_setup  # noqa: E402
+from medtalk_data.face.flame.layer import FlameLayer  # noqa: E402
+from medtalk_data.face.flame.model_file import load_flame_model  # noqa: E402
+from medtalk_data.face.flame.safe_pickle import load_restricted  # noqa: E402
+from medtalk_data.face.flame.settings import FlameSettings  # noqa: E402
+from medtalk_data.face.grid import FrameSample  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+S, E = 10, 10  # coefficients the synthetic clips use and the fits recover
+# the user's real FLAME files, read before the fixtures below hide them from every other test
+USER_FLAME = os.environ.get("MEDTALK_FLAME_MODEL"), os.environ.get("MEDTALK_FLAME_EMBEDDING")
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    return make_standin(tmp_path_factory.mktemp("flame"))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDTALK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MEDTALK_FLAME_MODEL", raising=False)
+    monkeypatch.delenv("MEDTALK_FLAME_EMBEDDING", raising=False)
+
+
+def _settings(standin, **kw) -> FlameSettings:
+    return FlameSettings(
+        model_path=str(standin.pkl), embedding_path=str(standin.embedding), n_shape=S, n_expression=E, **kw
+    )
+
+
+# --- reading the files ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_flame_pickle_with_chumpy_and_sparse_objects_is_read_without_chumpy(tmp_path, protocol):
+    si = make_standin(tmp_path / f"p{protocol}", protocol=protocol)
+    model = load_flame_model(si.pkl)
+    assert model.v_template.shape == (si.n_vertices, 3)
+    assert model.shapedirs.shape == (si.n_vertices, 3, 300) and model.expressiondirs.shape[2] == 100
+    assert model.j_regressor.shape == (5, si.n_vertices) and np.abs(model.j_regressor).sum() > 0
+    assert list(model.parents) == [-1, 0, 1, 1, 1]
+    assert model.version == "2020"  # generic_model.pkl
+    assert b"chumpy.ch" in si.pkl.read_bytes() and b"csc_matrix" in si.pkl.read_bytes()
+
+
+def test_converted_once_into_a_plain_npz_cache(standin, tmp_path, monkeypatch):
+    first = load_flame_model(standin.pkl)
+    cached = list((tmp_path / "cache" / "flame").glob("*.npz"))
+    assert len(cached) == 1
+    with np.load(cached[0], allow_pickle=False) as data:  # no pickle inside
+        assert data["shapedirs"].dtype == np.float32
+
+    def no_pickle(path):
+        raise AssertionError("the pickle was read again")
+
+    monkeypatch.setattr("medtalk_data.face.flame.model_file._read_pickle", no_pickle)
+    second = load_flame_model(standin.pkl)
+    np.testing.assert_array_equal(first.shapedirs, second.shapedirs)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_runs_code_is_refused_before_anything_runs(tmp_path):
+    marker = tmp_path / "ran"
+    _Exploit.marker = marker
+    bad = tmp_path / "generic_model.pkl"
+    bad.write_bytes(pickle.dumps({"v_template": np.zeros((3, 3)), "hook": _Exploit()}, protocol=2))
+    with pytest.raises(MedtalkError, match=r"refused global (posix|os|nt)\.system.*nothing in it is run"):
+        load_flame_model(bad)
+    assert not marker.exists()
+    bad.write_bytes(pickle.dumps(_Exploit(), protocol=0))
+    with pytest.raises(MedtalkError, match="refused global"):
+        load_restricted(bad, "FLAME model")
+    assert not marker.exists()
+
+
+def test_a_pickle_that_is_not_flame_names_what_is_missing(tmp_path):
+    other = tmp_path / "smpl.pkl"
+    other.write_bytes(pickle.dumps({"v_template": np.zeros((10, 3), np.float32), "f": np.zeros((1, 3))}))
+    with pytest.raises(MedtalkError, match=r"smpl.pkl: not a FLAME model \(no shapedirs, posedirs.*flame2023.pkl"):
+        load_flame_model(other)
+
+
+def test_missing_files_give_one_line_naming_option_variable_and_licence_page(standin, tmp_path):
+    for settings, needle in (
+        (FlameSettings(embedding_path=str(standin.embedding)), "--flame-model PATH or set $MEDTALK_FLAME_MODEL"),
+        (FlameSettings(model_path=str(tmp_path / "nope.pkl")), "nope.pkl: FLAME model file not found"),
+        (FlameSettings(model_path=str(standin.pkl)), "--flame-embedding PATH or set $MEDTALK_FLAME_EMBEDDING"),
+    ):
+        with pytest.raises(MedtalkError) as err:
+            load_setup(settings)
+        assert needle in str(err.value) and "flame.is.tue.mpg.de" in str(err.value)
+        assert "\n" not in str(err.value)
+
+
+def test_embedding_of_another_mesh_is_refused(standin, tmp_path):
+    model = load_flame_model(standin.pkl)
+    with np.load(standin.embedding) as emb:
+        good = {k: emb[k] for k in emb.files}
+    outside = tmp_path / "outside.npz"
+    np.savez(outside, **{**good, "lmk_face_idx": good["lmk_face_idx"] + len(model.faces)})
+    with pytest.raises(MedtalkError, match=r"outside.npz: embedding names triangle .* belongs to another mesh"):
+        load_embedding(outside, model)
+    # right sizes, wrong places: the triangles of another mesh's landmarks (here: shuffled)
+    shuffled = tmp_path / "shuffled.npz"
+    np.savez(shuffled, **{**good, "lmk_face_idx": np.random.default_rng(0).permutation(good["lmk_face_idx"])})
+    with pytest.raises(MedtalkError, match=r"shuffled.npz: the embedded landmarks do not form a face .* mm RMS"):
+        load_setup(FlameSettings(model_path=str(standin.pkl), embedding_path=str(shuffled), n_shape=S, n_expression=E))
+    assert load_setup(_settings(standin)).embedding_rms_mm < 5.0  # the matching pair
+
+
+# --- the layer -------------------------------------------------------------------------------------------
+
+
+def test_layer_blendshapes_and_skinning_match_independent_rotations(standin):
+    model = load_flame_model(standin.pkl)
+    layer = FlameLayer(model, S, E).double()
+    rng = np.random.default_rng(3)
+    shape, expr = rng.normal(size=S), rng.normal(size=(1, E))
+    zero_pose = torch.zeros(1, 15, dtype=torch.float64)
+    with torch.no_grad():
+        rest = layer(torch.tensor(shape), torch.tensor(expr), zero_pose)[0].numpy()
+    expected = model.v_template + model.shapedirs[:, :, :S] @ shape + model.expressiondirs[:, :, :E] @ expr[0]
+    np.testing.assert_allclose(rest, expected, atol=1e-6)
+
+    joints = model.j_regressor @ rest
+    for joint, moved in (
+        (0, np.ones(len(rest), bool)),
+        (2, model.weights[:, 2] > 0.999),
+        (3, model.weights[:, 3] > 0.999),
+    ):
+        angle = np.array([0.3, -0.2, 0.1])
+        pose = torch.zeros(1, 15, dtype=torch.float64)
+        pose[0, 3 * joint : 3 * joint + 3] = torch.tensor(angle)
+        with torch.no_grad():
+            posed = layer(torch.tensor(shape), torch.tensor(expr), pose)[0].numpy()
+        # pose correctives aside (they are small and depend only on non-root joints), fully weighted vertices turn
+        # rigidly about their joint; vertices that do not follow the joint stay put
+        feature = (Rotation.from_rotvec(angle).as_matrix() - np.eye(3)).reshape(-1) if joint else None
+        corrective = 0 if joint == 0 else model.posedirs[:, :, 9 * (joint - 1) : 9 * joint] @ feature
+        turned = Rotation.from_rotvec(angle).apply((rest + corrective) - joints[joint]) + joints[joint]
+        np.testing.assert_allclose(posed[moved], turned[moved], atol=1e-6)
+        if joint:
+            still = model.weights[:, joint] == 0
+            np.testing.assert_allclose(posed[still], (rest + corrective)[still], atol=1e-6)
+
+
+# --- fitting ---------------------------------------------------------------------------------------------
+
+
+def _samples(landmarks, missing=()):
+    return [
+        FrameSample(
+            i / 30,
+            i,
+            i / 30,
+            None if i in missing else FaceObservation(lm, np.zeros(52, np.float32), np.eye(4)),
+            0 if i in missing else 1,
+            i not in missing,
+        )
+        for i, lm in enumerate(landmarks)
+    ]
+
+
+def _fit(setup, samples, aspect):
+    fit = ClipFlameFit(setup, aspect=aspect)
+    out = []
+    for i in range(0, len(samples), 7):  # the face stage pushes a few frames at a time
+        out += fit.push(samples[i : i + 7])
+    return fit, out + fit.finish()
+
+
+@pytest.fixture(scope="module")
+def synthetic_clip(standin):
+    rng = np.random.default_rng(1)
+    truth = random_truth(rng, 90, S, E, max_yaw_deg=45)
+    aspect = 16 / 9
+    landmarks = render_landmarks(standin, truth, aspect, noise_mm=0.5, rng=rng)
+    return truth, landmarks, aspect
+
+
+def test_known_parameters_are_recovered_from_noisy_landmarks_with_head_turns_and_gaps(standin, synthetic_clip):
+    truth, landmarks, aspect = synthetic_clip
+    missing = {17, 18, 19, 44}
+    setup = load_setup(_settings(standin, window_frames=40))
+    fit, out = _fit(setup, _samples(landmarks, missing), aspect)
+    assert len(out) == len(landmarks) and [s.time_s for s in out] == sorted(s.time_s for s in out)
+    fitted = np.array([s.flame is not None for s in out])
+    assert not fitted[list(missing)].any() and fitted.sum() == len(out) - len(missing)
+    keep = np.flatnonzero(fitted)
+
+    def got(name):
+        return np.stack([out[i].flame.__getattribute__(name) for i in keep])
+
+    residual = np.array([out[i].flame.residual_mm for i in keep])
+    assert np.median(residual) < 1.5  # landmark noise is 0.5 mm per coordinate
+    rot_err = np.rad2deg(np.abs(got("global_pose") - truth.rotation[keep]))
+    assert rot_err.mean() < 1.5 and rot_err.max() < 8.0, rot_err.mean(0)
+    jaw = got("jaw_pose")[:, 0]
+    assert np.corrcoef(jaw, truth.jaw[keep, 0])[0, 1] > 0.9
+    assert np.rad2deg(np.abs(jaw - truth.jaw[keep, 0])).mean() < 1.5
+    expr = got("expression")
+    corr = [np.corrcoef(expr[:, i], truth.expression[keep, i])[0, 1] for i in range(E)]
+    assert np.mean(corr) > 0.85 and min(corr) > 0.6, np.round(corr, 2)
+    assert np.corrcoef(fit.identity, truth.shape)[0, 1] > 0.8
+    scale = got("camera")[:, 0]
+    np.testing.assert_allclose(scale, truth.scale[keep], rtol=0.05)
+    summary = fit.summary()
+    assert summary.n_fitted == len(keep) and summary.residual_mm_median == pytest.approx(np.median(residual))
+    assert fit.metadata()["shape"] == pytest.approx(list(fit.identity)) and fit.metadata()["version"] == "2020"
+
+
+def test_fit_is_deterministic(standin, synthetic_clip):
+    _truth, landmarks, aspect = synthetic_clip
+    setup = load_setup(_settings(standin, window_frames=30, iterations=20))
+    runs = [_fit(setup, _samples(landmarks[:45]), aspect)[1] for _ in range(2)]
+    for a, b in zip(*runs, strict=False):
+        np.testing.assert_array_equal(a.flame.expression, b.flame.expression)
+        np.testing.assert_array_equal(a.flame.global_pose, b.flame.global_pose)
+
+
+def test_unreliable_half_of_a_profile_view_stays_stable(standin, synthetic_clip):
+    """Landmarks of the far half of the face thrown off by 8 mm (as MediaPipe's guesses in profile are):
+    the robust loss and the priors keep the head pose and jaw close, and the residual says the fit is poor."""
+    truth, landmarks, aspect = synthetic_clip
+    rng = np.random.default_rng(5)
+    bad = landmarks[:40].copy()
+    far = bad[:, :, 0] * aspect < np.median(bad[:, :468, 0] * aspect, axis=1, keepdims=True)
+    shift = rng.normal(size=(*bad.shape[:2], 2)) * 0.008 * truth.scale[:40, None, None]
+    bad[..., :2] += np.where(far[..., None], shift * np.array([1 / aspect, 1.0]), 0.0)
+    setup = load_setup(_settings(standin, window_frames=40))
+    _, clean = _fit(setup, _samples(landmarks[:40]), aspect)
+    _, noisy = _fit(setup, _samples(bad), aspect)
+    rot = np.stack([s.flame.global_pose for s in noisy])
+    assert np.rad2deg(np.abs(rot - truth.rotation[:40])).mean() < 3.0
+    assert np.median([s.flame.residual_mm for s in noisy]) > 2 * np.median([s.flame.residual_mm for s in clean])
+
+
+# --- through extraction ----------------------------------------------------------------------------------
+
+
+def _real_clip():
+    folder = SHARED / "video"
+    clips = sorted(folder.glob("*.mp4")) if folder.is_dir() else []
+    if not clips:
+        pytest.skip(f"no real clips in {folder}")
+    return clips[0]
+
+
+@pytest.mark.slow
+def test_extract_with_the_flame_backend_writes_flame_columns_and_status(standin, tmp_path):
+    from click.testing import CliRunner
+
+    from medtalk_cli.data import cli
+    from medtalk_data.face.frames import read_frames
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "talk.mp4").symlink_to(_real_clip())
+    out = tmp_path / "out"
+    args = [
+        "extract",
+        str(videos),
+        "--out",
+        str(out),
+        "--stages",
+        "face",
+        "--no-progress",
+        "--face-backend",
+        "flame",
+        "--flame-model",
+        str(standin.pkl),
+        "--flame-embedding",
+        str(standin.embedding),
+        "--config",
+        str(_config(tmp_path)),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    clip = next((out / "clips").iterdir())
+    frames = read_frames(clip / "frames.parquet")
+    assert frames.flame is not None and frames.flame.expression.shape == (len(frames.time_s), E)
+    fitted = frames.flame.fitted
+    assert fitted.sum() == (frames.face_found | frames.interpolated).sum()
+    assert np.isnan(frames.flame.expression[~fitted]).all()
+    assert frames.flame.shape.shape == (S,) and frames.flame.metadata["version"] == "2020"
+    status = json.loads((clip / "status.json").read_text())
+    assert status["face"]["backends"] == ["mediapipe", "flame"]
+    flame = status["flame"]
+    # the stand-in's template is MediaPipe's own canonical face, so it follows a real face closely
+    assert flame["n_fitted"] == int(fitted.sum()) and 0 < flame["residual_mm_median"] < 4.0, flame
+    # a re-run with the same files skips the clip; without the backend it is redone (the outputs differ)
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and "1 skipped" in again.output
+    plain = CliRunner().invoke(cli, [*args[:7], "--config", str(_config(tmp_path))])
+    assert plain.exit_code == 0 and "1 done" in plain.output
+    assert read_frames(clip / "frames.parquet").flame is None
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "flame.yaml"
+    cfg.write_text(f"face:\n  flame:\n    n_shape: {S}\n    n_expression: {E}\n")
+    return cfg
+
+
+def test_extract_without_the_flame_model_stops_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from medtalk_cli.data import cli
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.mp4").write_bytes(b"not really a video")
+    result = CliRunner().invoke(cli, ["extract", str(videos), "--out", str(tmp_path / "o"), "--face-backend", "flame"])
+    assert result.exit_code == 2
+    assert "MEDTALK_FLAME_MODEL" in result.output and "flame.is.tue.mpg.de" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_real_flame_model_when_the_user_has_it(tmp_path):
+    model, embedding = USER_FLAME
+    if not model or not embedding:
+        pytest.skip("the real FLAME is not here: set MEDTALK_FLAME_MODEL and MEDTALK_FLAME_EMBEDDING to your files")
+    from click.testing import CliRunner
+
+    from medtalk_cli.data import cli
+    from medtalk_data.face.frames import read_frames
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "talk.mp4").symlink_to(_real_clip())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "extract",
+            str(videos),
+            "--out",
+            str(out),
+            "--stages",
+            "face",
+            "--no-progress",
+            "--face-backend",
+            "flame",
+            "--flame-model",
+            model,
+            "--flame-embedding",
+            embedding,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    clip = next((out / "clips").iterdir())
+    frames = read_frames(clip / "frames.parquet")
+    assert frames.flame is not None and frames.flame.expression.shape[1] == 50
+    status = json.loads((clip / "status.json").read_text())
+    assert status["flame"]["residual_mm_median"] < 3.0, status["flame"]
