@@ -319,6 +319,8 @@ def status(extracted_dir: Path, only_failed: bool, verify: bool) -> None:
         if only_failed and state == "done":
             continue
         ratio = f"face {s.face.face_found_ratio:.0%}" if s.face is not None else "no face data"
+        if s.flame is not None:
+            ratio += f"  FLAME {s.flame.residual_mm_median:.1f} mm"  # median landmark error of the fit
         detail = "; ".join(damage) + " (re-run extract to redo it)" if damage else s.error
         detail = detail or ", ".join(s.warnings[:2])
         click.echo(f"{state:7s} {s.clip_id}  {ratio}  {detail}")

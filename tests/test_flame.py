@@ -317,6 +317,8 @@ def test_extract_with_the_flame_backend_writes_flame_columns_and_status(standin,
     flame = status["flame"]
     # the stand-in's template is MediaPipe's own canonical face, so it follows a real face closely
     assert flame["n_fitted"] == int(fitted.sum()) and 0 < flame["residual_mm_median"] < 4.0, flame
+    shown = CliRunner().invoke(cli, ["status", str(out)])
+    assert f"FLAME {flame['residual_mm_median']:.1f} mm" in shown.output
     # a re-run with the same files skips the clip; without the backend it is redone (the outputs differ)
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and "1 skipped" in again.output
