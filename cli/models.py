@@ -615,6 +615,102 @@ def play(animation: Path, address: str, subject: str, loops: int) -> None:
     click.echo(f"sent {sent} packets")
 
 
+@cli.command("flame-mapping", context_settings=CONTEXT_SETTINGS)
+@click.argument("extracted", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Mapping file (.npz)."
+)
+@click.option("--heldout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.25,
+              help="Share of speakers held out to measure the maps (then refitted on all).")  # fmt: skip
+@click.option("--seed", type=int, default=0, help="Seed of the held-out speakers.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing mapping file.")
+def flame_mapping(extracted: tuple[Path, ...], out: Path, heldout: float, seed: int, overwrite: bool) -> None:
+    """Fit FLAME ↔ ARKit maps from extractions that hold both (``extract --face-backend flame``).
+
+    Ridge maps in both directions (ARKit blendshapes → FLAME expression + jaw, and back), measured on
+    held-out speakers (Pearson r and RMSE per channel, next to predicting the training mean), then
+    refitted on every clip and written to OUT for `medtalk-models convert`.
+
+    \b
+    Examples:
+      medtalk-models flame-mapping extracted/ --out flame_arkit.npz
+      medtalk-models flame-mapping mead/extracted hdtf/extracted --out flame_arkit.npz --heldout 0.2
+    """
+    import numpy as np
+
+    from medtalk_data.errors import MedtalkError
+    from medtalk_data.io.files import display_path
+    from medtalk_models.flame_mapping import fit_mapping, heldout_scores
+
+    if out.exists() and not overwrite:
+        raise SetupError(f"{display_path(out)} exists; pass --overwrite to replace it")
+    try:
+        mapping = fit_mapping(list(extracted), heldout_share=heldout, seed=seed)
+        mapping.save(out)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    meta = mapping.meta
+    click.echo(
+        f"{meta['clips']} clips, {meta['frames']} frames (FLAME {meta['version']}, {meta['n_expression']} expression "
+        f"coefficients); held out: {len(meta['heldout_speakers'])} speakers, {meta['heldout_frames']} frames"
+    )
+    for direction, score in heldout_scores(mapping).items():
+        names = mapping.flame_names if direction == "arkit_to_flame" else mapping.arkit_names
+        rmse, floor = float(np.mean(score.rmse)), float(np.mean(score.rmse_mean_pose))
+        worst = np.argsort(np.nan_to_num(score.r, nan=-1))[:3]
+        click.echo(
+            f"  {direction}: mean r {score.mean_r:.3f}, RMSE {rmse:.4f} (training mean: {floor:.4f}); "
+            f"weakest {', '.join(f'{names[i]} {score.r[i]:.2f}' for i in worst)}"
+        )
+    click.echo(f"mapping → {display_path(out)}")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("animation", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--to", "target", type=click.Choice(["arkit", "flame"]), required=True, help="Representation to write.")
+@click.option("--mapping", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
+              help="A mapping from `medtalk-models flame-mapping`.")  # fmt: skip
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Output file; the suffix picks the format (.flame.npz, .npz, .arkit.csv, .livelink.csv).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def convert(animation: Path, target: str, mapping: Path, out: Path, overwrite: bool) -> None:
+    """Convert an animation between ARKit blendshapes and FLAME expression + jaw.
+
+    ANIMATION is any curves file medtalk reads (npz, ARKit CSV, Live Link Face CSV) or a FLAME
+    ``.flame.npz`` (keys exp, jaw_pose; what EMOTE and DiffPoseTalk write).
+
+    \b
+    Examples:
+      medtalk-models convert out/speech.npz --to flame --mapping flame_arkit.npz --out speech.flame.npz
+      medtalk-models convert emote_result.flame.npz --to arkit --mapping flame_arkit.npz --out result.arkit.csv
+    """
+    from medtalk_data.errors import MedtalkError
+    from medtalk_data.io.files import display_path
+    from medtalk_models.export.curves import rig_kind
+    from medtalk_models.export.formats import FORMATS, format_of, read_any
+    from medtalk_models.flame_mapping import FlameArkitMapping
+
+    if out.exists() and not overwrite:
+        raise SetupError(f"{display_path(out)} exists; pass --overwrite to replace it")
+    try:
+        fmt = FORMATS[format_of(out)] if not out.name.lower().endswith(".csv") else None
+        if fmt is None:  # a CSV to be: by its suffix, not by a header it does not have yet
+            fmt = FORMATS["livelink" if out.name.lower().endswith(".livelink.csv") else "csv"]
+        converted = FlameArkitMapping.load(mapping).convert(read_any(animation), target)
+        if rig_kind(converted.names) not in fmt.rigs:
+            raise MedtalkError(f"{display_path(out)}: {fmt.name} files do not hold {target} curves; use .npz or "
+                               f"{'.flame.npz' if target == 'flame' else '.arkit.csv'}")  # fmt: skip
+        fmt.write(out, converted)
+    except MedtalkError as err:
+        raise SetupError(str(err)) from err
+    click.echo(f"{converted.n_frames} frames at {converted.fps:g} fps → {display_path(out)} ({target})")
+
+
 def main() -> None:
     cli(prog_name="medtalk-models")
 

@@ -87,3 +87,17 @@ def _channel_groups(names: tuple[str, ...]) -> tuple[str, dict[str, tuple[str, .
     else:
         return "custom", {**{g: () for g in ARKIT_GROUPS}, "intensity": names}
     return family, {group: tuple(n for n in names if re.search(rx, n)) for group, rx in patterns.items()}
+
+
+FLAME_JAW = ("jaw_x", "jaw_y", "jaw_z")  # FLAME's jaw rotation, axis-angle (rad)
+
+
+def flame_channels(n_expression: int) -> tuple[str, ...]:
+    """FLAME as a rig of curves: the expression coefficients ``exp_000``… then the jaw rotation."""
+    return (*(f"exp_{i:03d}" for i in range(n_expression)), *FLAME_JAW)
+
+
+def is_flame(names: Sequence[str]) -> bool:
+    """Curves named like :func:`flame_channels` (any number of expression coefficients)."""
+    names = list(names)
+    return len(names) > len(FLAME_JAW) and tuple(names) == flame_channels(len(names) - len(FLAME_JAW))

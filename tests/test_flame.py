@@ -385,3 +385,114 @@ def test_real_flame_model_when_the_user_has_it(tmp_path):
     assert frames.flame is not None and frames.flame.expression.shape[1] == 50
     status = json.loads((clip / "status.json").read_text())
     assert status["flame"]["residual_mm_median"] < 3.0, status["flame"]
+
+
+# --- FLAME ↔ ARKit -----------------------------------------------------------------------------------------
+
+
+def test_mapping_recovers_a_known_linear_relation_on_held_out_speakers():
+    from medtalk_models.flame_mapping import ARKIT_NAMES, ClipPair, _fit, _score, _split
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(len(ARKIT_NAMES), 13)) * 0.5
+    pairs = []
+    for k in range(6):
+        arkit = rng.uniform(0, 1, size=(120, len(ARKIT_NAMES)))
+        flame = arkit @ w + 0.01 * rng.normal(size=(120, 13))
+        valid = np.ones(120, bool)
+        valid[:5] = False  # frames without a face are left out of fit and score
+        flame[:5] = 1e6
+        pairs.append(ClipPair(f"c{k}", f"s{k % 3}", arkit.astype(np.float32), flame.astype(np.float32), valid))
+    train, test = _split(pairs, 0.34, seed=0)
+    assert {p.speaker for p in train}.isdisjoint({p.speaker for p in test}) and test
+    score = _score(_fit(train, True), train, test, True)
+    assert score.mean_r > 0.99 and np.mean(score.rmse) < 0.1 * np.mean(score.rmse_mean_pose)
+
+
+@pytest.fixture(scope="module")
+def flame_extraction(standin, tmp_path_factory):
+    """Two real MEAD speakers (W009, W011) extracted with the flame backend (the stand-in model)."""
+    from medtalk_data.extract.batch import extract_videos
+    from medtalk_data.settings import ExtractSettings
+
+    folder = SHARED / "video_noaudio"
+    names = ["mead_W009_front_happy_level3_001.mp4", "mead_W011_front_happy_level3_001.mp4",
+             "mead_W009_front_surprised_level3_001.mp4"]  # fmt: skip
+    if not all((folder / n).is_file() for n in names):
+        pytest.skip(f"MEAD clips missing in {folder}")
+    root = tmp_path_factory.mktemp("flame_extract")
+    (root / "videos").mkdir()
+    for n in names:
+        (root / "videos" / n).symlink_to(folder / n)
+    settings = ExtractSettings(stages=["face"], recipe="mead")
+    settings.face.backends = ["mediapipe", "flame"]
+    settings.face.flame.model_path, settings.face.flame.embedding_path = str(standin.pkl), str(standin.embedding)
+    settings.face.flame.n_shape, settings.face.flame.n_expression = S, E
+    report = extract_videos(root / "videos", root / "out", settings=settings, workers=1, progress=False)
+    assert len(report.done) == 3, report.failed
+    return root / "out"
+
+
+@pytest.mark.slow
+def test_flame_mapping_and_convert_both_ways_on_real_extractions(flame_extraction, tmp_path):
+    from click.testing import CliRunner
+
+    from medtalk_cli.models import cli
+    from medtalk_data.face.frames import read_frames
+    from medtalk_models.export.curves import Curves
+    from medtalk_models.export.formats import read_any
+    from medtalk_models.export.npz import write_npz
+    from medtalk_models.flame_mapping import FlameArkitMapping
+
+    mapping = tmp_path / "map.npz"
+    result = CliRunner().invoke(cli, ["flame-mapping", str(flame_extraction), "--out", str(mapping)])
+    assert result.exit_code == 0, result.output
+    assert "held out: 1 speakers" in result.output and "arkit_to_flame: mean r" in result.output
+    loaded = FlameArkitMapping.load(mapping)
+    assert loaded.meta["clips"] == 3 and loaded.meta["n_expression"] == E
+    assert len(loaded.flame_names) == E + 3 and len(loaded.arkit_names) == 51
+    again = CliRunner().invoke(cli, ["flame-mapping", str(flame_extraction), "--out", str(mapping)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+
+    clip = sorted((flame_extraction / "clips").iterdir())[0]
+    frames = read_frames(clip / "frames.parquet")
+    arkit = Curves(frames.blendshapes, frames.blendshape_names, frames.fps)
+    source = write_npz(tmp_path / "speech.npz", arkit)
+    to_flame = CliRunner().invoke(cli, ["convert", str(source), "--to", "flame", "--mapping", str(mapping),
+                                        "--out", str(tmp_path / "speech.flame.npz")])  # fmt: skip
+    assert to_flame.exit_code == 0, to_flame.output
+    with np.load(tmp_path / "speech.flame.npz", allow_pickle=False) as data:
+        assert data["exp"].shape == (len(frames.time_s), E) and data["jaw_pose"].shape == (len(frames.time_s), 3)
+        assert data["global_pose"].shape == (len(frames.time_s), 3) and data["shape"].shape == (100,)
+        assert float(data["fps"]) == pytest.approx(frames.fps)
+    # the converted FLAME follows the clip's own FLAME fit (it was among the clips the map was fitted on)
+    flame = read_any(tmp_path / "speech.flame.npz")
+    own = np.concatenate([frames.flame.expression, frames.flame.jaw_pose], axis=1)
+    r = [np.corrcoef(flame.values[:, c], own[:, c])[0, 1] for c in range(E)]
+    assert np.nanmean(r) > 0.5, np.round(r, 2)
+    back = CliRunner().invoke(cli, ["convert", str(tmp_path / "speech.flame.npz"), "--to", "arkit", "--mapping",
+                                    str(mapping), "--out", str(tmp_path / "back.arkit.csv")])  # fmt: skip
+    assert back.exit_code == 0, back.output
+    curves = read_any(tmp_path / "back.arkit.csv")
+    assert "jawOpen" in curves.names and curves.n_frames == len(frames.time_s)
+    assert ((curves.values >= 0) & (curves.values <= 1)).all()
+    # bad input: curves of the wrong representation, a file that is not a mapping, a wrong output format
+    wrong = CliRunner().invoke(cli, ["convert", str(tmp_path / "speech.flame.npz"), "--to", "flame", "--mapping",
+                                     str(mapping), "--out", str(tmp_path / "x.flame.npz")])  # fmt: skip
+    assert wrong.exit_code == 2 and "not ARKit curves of this mapping" in wrong.output
+    not_map = CliRunner().invoke(cli, ["convert", str(source), "--to", "flame", "--mapping", str(source),
+                                       "--out", str(tmp_path / "y.flame.npz")])  # fmt: skip
+    assert not_map.exit_code == 2 and "not a FLAME ↔ ARKit mapping" in not_map.output
+    csv = CliRunner().invoke(cli, ["convert", str(source), "--to", "flame", "--mapping", str(mapping),
+                                   "--out", str(tmp_path / "z.arkit.csv")])  # fmt: skip
+    assert csv.exit_code == 2 and "do not hold flame curves" in csv.output
+
+
+def test_flame_mapping_without_flame_fits_says_how_to_get_them(tmp_path):
+    from click.testing import CliRunner
+
+    from medtalk_cli.models import cli
+
+    (tmp_path / "clips").mkdir()
+    result = CliRunner().invoke(cli, ["flame-mapping", str(tmp_path), "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 2 and "--face-backend flame" in result.output

@@ -21,7 +21,7 @@ from medtalk_data.errors import MedtalkError
 from medtalk_data.io.media import STANDARD_RATES
 from medtalk_data.resample import frame_times, interpolate_rows
 from medtalk_data.rigfile import METAHUMAN_CHANNELS
-from medtalk_data.rigs import ARKIT52, MEDIAPIPE_BLENDSHAPES
+from medtalk_data.rigs import ARKIT52, MEDIAPIPE_BLENDSHAPES, is_flame
 
 from ..rig import unique_names as rig_unique_names
 
@@ -141,7 +141,9 @@ def arkit_export_names(names: Sequence[str]) -> list[str]:
 
 
 def rig_kind(names: Sequence[str]) -> str:
-    """``"arkit"``, ``"metahuman174"`` or ``"custom"``: which export formats a set of curves fits."""
+    """``"arkit"``, ``"metahuman174"``, ``"flame"`` or ``"custom"``: which export formats a set of curves fits."""
+    if is_flame(names):
+        return "flame"
     if is_metahuman174(names):
         return "metahuman174"
     if is_arkit_like(names):

@@ -16,6 +16,7 @@ from medtalk_data.io.files import display_path
 
 from .arkit_csv import TIME_COLUMN, read_arkit_csv, write_arkit_csv
 from .curves import Curves, rig_kind
+from .flame_npz import read_flame_npz, write_flame_npz
 from .livelink_csv import read_livelink_csv, write_livelink_csv
 from .medtalk_txt import read_medtalk_txt, write_medtalk_txt
 from .npz import read_npz, write_npz
@@ -38,8 +39,10 @@ FORMATS: dict[str, Format] = {
                   "time_s + one column per ARKit name (Apple order), 6 decimals"),
     "livelink": Format("livelink", ".livelink.csv", write_livelink_csv, read_livelink_csv, ("arkit",),
                        "Epic's Live Link Face app CSV (Timecode, BlendShapeCount, 61 columns)"),
-    "npz": Format("npz", ".npz", write_npz, read_npz, ("arkit", "metahuman174", "custom"),
+    "npz": Format("npz", ".npz", write_npz, read_npz, ("arkit", "metahuman174", "flame", "custom"),
                   "curves + names + fps, lossless, any rig"),
+    "flame": Format("flame", ".flame.npz", write_flame_npz, read_flame_npz, ("flame",),
+                    "FLAME parameters with the keys EMOTE/DiffPoseTalk read: exp, jaw_pose, global_pose, shape, fps"),
     "txt": Format("txt", ".txt", write_medtalk_txt, read_medtalk_txt, ("metahuman174",),
                   "MEDTalk/EmoFace rig file: 174 comma-separated values per 60 fps frame"),
 }  # fmt: skip
