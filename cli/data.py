@@ -408,9 +408,10 @@ def _print_stats(stats: dict) -> None:
 @click.option("--landmarks", is_flag=True, help="Also store the 478×3 landmarks per frame (large).")
 @click.option(
     "--rig",
-    type=click.Choice(["mediapipe52", "metahuman174"]),
+    type=click.Choice(["mediapipe52", "metahuman174", "flame"]),
     default="mediapipe52",
-    help="Curves: MediaPipe's 52 blendshapes, or the dataset's 174-channel MetaHuman rig files.",
+    help="Curves: MediaPipe's 52 blendshapes, the dataset's 174-channel MetaHuman rig files, or FLAME expression "
+    "+ jaw (clips extracted with --face-backend flame).",
 )
 @click.option(
     "--include-renders", is_flag=True, help="Keep clips a recipe marks as rendered faces (excluded by default)."
@@ -460,6 +461,7 @@ def build_manifest_cmd(
       medtalk-data build-manifest extracted/ more_extracted/ --out manifests/all --val 0.1 --test 0.1
       medtalk-data build-manifest extracted/ --require-audio --overwrite
       medtalk-data build-manifest emoface_extracted/ --rig metahuman174   # MEDTalk's 174-channel rig
+      medtalk-data build-manifest extracted/ --rig flame   # FLAME expression + jaw (extract --face-backend flame)
       medtalk-data build-manifest extracted/ --audio link   # hard links: no second copy on the same disk
     """
     from medtalk_data.errors import MedtalkError

@@ -69,17 +69,33 @@ METAHUMAN_GROUPS: dict[str, str] = {
 
 
 def channel_groups(names: Sequence[str]) -> tuple[str, dict[str, tuple[str, ...]]]:
-    """The rig family of ``names`` ("metahuman", "arkit" or "custom") and its named channel groups.
+    """The rig family of ``names`` ("metahuman", "arkit", "flame" or "custom") and its named channel groups.
 
     The one definition that the manifest (its reference frames) and the models (regions, Int(x))
-    share. A custom rig (e.g. unnamed ``ctrl_000`` columns) has no regions and intensity over every channel.
+    share; a FLAME rig ("flame") has the jaw and the mouth but no upper-face channels. A custom rig (e.g. unnamed ``ctrl_000`` columns) has no regions and intensity over every channel.
     """
     family, groups = _channel_groups(tuple(names))
     return family, dict(groups)
 
 
+# FLAME as curves (expression coefficients + jaw rotation): the coefficients are global (PCA over the whole
+# face), so only the jaw is a region of its own; the mouth is everything that moves the lips (all of it), and
+# there is no upper-face subset of channels (regions on FLAME's mesh need the user's FLAME model).
+FLAME_GROUPS: dict[str, str] = {
+    "mouth": r"^(exp_|jaw_)",
+    "jaw": r"^jaw_",
+    "brows": r"$^",
+    "eyes": r"$^",
+    "upper": r"$^",
+    "emotion": r"^exp_",
+    "intensity": r"^exp_",
+}
+
+
 @lru_cache(maxsize=16)
 def _channel_groups(names: tuple[str, ...]) -> tuple[str, dict[str, tuple[str, ...]]]:
+    if is_flame(names):
+        return "flame", {group: tuple(n for n in names if re.search(rx, n)) for group, rx in FLAME_GROUPS.items()}
     if any(n.startswith("CTRL_") for n in names):
         family, patterns = "metahuman", METAHUMAN_GROUPS
     elif sum(n in MEDIAPIPE_BLENDSHAPES for n in names) >= len(names) // 2 and names:

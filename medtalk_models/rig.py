@@ -15,7 +15,7 @@ from medtalk_data.rigs import channel_groups
 
 RIG_SPEC_VERSION = 1
 
-KNOWN_RIGS = ("mediapipe52", "arkit52", "metahuman174")
+KNOWN_RIGS = ("mediapipe52", "arkit52", "metahuman174", "flame")
 
 
 @dataclass(frozen=True)

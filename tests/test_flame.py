@@ -411,25 +411,29 @@ def test_mapping_recovers_a_known_linear_relation_on_held_out_speakers():
 
 @pytest.fixture(scope="module")
 def flame_extraction(standin, tmp_path_factory):
-    """Two real MEAD speakers (W009, W011) extracted with the flame backend (the stand-in model)."""
+    """Real clips extracted with the flame backend (the stand-in model): two talking clips with audio and two
+    MEAD speakers (W009, W011, video only), face and audio stages."""
     from medtalk_data.extract.batch import extract_videos
     from medtalk_data.settings import ExtractSettings
+    from medtalk_pipelines import labels_for_path
 
-    folder = SHARED / "video_noaudio"
-    names = ["mead_W009_front_happy_level3_001.mp4", "mead_W011_front_happy_level3_001.mp4",
-             "mead_W009_front_surprised_level3_001.mp4"]  # fmt: skip
-    if not all((folder / n).is_file() for n in names):
-        pytest.skip(f"MEAD clips missing in {folder}")
+    sources = ["video/pcavs_input_00002.mp4", "video/pcavs_input_00010.mp4",
+               "video_noaudio/mead_W009_front_happy_level3_001.mp4",
+               "video_noaudio/mead_W011_front_angry_level3_001.mp4"]  # fmt: skip
+    if not all((SHARED / s).is_file() for s in sources):
+        pytest.skip(f"real clips missing in {SHARED}")
     root = tmp_path_factory.mktemp("flame_extract")
     (root / "videos").mkdir()
-    for n in names:
-        (root / "videos" / n).symlink_to(folder / n)
-    settings = ExtractSettings(stages=["face"], recipe="mead")
+    for s in sources:
+        (root / "videos" / Path(s).name).symlink_to(SHARED / s)
+    settings = ExtractSettings(stages=["face", "audio"])
     settings.face.backends = ["mediapipe", "flame"]
     settings.face.flame.model_path, settings.face.flame.embedding_path = str(standin.pkl), str(standin.embedding)
     settings.face.flame.n_shape, settings.face.flame.n_expression = S, E
-    report = extract_videos(root / "videos", root / "out", settings=settings, workers=1, progress=False)
-    assert len(report.done) == 3, report.failed
+    labels = labels_for_path("auto", root=root / "videos")
+    report = extract_videos(root / "videos", root / "out", settings=settings, workers=2, progress=False,
+                            labels_for=lambda clip: labels(clip.relpath))  # fmt: skip
+    assert len(report.done) == 4, report.failed
     return root / "out"
 
 
@@ -449,12 +453,12 @@ def test_flame_mapping_and_convert_both_ways_on_real_extractions(flame_extractio
     assert result.exit_code == 0, result.output
     assert "held out: 1 speakers" in result.output and "arkit_to_flame: mean r" in result.output
     loaded = FlameArkitMapping.load(mapping)
-    assert loaded.meta["clips"] == 3 and loaded.meta["n_expression"] == E
+    assert loaded.meta["clips"] == 4 and loaded.meta["n_expression"] == E
     assert len(loaded.flame_names) == E + 3 and len(loaded.arkit_names) == 51
     again = CliRunner().invoke(cli, ["flame-mapping", str(flame_extraction), "--out", str(mapping)])
     assert again.exit_code == 2 and "--overwrite" in again.output
 
-    clip = sorted((flame_extraction / "clips").iterdir())[0]
+    clip = flame_extraction / "clips" / "mead_W009_front_happy_level3_001"
     frames = read_frames(clip / "frames.parquet")
     arkit = Curves(frames.blendshapes, frames.blendshape_names, frames.fps)
     source = write_npz(tmp_path / "speech.npz", arkit)
@@ -495,4 +499,54 @@ def test_flame_mapping_without_flame_fits_says_how_to_get_them(tmp_path):
 
     (tmp_path / "clips").mkdir()
     result = CliRunner().invoke(cli, ["flame-mapping", str(tmp_path), "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 2 and "--face-backend flame" in result.output
+
+
+@pytest.mark.slow
+def test_a_flame_rig_manifest_trains_animates_and_evaluates(flame_extraction, tmp_path):
+    from click.testing import CliRunner
+
+    from medtalk_cli.data import cli as data_cli
+    from medtalk_cli.models import cli as models_cli
+
+    manifest = tmp_path / "manifest"
+    built = CliRunner().invoke(data_cli, ["build-manifest", str(flame_extraction), "--out", str(manifest), "--rig",
+                                          "flame", "--val", "0", "--test", "0"])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    meta = json.loads((manifest / "manifest.json").read_text())
+    assert meta["rig"] == "flame" and meta["channel_names"] == [f"exp_{i:03d}" for i in range(E)] + [
+        "jaw_x",
+        "jaw_y",
+        "jaw_z",
+    ]
+    assert meta["flame"]["n_expression"] == E and meta["flame"]["version"] == "2020" and meta["flame"]["model_sha256"]
+    config = tmp_path / "train.yaml"
+    config.write_text("stages:\n  disentangle:\n    epochs_per_phase: 1\n  audio_content:\n    epochs: 2\n"
+                      "  intensity:\n    epochs: 1\n  emotion_control:\n    epochs: 1\n")  # fmt: skip
+    run = tmp_path / "run"
+    trained = CliRunner().invoke(models_cli, ["train", "--manifest", str(manifest), "--out", str(run), "--config",
+                                              str(config)])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    speech = SHARED / "video" / "pcavs_input_00098.mp4"
+    out = tmp_path / "anim"
+    animated = CliRunner().invoke(models_cli, ["animate", "--checkpoint", str(run), "--audio", str(speech), "--emotion",
+                                               "happy", "--out", str(out), "--format", "npz,flame"])  # fmt: skip
+    assert animated.exit_code == 0, animated.output
+    with np.load(out / "pcavs_input_00098.flame.npz", allow_pickle=False) as data:
+        assert data["exp"].shape[1] == E and data["jaw_pose"].shape == (len(data["exp"]), 3)
+        assert np.isfinite(data["exp"]).all() and data["exp"].std(axis=0).max() > 0
+    evaluated = CliRunner().invoke(models_cli, ["evaluate", "--checkpoint", str(run), "--manifest", str(manifest),
+                                                "--split", "all", "--json", str(tmp_path / "e.json")])  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    scores = json.loads((tmp_path / "e.json").read_text())
+    assert "model" in json.dumps(scores) and "ridge" in json.dumps(scores)
+
+
+def test_build_manifest_rig_flame_without_flame_fits_says_how_to_get_them(training_extraction, tmp_path):
+    from click.testing import CliRunner
+
+    from medtalk_cli.data import cli
+
+    result = CliRunner().invoke(cli, ["build-manifest", str(training_extraction), "--out", str(tmp_path / "m"),
+                                      "--rig", "flame"])  # fmt: skip
     assert result.exit_code == 2 and "--face-backend flame" in result.output

@@ -42,7 +42,7 @@ from ..io.arrow import fixed_size_list, fixed_size_numpy
 from ..io.files import copy_hashed, display_path, swap_into_place
 from ..io.media import decode_at
 from ..rigfile import METAHUMAN174, METAHUMAN_FPS, read_rig_names, read_rig_txt
-from ..rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS, channel_groups
+from ..rigs import MEDIAPIPE_BLENDSHAPES, N_LANDMARKS, channel_groups, flame_channels
 from ..words.types import WordsDoc, read_words_json
 from .schema import (
     AUDIO_DIR,
@@ -61,7 +61,9 @@ from .splits import assign_splits
 log = logging.getLogger(__name__)
 
 MEDIAPIPE52 = "mediapipe52"
-RIGS = (MEDIAPIPE52, METAHUMAN174)
+FLAME = "flame"  # FLAME expression + jaw from the flame backend (extract --face-backend flame)
+RIGS = (MEDIAPIPE52, METAHUMAN174, FLAME)
+FROM_FRAMES = (MEDIAPIPE52, FLAME)  # rigs whose curves come from frames.parquet (a face must have been found)
 AUDIO_MODES = ("copy", "link", "none")
 REFERENCE_MAX_PX = 512  # longest side of a stored reference image
 
@@ -75,7 +77,7 @@ class BuildOptions:
     min_face_ratio: float = 0.5  # video clips below this are excluded as "no face"
     require_audio: bool = False
     landmarks: bool = False  # also store the 478×3 landmarks per frame (large)
-    rig: str = MEDIAPIPE52  # curves: MediaPipe's 52 blendshapes, or a dataset's 174-channel MetaHuman rig file
+    rig: str = MEDIAPIPE52  # curves: MediaPipe's 52 blendshapes, FLAME (expression + jaw), or a 174-channel rig file
     include_renders: bool = False  # keep clips a recipe marks as renders (e.g. EmoFace's MetaHuman videos)
     audio: str = "copy"  # the clips' 16 kHz wavs inside the manifest (audio/): copy, link (hard link) or none
     reference_images: bool = True  # each video clip's most intense frame as a JPEG (references/), for image encoders
@@ -176,8 +178,10 @@ def _exclusion(status: ClipStatus, opts: BuildOptions) -> str | None:
     has_face = status.has("frames") and face.face_found_ratio >= opts.min_face_ratio
     if status.kind == "video" and not has_face and not has_audio:
         return f"no face (found in {face.face_found_ratio:.0%} of frames) and no audio"
-    if opts.rig == MEDIAPIPE52 and status.kind == "video" and status.has("frames") and not has_face:
+    if opts.rig in FROM_FRAMES and status.kind == "video" and status.has("frames") and not has_face:
         return f"no face: found in {face.face_found_ratio:.0%} of frames (< {opts.min_face_ratio:.0%})"
+    if opts.rig == FLAME and status.kind == "video" and status.flame is None:
+        return "no FLAME fit: --rig flame needs clips extracted with `medtalk-data extract --face-backend flame`"
     if opts.rig == METAHUMAN174 and not status.labels.rig_curves_path:
         return "no rig curves: --rig metahuman174 needs the dataset's 174-channel rig file beside the clip"
     if opts.require_audio and not has_audio:
@@ -185,6 +189,32 @@ def _exclusion(status: ClipStatus, opts: BuildOptions) -> str | None:
     duration = face.duration_s or (status.audio.duration_s if status.audio is not None else 0.0)
     if duration < opts.min_duration_s:
         return f"too short: {duration:.2f} s < {opts.min_duration_s:g} s"
+    return None
+
+
+def _flame_facts(included: list[tuple[Path, ClipStatus]]) -> dict[str, Any]:
+    """The FLAME model behind a --rig flame manifest's curves (version, sizes, model sha256)."""
+    fits = [s.flame for _d, s in included if s.flame is not None]
+    first = fits[0] if fits else None
+    return {
+        "version": first.version if first else "",
+        "n_shape": first.n_shape if first else 0,
+        "n_expression": first.n_expression if first else 0,
+        "model_sha256": first.model_sha256 if first else "",
+        "channels": "exp_000… (expression coefficients), then jaw_x/y/z (jaw rotation, axis-angle, rad)",
+    }
+
+
+def _flame_mismatch(status: ClipStatus, included: list[tuple[Path, ClipStatus]]) -> str | None:
+    """Curves of one manifest must come from one FLAME model and size: the first clip's."""
+    first = next((s.flame for _d, s in included if s.flame is not None), None)
+    if status.flame is None or first is None:
+        return None
+    if (status.flame.model_sha256, status.flame.n_expression) != (first.model_sha256, first.n_expression):
+        return (
+            f"fitted with another FLAME model or size ({status.flame.n_expression} expression coefficients, "
+            f"model {status.flame.model_sha256[:12]}) than the manifest's first clip; extract it again with that model"
+        )
     return None
 
 
@@ -262,6 +292,11 @@ def _read_clip(status: ClipStatus, clip_path: Path, rig: str) -> _ClipData:
         if frames is None:
             return _ClipData(None, [], None, None, words)
         return _ClipData(frames.blendshapes, frames.blendshape_names, frames.fps, frames, words)
+    if rig == FLAME:
+        if frames is None or frames.flame is None:
+            return _ClipData(None, [], None, frames, words)
+        curves = np.concatenate([frames.flame.expression, frames.flame.jaw_pose], axis=1)
+        return _ClipData(curves, list(flame_channels(frames.flame.expression.shape[1])), frames.fps, frames, words)
     labels = status.labels
     rig_file = Path(labels.rig_curves_path or "")
     with _reading(rig_file):
@@ -318,7 +353,7 @@ def _blendshapes_on_grid(frames: ClipFrames | None, n: int, fps: float) -> np.nd
 def _usable_frames(curves: np.ndarray, frames: ClipFrames | None, rig: str) -> np.ndarray:
     """Frames whose curves are real values: a face fitted or interpolated (captured rig files: every finite row)."""
     usable = np.isfinite(curves).all(axis=1)
-    if rig == MEDIAPIPE52 and frames is not None:
+    if rig in FROM_FRAMES and frames is not None:
         m = min(len(curves), len(frames.face_found))
         face = np.zeros(len(curves), dtype=bool)
         face[:m] = frames.face_found[:m] | frames.interpolated[:m]
@@ -441,6 +476,8 @@ def build_manifest(
             )
         if reason is None and sha and sha in seen_sources:
             reason = f"duplicate of clip {seen_sources[sha]} (same sha256)"
+        if reason is None and opts.rig == FLAME:
+            reason = _flame_mismatch(status, included)
         if reason is not None:
             report.excluded.append(_excluded(status, directory, reason))
             continue
@@ -550,6 +587,7 @@ def build_manifest(
             "channel_names": channel_names or [],
             "expression_names": list(EXPRESSION_NAMES),
             "blendshape_names": list(MEDIAPIPE_BLENDSHAPES) if opts.rig != MEDIAPIPE52 else [],
+            "flame": _flame_facts(included) if opts.rig == FLAME else None,
             "sources": [str(Path(d).resolve()) for d in extracted_dirs],
             "warnings": report.warnings,
         }
