@@ -72,7 +72,8 @@ def channel_groups(names: Sequence[str]) -> tuple[str, dict[str, tuple[str, ...]
     """The rig family of ``names`` ("metahuman", "arkit", "flame" or "custom") and its named channel groups.
 
     The one definition that the manifest (its reference frames) and the models (regions, Int(x))
-    share; a FLAME rig ("flame") has the jaw and the mouth but no upper-face channels. A custom rig (e.g. unnamed ``ctrl_000`` columns) has no regions and intensity over every channel.
+    share; a FLAME rig ("flame") has the jaw and the mouth but no upper-face channels. A custom rig
+    (e.g. unnamed ``ctrl_000`` columns) has no regions and intensity over every channel.
     """
     family, groups = _channel_groups(tuple(names))
     return family, dict(groups)
