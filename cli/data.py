@@ -87,7 +87,8 @@ def cli(verbose: int, quiet: bool) -> None:
     "face_backends",
     default=None,
     help="Comma-separated face backends: mediapipe (always: it finds and tracks the face), flame (FLAME fitted "
-    "to the landmarks; needs --flame-model and --flame-embedding) [default: mediapipe].",
+    "to the landmarks; needs --flame-model and --flame-embedding), deca (DECA's encoder on the face crops; needs "
+    "--deca-model) [default: mediapipe].",
 )
 @click.option(
     "--flame-model",
@@ -105,6 +106,13 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option(
     "--flame-device", type=click.Choice(["cpu", "cuda"]), default=None, help="Where FLAME is fitted [default: cpu]."
 )
+@click.option(
+    "--deca-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Your DECA deca_model.tar, from deca.is.tue.mpg.de (else $MEDTALK_DECA_MODEL).",
+)
+@click.option("--deca-device", type=click.Choice(["cpu", "cuda"]), default=None, help="Where DECA runs [default: cpu].")
 @click.option(
     "-c",
     "--config",
@@ -150,6 +158,8 @@ def extract(
     flame_model: Path | None,
     flame_embedding: Path | None,
     flame_device: str | None,
+    deca_model: Path | None,
+    deca_device: str | None,
     config: Path | None,
     labels_csv: Path | None,
     labels_problems: Path | None,
@@ -213,6 +223,10 @@ def extract(
             settings.face.flame.embedding_path = str(flame_embedding)
         if flame_device is not None:
             settings.face.flame.device = flame_device
+        if deca_model is not None:
+            settings.face.deca.model_path = str(deca_model)
+        if deca_device is not None:
+            settings.face.deca.device = deca_device
         if recipe is not None:
             settings.recipe = recipe
         if speaker_from is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .config_tree import merge_checked, read_yaml_mapping
 from .errors import ConfigError
+from .face.deca.settings import DecaSettings
 from .face.flame.settings import FlameSettings
 from .io.files import display_path
 from .words.settings import WordsSettings
@@ -52,11 +53,13 @@ class FaceSettings:
     min_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     max_gap_s: float = 0.2  # face-less runs up to this long between two found faces are interpolated
-    backends: list[str] = field(default_factory=lambda: ["mediapipe"])  # + "flame": FLAME fitted to the landmarks
+    backends: list[str] = field(default_factory=lambda: ["mediapipe"])  # + "flame", "deca" (see their settings)
     flame: FlameSettings = field(default_factory=FlameSettings)
+    deca: DecaSettings = field(default_factory=DecaSettings)
 
 
-FACE_BACKENDS = ("mediapipe", "flame")  # mediapipe finds and tracks the face for every other backend
+FACE_BACKENDS = ("mediapipe", "flame", "deca")  # mediapipe finds and tracks the face for every other backend
+USER_FILES = ("model_path", "embedding_path")  # where a backend's files are: their hashes count, not their paths
 
 
 NOT_OUTPUTS = ("row_group_frames", "recipe", "speaker_from")
@@ -96,6 +99,8 @@ class ExtractSettings:
         elif "mediapipe" not in self.face.backends:
             problems.append("face.backends: must include mediapipe (it finds and tracks the face the others fit)")
         problems += self.face.flame.problems()
+        if self.face.deca.device not in ("cpu", "cuda"):
+            problems.append(f"face.deca.device: {self.face.deca.device!r}, choose cpu or cuda")
         problems += self.words.problems()
         if self.speaker_from not in SPEAKER_RULES:
             problems.append(f"speaker_from: {self.speaker_from!r}, choose from {list(SPEAKER_RULES)}")
@@ -117,11 +122,13 @@ class ExtractSettings:
         outputs = {k: v for k, v in self.to_dict().items() if k not in (*NOT_OUTPUTS, "words")}
         outputs["stages"] = [s for s in self.stages if s != Stage.WORDS]
         face = outputs["face"]
-        flame, backends = face.pop("flame"), face.pop("backends")  # MediaPipe alone hashes as it always did
+        backends = face.pop("backends")  # MediaPipe alone hashes as it always did
+        extra = {name: face.pop(name) for name in FACE_BACKENDS if name in face}
         if backends != ["mediapipe"]:
             face["backends"] = backends
-        if "flame" in backends:  # where the files are does not matter, their hashes (in model_sha256) do
-            face["flame"] = {k: v for k, v in flame.items() if k not in ("model_path", "embedding_path")}
+        for name, values in extra.items():  # where the files are does not matter, their hashes (in model_sha256) do
+            if name in backends:
+                face[name] = {k: v for k, v in values.items() if k not in USER_FILES}
         payload = json.dumps({"settings": outputs, "model": model_sha256}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

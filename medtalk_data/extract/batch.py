@@ -259,6 +259,19 @@ def _check_flame_files(settings: ExtractSettings, load: bool) -> str:
     return f"{sha256_cached(fs.model_path)}:{sha256_cached(fs.embedding_path)}"
 
 
+def _check_deca_file(settings: ExtractSettings, load: bool) -> str:
+    """As :func:`_check_flame_files`, for the deca backend's deca_model.tar."""
+    from ..face.deca.encoder import find_deca_path
+    from ..io.files import sha256_cached
+    from .clip import _deca_encoder
+
+    ds = settings.face.deca
+    ds.model_path = str(find_deca_path(ds.model_path).resolve())
+    if load:
+        _deca_encoder(settings)
+    return sha256_cached(ds.model_path)
+
+
 def extract_videos(
     videos_dir: Path,
     out_dir: Path,
@@ -300,6 +313,8 @@ def extract_videos(
     model_hashes = FACE_LANDMARKER.sha256
     if "flame" in settings.face.backends:
         model_hashes += ":" + _check_flame_files(settings, load=not dry_run)
+    if "deca" in settings.face.backends:
+        model_hashes += ":" + _check_deca_file(settings, load=not dry_run)
     settings_hash = settings.output_hash(model_hashes)
     if not dry_run:
         for folder in (out_dir, clips_dir(out_dir), staging_dir(out_dir)):

@@ -184,12 +184,15 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
                 expression = ExpressionObserver(_cached("expression", _new_classifier))
             observers = [expression] if expression is not None else []
             flame = _flame_setup(settings) if "flame" in settings.face.backends else None
-            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers, flame)
+            deca = _deca_encoder(settings) if "deca" in settings.face.backends else None
+            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers, flame, deca)
             status.timings_s["face"] = round(time.perf_counter() - t0, 4)
             if face.flame is not None:
                 status.timings_s["flame"] = face.flame.seconds  # inside the face stage's time
             status.warnings.extend(face.warnings)
-            status.video, status.face, status.flame = face.video, face.face, face.flame
+            status.video, status.face, status.flame, status.deca = face.video, face.face, face.flame, face.deca
+            if face.deca is not None:
+                status.timings_s["deca"] = round(face.deca.seconds, 4)  # inside the face stage's time
             status.outputs["frames"] = FRAMES_FILE
             video_start = face.video.first_pts_time_s
         else:
@@ -253,6 +256,15 @@ def _flame_setup(settings: ExtractSettings) -> Any:
     setup = _cached(key, lambda: load_setup(fs))
     setup.settings = fs  # the fitting weights may differ between runs that share a model
     return setup
+
+
+def _deca_encoder(settings: ExtractSettings) -> Any:
+    """DECA's encoder with the user's weights, loaded once per worker process."""
+    from ..face.deca.encoder import DecaEncoder, find_deca_path
+
+    ds = settings.face.deca
+    key = f"deca:{find_deca_path(ds.model_path).resolve()}:{ds.device}"
+    return _cached(key, lambda: DecaEncoder(ds.model_path, ds.device))
 
 
 def _new_classifier() -> Any:

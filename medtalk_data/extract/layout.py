@@ -23,6 +23,7 @@ from typing import Any
 from ..audio.stage import AudioInfo
 from ..clip_labels import ClipLabels
 from ..expression.stage import ExpressionSummary
+from ..face.deca.encoder import DecaSummary
 from ..face.flame.fitter import FlameSummary
 from ..face.stage import FaceSummary, VideoSummary
 from ..io.files import sha256_file
@@ -97,6 +98,7 @@ class ClipStatus:
     video: VideoSummary | None = None
     face: FaceSummary | None = None
     flame: FlameSummary | None = None  # the flame backend's fit (face stage), where it ran
+    deca: DecaSummary | None = None  # the deca backend (face stage), where it ran
     audio: AudioInfo | None = None
     words: WordsSummary | None = None
     expression: ExpressionSummary | None = None
@@ -139,6 +141,7 @@ class ClipStatus:
             "video": VideoSummary,
             "face": FaceSummary,
             "flame": FlameSummary,
+            "deca": DecaSummary,
             "expression": ExpressionSummary,
             "words": WordsSummary,
         }

@@ -20,11 +20,13 @@ class FaceObservation:
     landmarks: (478, 3) float32, x/y normalised to the (upright) image width/height, z relative depth.
     blendshapes: (52,) float32 in [0, 1], ordered as ``blendshape_names`` of the fitter.
     transform: (4, 4) float32, canonical face model → camera space (centimetres).
+    deca: DECA's 236 coarse parameters where the deca backend ran (see medtalk_data.face.deca).
     """
 
     landmarks: np.ndarray
     blendshapes: np.ndarray
     transform: np.ndarray
+    deca: np.ndarray | None = None  # (236,) DECA's coarse parameters of this face (the deca backend)
 
     def bbox(self) -> tuple[float, float, float, float]:
         """(x0, y0, x1, y1) of the landmarks in normalised image coordinates."""

@@ -12,7 +12,9 @@ With the flame backend the file also has ``flame_expression`` (E), ``flame_jaw_p
 ``flame_eye_pose`` (6, left eye then right), ``flame_global_pose`` (3, axis-angle, rad),
 ``flame_camera`` (3: scale in image heights per metre, shift x, y) and ``flame_residual_mm``
 (NaN where no fit), and a ``medtalk_flame`` metadata key with the clip's identity (``shape``), the
-FLAME version and the dimensions (see medtalk_data.face.flame.fitter).
+FLAME version and the dimensions (see medtalk_data.face.flame.fitter). With the deca backend:
+``deca_shape`` (100), ``deca_expression`` (50), ``deca_pose`` (6: global, jaw) and ``deca_camera`` (3)
+of DECA's coarse encoder on each frame's face crop (NaN where no face).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import pyarrow.parquet as pq
 from ..io.arrow import fixed_size_list, fixed_size_numpy
 from ..io.files import atomic_path
 from ..rigs import N_LANDMARKS
+from .deca.encoder import N_PARAMS as N_DECA_PARAMS
+from .deca.encoder import deca_columns, split_params
 from .grid import FrameSample
 from .pose import head_pose
 
@@ -79,9 +83,15 @@ class FramesWriter:
     """Append :class:`FrameSample` rows; the file appears under its final name only on :meth:`close`."""
 
     def __init__(
-        self, path: Path, metadata: dict[str, Any], row_group_frames: int = 256, flame_expression: int = 0
+        self,
+        path: Path,
+        metadata: dict[str, Any],
+        row_group_frames: int = 256,
+        flame_expression: int = 0,
+        deca: bool = False,
     ) -> None:
-        """``flame_expression`` > 0 adds the FLAME columns (with that many expression coefficients)."""
+        """``flame_expression`` > 0 adds the FLAME columns (with that many expression coefficients),
+        ``deca`` the DECA columns."""
         self.path = path
         self.row_group_frames = row_group_frames
         meta = {"medtalk_frames_schema_version": FRAMES_SCHEMA_VERSION, **metadata}
@@ -91,6 +101,9 @@ class FramesWriter:
             schema = schema.append(pa.field(name, pa.list_(pa.float32(), width)))
         if self._flame:
             schema = schema.append(pa.field("flame_residual_mm", pa.float32()))
+        self._deca = {name: width for name, (_p, width) in deca_columns().items()} if deca else {}
+        for name, width in self._deca.items():
+            schema = schema.append(pa.field(name, pa.list_(pa.float32(), width)))
         self._schema = schema.with_metadata({b"medtalk": json.dumps(meta).encode()})
         self._flame_meta: dict[str, Any] | None = None
         self._ctx = atomic_path(path)
@@ -142,6 +155,13 @@ class FramesWriter:
         extra = {name: fixed_size_list(arr, self._flame[name]) for name, arr in flame.items()}
         if self._flame:
             extra["flame_residual_mm"] = pa.array(residual, type=pa.float32())
+        if self._deca:
+            params = np.full((n, N_DECA_PARAMS), np.nan, dtype=np.float32)
+            for i, s in enumerate(rows):
+                if s.face is not None and s.face.deca is not None:
+                    params[i] = s.face.deca
+            for name, values in split_params(params).items():
+                extra[name] = fixed_size_list(np.ascontiguousarray(values), self._deca[name])
         table = pa.table(
             {
                 "frame_index": pa.array(np.arange(self.n_frames, self.n_frames + n, dtype=np.int32)),
@@ -197,6 +217,7 @@ class ClipFrames:
     head_rotation_deg: np.ndarray  # (T, 3)
     head_translation_cm: np.ndarray  # (T, 3)
     flame: FlameFrames | None = None  # the flame backend's fit, where it ran
+    deca: dict[str, np.ndarray] | None = None  # the deca backend's columns (deca_shape, …), where it ran
 
     @property
     def fps(self) -> float:
@@ -277,4 +298,7 @@ def read_frames(path: Path) -> ClipFrames:
         head_rotation_deg=fixed_size_numpy(table["head_rotation_deg"], (3,)),
         head_translation_cm=fixed_size_numpy(table["head_translation_cm"], (3,)),
         flame=_read_flame(table, file_meta),
+        deca={name: fixed_size_numpy(table[name], (width,)) for name, (_p, width) in deca_columns().items()}
+        if "deca_shape" in table.column_names
+        else None,
     )

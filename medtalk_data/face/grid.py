@@ -39,10 +39,14 @@ class FrameSample:
 
 def blend_faces(a: FaceObservation, b: FaceObservation, w: float) -> FaceObservation:
     """Blend two observations: w=0 gives ``a``, w=1 gives ``b``."""
+    deca = None
+    if a.deca is not None and b.deca is not None:  # DECA's coefficients and small rotations blend linearly
+        deca = ((1 - w) * a.deca + w * b.deca).astype(np.float32)
     return FaceObservation(
         landmarks=((1 - w) * a.landmarks + w * b.landmarks).astype(np.float32),
         blendshapes=((1 - w) * a.blendshapes + w * b.blendshapes).astype(np.float32),
         transform=interpolate_transform(a.transform, b.transform, w),
+        deca=deca,
     )
 
 

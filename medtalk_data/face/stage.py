@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +23,7 @@ from .grid import FrameSample, GapFiller, GridResampler
 from .tracking import FaceTracker
 
 if TYPE_CHECKING:
+    from .deca.encoder import DecaEncoder, DecaSummary
     from .flame.fitter import ClipFlameFit, FlameSetup, FlameSummary
 
 
@@ -95,6 +96,7 @@ class FaceStageResult:
     face: FaceSummary
     warnings: list[str]
     flame: FlameSummary | None = None
+    deca: DecaSummary | None = None
 
 
 def grid_fps_for(info: MediaInfo, settings: ExtractSettings) -> tuple[float, list[str]]:
@@ -113,12 +115,14 @@ def run_face_stage(
     metadata: dict[str, Any],
     observers: Sequence[FrameObserver] = (),
     flame: FlameSetup | None = None,
+    deca: DecaEncoder | None = None,
 ) -> FaceStageResult:
     """Write ``out_path`` (frames Parquet) and return the stage's summary for the status record.
 
     ``observers`` see every decoded frame inside the same loop (one decode for every stage that needs
     pixels); ``flame`` (the flame backend's loaded model) fits FLAME to the grid frames as they stream
-    past, a window at a time, before they are written."""
+    past, a window at a time, before they are written; ``deca`` (DECA's encoder) encodes the followed face
+    of every decoded frame."""
     fps, warnings = grid_fps_for(info, settings)
     fs = settings.face
     fitter = create_fitter(
@@ -144,7 +148,10 @@ def run_face_stage(
         meta,
         row_group_frames=settings.row_group_frames,
         flame_expression=flame.settings.n_expression if flame else 0,
+        deca=deca is not None,
     )
+    if deca is not None:
+        deca.start_clip()
 
     def write(samples: list[FrameSample]) -> None:
         writer.write(flame_fit.push(samples) if flame_fit is not None else samples)
@@ -176,6 +183,8 @@ def run_face_stage(
             last_ms = ts_ms
             faces = fitter.detect(frame.rgb, ts_ms)
             chosen = tracker.choose(faces)
+            if deca is not None and chosen is not None:
+                chosen = replace(chosen, deca=deca.encode(frame.rgb, chosen.landmarks))
             for observer in observers:
                 observer.observe(frame, chosen)
             sample = FrameSample(frame.time_s, frame.index, frame.time_s, chosen, len(faces), chosen is not None)
@@ -243,12 +252,12 @@ def run_face_stage(
         fitter=fitter.name,
         fitter_version=fitter.version,
         model_path=str(getattr(fitter, "model_path", "")),
-        backends=["mediapipe", "flame"] if flame_fit is not None else ["mediapipe"],
+        backends=["mediapipe"] + ["flame"] * (flame_fit is not None) + ["deca"] * (deca is not None),
     )
     flame_summary = flame_fit.summary() if flame_fit is not None else None
     if flame_summary is not None and flame_summary.n_fitted:
         warnings.extend(_flame_warnings(flame_summary))
-    return FaceStageResult(video, face, warnings, flame_summary)
+    return FaceStageResult(video, face, warnings, flame_summary, deca.summary if deca is not None else None)
 
 
 FLAME_RESIDUAL_WARN_MM = 5.0  # a median landmark error above this means the fit did not follow the face
