@@ -1,4 +1,4 @@
-"""What the flame backend costs, as ratios measured in the same run.
+"""What the flame and deca backends cost, as ratios measured in the same run.
 
 1. Face stage with and without FLAME: extract_videos (one worker, face stage only) on the same real
    clips with ``face.backends`` [mediapipe] and [mediapipe, flame]; the figure is the added time over
@@ -6,13 +6,16 @@
 2. Memory vs length: peak RSS of a child process that fits FLAME to a real clip's landmarks looped to
    1 and to 5 minutes (the fit streams window by window; the ratio should be ≈ 1).
 3. CUDA, where torch sees a GPU: the same fit on the GPU vs the CPU (frames/s ratio).
+4. The deca backend on the same clips: added time over the MediaPipe face stage (DECA's ResNet-50 on
+   every decoded frame; ``$MEDTALK_DECA_MODEL`` where set, else a randomly initialised encoder of the
+   real architecture, which costs the same).
 
 The FLAME model is the user's (``$MEDTALK_FLAME_MODEL`` and ``$MEDTALK_FLAME_EMBEDDING``) where set,
 else the synthetic FLAME-layout stand-in the tests build (same sizes of the fit: 100 identity and 50
 expression coefficients; its mesh is MediaPipe's 468-point face, not FLAME's 5023 vertices, which
 matters little: the fit evaluates only the landmarks' triangles).
 
-    python benchmarks/bench_flame.py             # ~3 min on 2 cores
+    python benchmarks/bench_flame.py             # ~6 min on 2 cores
     python benchmarks/bench_flame.py --quick     # two clips, 1 and 2 minutes
     python benchmarks/bench_flame.py --json figures.json
 """
@@ -49,7 +52,22 @@ def flame_files(work: Path) -> tuple[str, str, str]:
     return str(standin.pkl), str(standin.embedding), "the synthetic FLAME-layout stand-in (no FLAME model given)"
 
 
-def extract(clips: list[Path], out: Path, backends: list[str], model: str, embedding: str) -> tuple[float, list[dict]]:
+def deca_file(work: Path) -> tuple[str, str]:
+    given = os.environ.get("MEDTALK_DECA_MODEL")
+    if given:
+        return given, "your DECA weights"
+    import torch
+
+    from medtalk_data.face.deca.network import DecaCoarseEncoder
+
+    path = work / "deca_model.tar"
+    torch.save({"E_flame": DecaCoarseEncoder().state_dict()}, path)
+    return str(path), "a randomly initialised DECA encoder (no DECA weights given)"
+
+
+def extract(
+    clips: list[Path], out: Path, backends: list[str], model: str, embedding: str, deca: str | None = None
+) -> tuple[float, list[dict]]:
     from medtalk_data.extract.batch import extract_videos
     from medtalk_data.settings import ExtractSettings
 
@@ -60,6 +78,7 @@ def extract(clips: list[Path], out: Path, backends: list[str], model: str, embed
     settings = ExtractSettings(stages=["face"])
     settings.face.backends = backends
     settings.face.flame.model_path, settings.face.flame.embedding_path = model, embedding
+    settings.face.deca.model_path = deca
     started = time.perf_counter()
     report = extract_videos(videos, out / "extracted", settings=settings, workers=1, progress=False)
     elapsed = time.perf_counter() - started
@@ -179,6 +198,24 @@ def main() -> None:
             figures["cuda"] = {**cuda, "ratio_vs_cpu": ratio}
         else:
             print("\n3. CUDA: no GPU visible to torch here; not measured")
+
+        deca, which = deca_file(work)
+        extract(clips[:1], work / "warm_deca", ["mediapipe", "deca"], model, embedding, deca)
+        deca_s, deca_statuses = extract(clips, work / "deca", ["mediapipe", "deca"], model, embedding, deca)
+        encoded = sum(s["deca"]["n_encoded"] for s in deca_statuses)
+        encode_s = sum(s["deca"]["seconds"] for s in deca_statuses)
+        print(f"\n4. deca backend ({which}), same clips")
+        print(f"   + deca backend              {deca_s:7.1f} s  ({frames / deca_s:5.1f} frames/s)")
+        print(
+            f"   added time                  {(deca_s - plain_s) / plain_s:7.2f}   (the encoder alone: {encoded} faces "
+            f"in {encode_s:.1f} s = {encoded / encode_s:.1f} frames/s)"
+        )
+        figures["deca"] = {
+            "deca_s": deca_s,
+            "added": (deca_s - plain_s) / plain_s,
+            "encoded": encoded,
+            "encode_s": encode_s,
+        }
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

@@ -301,3 +301,30 @@ def _download(spec: AssetSpec) -> Path:
     except OSError as err:
         raise AssetNotFoundError(f"download of {spec.name} failed ({err}); " + how_to_provide(spec)) from err
     return target
+
+
+@dataclass(frozen=True)
+class UserFile:
+    """A licence-gated file the user brings (FLAME, DECA): never shipped, never downloaded."""
+
+    what: str  # e.g. "the FLAME model file (generic_model.pkl of FLAME 2020 or flame2023.pkl)"
+    needed_by: str  # e.g. "the flame backend"
+    option: str  # e.g. "--flame-model"
+    env_var: str
+    source: str  # where to get it, e.g. "https://flame.is.tue.mpg.de (free registration; FLAME licence)"
+
+    def find(self, explicit: str | os.PathLike[str] | None) -> Path:
+        """The option's path, else the variable's; one line naming both and where to get the file otherwise."""
+        given = explicit or os.environ.get(self.env_var)
+        if not given:
+            raise AssetNotFoundError(
+                f"{self.needed_by} needs {self.what}: download it from {self.source} and pass {self.option} PATH "
+                f"or set ${self.env_var}"
+            )
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise AssetNotFoundError(
+                f"{display_path(path)}: {self.what} not found (from {self.option} or ${self.env_var}); "
+                f"download it from {self.source}"
+            )
+        return path

@@ -112,7 +112,10 @@ def test_a_pickle_that_is_not_flame_names_what_is_missing(tmp_path):
 def test_missing_files_give_one_line_naming_option_variable_and_licence_page(standin, tmp_path):
     for settings, needle in (
         (FlameSettings(embedding_path=str(standin.embedding)), "--flame-model PATH or set $MEDTALK_FLAME_MODEL"),
-        (FlameSettings(model_path=str(tmp_path / "nope.pkl")), "nope.pkl: FLAME model file not found"),
+        (
+            FlameSettings(model_path=str(tmp_path / "nope.pkl")),
+            "not found (from --flame-model or $MEDTALK_FLAME_MODEL)",
+        ),
         (FlameSettings(model_path=str(standin.pkl)), "--flame-embedding PATH or set $MEDTALK_FLAME_EMBEDDING"),
     ):
         with pytest.raises(MedtalkError) as err:
@@ -275,6 +278,17 @@ def _real_clip():
     return clips[0]
 
 
+def _flame_extract_args(tmp_path: Path, model: str, embedding: str) -> tuple[list[str], Path]:
+    """`medtalk-data extract` of one real talking clip with the flame backend: (its arguments, its output folder)."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "talk.mp4").symlink_to(_real_clip())
+    out = tmp_path / "out"
+    args = ["extract", str(videos), "--out", str(out), "--stages", "face", "--no-progress", "--face-backend", "flame",
+            "--flame-model", model, "--flame-embedding", embedding]  # fmt: skip
+    return args, out
+
+
 @pytest.mark.slow
 def test_extract_with_the_flame_backend_writes_flame_columns_and_status(standin, tmp_path):
     from click.testing import CliRunner
@@ -282,27 +296,8 @@ def test_extract_with_the_flame_backend_writes_flame_columns_and_status(standin,
     from medtalk_cli.data import cli
     from medtalk_data.face.frames import read_frames
 
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    (videos / "talk.mp4").symlink_to(_real_clip())
-    out = tmp_path / "out"
-    args = [
-        "extract",
-        str(videos),
-        "--out",
-        str(out),
-        "--stages",
-        "face",
-        "--no-progress",
-        "--face-backend",
-        "flame",
-        "--flame-model",
-        str(standin.pkl),
-        "--flame-embedding",
-        str(standin.embedding),
-        "--config",
-        str(_config(tmp_path)),
-    ]
+    args, out = _flame_extract_args(tmp_path, str(standin.pkl), str(standin.embedding))
+    args += ["--config", str(_config(tmp_path))]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     clip = next((out / "clips").iterdir())
@@ -357,28 +352,8 @@ def test_real_flame_model_when_the_user_has_it(tmp_path):
     from medtalk_cli.data import cli
     from medtalk_data.face.frames import read_frames
 
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    (videos / "talk.mp4").symlink_to(_real_clip())
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "extract",
-            str(videos),
-            "--out",
-            str(out),
-            "--stages",
-            "face",
-            "--no-progress",
-            "--face-backend",
-            "flame",
-            "--flame-model",
-            model,
-            "--flame-embedding",
-            embedding,
-        ],
-    )
+    args, out = _flame_extract_args(tmp_path, model, embedding)
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     clip = next((out / "clips").iterdir())
     frames = read_frames(clip / "frames.parquet")

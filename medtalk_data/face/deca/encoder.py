@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ...assets import UserFile
 from ...errors import MedtalkError
 from ...io.files import display_path, sha256_cached
 
@@ -52,20 +53,11 @@ class DecaSummary:
     seconds: float = 0.0
 
 
+DECA_MODEL = UserFile("DECA's deca_model.tar", "the deca backend", "--deca-model", DECA_MODEL_ENV, DECA_URL)
+
+
 def find_deca_path(explicit: str | os.PathLike[str] | None) -> Path:
-    given = explicit or os.environ.get(DECA_MODEL_ENV)
-    if not given:
-        raise MedtalkError(
-            f"the deca backend needs DECA's deca_model.tar: download it from {DECA_URL} and pass --deca-model PATH "
-            f"or set ${DECA_MODEL_ENV}"
-        )
-    path = Path(given).expanduser()
-    if not path.is_file():
-        raise MedtalkError(
-            f"{display_path(path)}: DECA model file not found (from --deca-model or ${DECA_MODEL_ENV}); "
-            f"download deca_model.tar from {DECA_URL}"
-        )
-    return path
+    return DECA_MODEL.find(explicit)
 
 
 def deca_box(landmarks: np.ndarray, width: int, height: int) -> tuple[float, float, float] | None:

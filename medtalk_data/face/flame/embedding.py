@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...assets import UserFile
 from ...errors import MedtalkError
 from ...io.files import display_path
 from .model_file import FLAME_URL, FlameModel
@@ -44,21 +45,17 @@ class LandmarkEmbedding:
         return np.einsum("kc,kcd->kd", self.barycentric, corners)
 
 
+FLAME_EMBEDDING = UserFile(
+    "FLAME's MediaPipe landmark embedding (mediapipe_landmark_embedding.npz, with the FLAME downloads)",
+    "the flame backend",
+    "--flame-embedding",
+    FLAME_EMBEDDING_ENV,
+    FLAME_URL,
+)
+
+
 def find_embedding_path(explicit: str | os.PathLike[str] | None) -> Path:
-    given = explicit or os.environ.get(FLAME_EMBEDDING_ENV)
-    if not given:
-        raise MedtalkError(
-            "the flame backend needs FLAME's MediaPipe landmark embedding (mediapipe_landmark_embedding.npz): "
-            f"download it with the model from {FLAME_URL} and pass --flame-embedding PATH or set "
-            f"${FLAME_EMBEDDING_ENV}"
-        )
-    path = Path(given).expanduser()
-    if not path.is_file():
-        raise MedtalkError(
-            f"{display_path(path)}: landmark embedding not found (from --flame-embedding or ${FLAME_EMBEDDING_ENV}); "
-            f"mediapipe_landmark_embedding.npz comes with the FLAME downloads at {FLAME_URL}"
-        )
-    return path
+    return FLAME_EMBEDDING.find(explicit)
 
 
 def load_embedding(explicit: str | os.PathLike[str] | None, model: FlameModel) -> LandmarkEmbedding:

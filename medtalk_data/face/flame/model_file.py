@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...assets import UserFile
 from ...errors import MedtalkError
 from ...io.files import atomic_path, display_path, sha256_cached
 from .safe_pickle import load_restricted
@@ -74,21 +75,17 @@ def version_of(path: Path, setting: str = "auto") -> str:
     return "unknown"
 
 
+FLAME_MODEL = UserFile(
+    "the FLAME model file (generic_model.pkl of FLAME 2020 or flame2023.pkl)",
+    "the flame backend",
+    "--flame-model",
+    FLAME_MODEL_ENV,
+    FLAME_URL,
+)
+
+
 def find_model_path(explicit: str | os.PathLike[str] | None) -> Path:
-    """The option's path, else ``$MEDTALK_FLAME_MODEL``; one line naming both and the licence page otherwise."""
-    given = explicit or os.environ.get(FLAME_MODEL_ENV)
-    if not given:
-        raise MedtalkError(
-            "the flame backend needs the FLAME model file (generic_model.pkl of FLAME 2020 or flame2023.pkl): "
-            f"download it from {FLAME_URL} and pass --flame-model PATH or set ${FLAME_MODEL_ENV}"
-        )
-    path = Path(given).expanduser()
-    if not path.is_file():
-        raise MedtalkError(
-            f"{display_path(path)}: FLAME model file not found (from --flame-model or ${FLAME_MODEL_ENV}); "
-            f"download generic_model.pkl or flame2023.pkl from {FLAME_URL}"
-        )
-    return path
+    return FLAME_MODEL.find(explicit)
 
 
 def _cache_path(sha256: str) -> Path:
