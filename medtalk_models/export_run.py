@@ -53,7 +53,8 @@ def plan_export(
     for mesh_format in ("mp4", "glb"):
         if mesh_format in formats and not renderable:
             raise MedtalkError(
-                f"{mesh_format} drives the face mesh with ARKit blendshape curves; this rig has none (use csv/npz/txt)"
+                f"{mesh_format} drives the face mesh with ARKit blendshape curves; this rig has none "
+                f"(its formats: {', '.join(formats_for(names))}, png)"
             )
     curve_formats = [f for f in formats if f in FORMATS]
     paths = [path for _fmt, path in plan_files(Path(out_dir), stem, names, curve_formats, overwrite)]

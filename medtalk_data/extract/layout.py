@@ -24,7 +24,7 @@ from ..audio.stage import AudioInfo
 from ..clip_labels import ClipLabels
 from ..expression.stage import ExpressionSummary
 from ..face.deca.encoder import DecaSummary
-from ..face.flame.fitter import FlameSummary
+from ..face.flame.types import FlameSummary
 from ..face.stage import FaceSummary, VideoSummary
 from ..io.files import sha256_file
 from ..io.media import MediaInfo

@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 from ..io.arrow import fixed_size_list, fixed_size_numpy
 from ..io.files import atomic_path
 from ..rigs import N_LANDMARKS
-from .deca.encoder import N_PARAMS as N_DECA_PARAMS
 from .deca.encoder import deca_columns, split_params
+from .deca.params import N_PARAMS as N_DECA_PARAMS
 from .grid import FrameSample
 from .pose import head_pose
 

@@ -20,7 +20,7 @@ from .base import FaceObservation
 from .pose import interpolate_transform
 
 if TYPE_CHECKING:
-    from .flame.fitter import FlameFrame
+    from .flame.types import FlameFrame
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from .tracking import FaceTracker
 
 if TYPE_CHECKING:
     from .deca.encoder import DecaEncoder, DecaSummary
-    from .flame.fitter import ClipFlameFit, FlameSetup, FlameSummary
+    from .flame.fitter import ClipFlameFit, FlameSetup
+    from .flame.types import FlameSummary
 
 
 class FrameObserver(Protocol):

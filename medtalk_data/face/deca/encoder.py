@@ -23,6 +23,7 @@ import numpy as np
 from ...assets import UserFile
 from ...errors import MedtalkError
 from ...io.files import display_path, sha256_cached
+from .params import INPUT_SIZE, param_slices
 
 DECA_MODEL_ENV = "MEDTALK_DECA_MODEL"
 DECA_URL = "https://deca.is.tue.mpg.de (free registration; DECA licence)"
@@ -30,17 +31,6 @@ DECA_URL = "https://deca.is.tue.mpg.de (free registration; DECA licence)"
 # chin, and the tops of both brows
 BOX_POINTS = (234, 454, 152, 105, 334, 70, 300)
 BOX_GROW, BOX_SCALE = 1.1, 1.25
-PARAMS = (("shape", 100), ("tex", 50), ("exp", 50), ("pose", 6), ("cam", 3), ("light", 27))  # DECA's order
-N_PARAMS = sum(n for _, n in PARAMS)
-INPUT_SIZE = 224
-
-
-def param_slices() -> dict[str, slice]:
-    out, start = {}, 0
-    for name, n in PARAMS:
-        out[name] = slice(start, start + n)
-        start += n
-    return out
 
 
 @dataclass

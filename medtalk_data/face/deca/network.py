@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .encoder import N_PARAMS
+from .params import N_PARAMS
 
 
 class Bottleneck(nn.Module):

@@ -28,6 +28,7 @@ from ..pose import rotation_vector
 from .embedding import LandmarkEmbedding, check_embedding_matches, load_embedding
 from .model_file import FlameModel, load_flame_model
 from .settings import FlameSettings
+from .types import FlameFrame, FlameSummary
 
 if TYPE_CHECKING:
     from ..grid import FrameSample
@@ -40,36 +41,6 @@ FLIP = np.diag([1.0, -1.0, -1.0])  # FLAME → camera (180° about x)
 MM_PER_RAD_HEAD = 100.0
 MM_PER_RAD_EYE = 12.0
 MM_PER_UNIT_LOG_SCALE = 70.0  # a 1 % change of scale moves the face's rim (~7 cm from its centre) by ~0.7 mm
-
-
-@dataclass(frozen=True)
-class FlameFrame:
-    """FLAME parameters of one grid frame (axis-angle rotations in radians)."""
-
-    expression: np.ndarray  # (E,)
-    jaw_pose: np.ndarray  # (3,)
-    eye_pose: np.ndarray  # (6,) left eye then right eye
-    global_pose: np.ndarray  # (3,) head rotation seen by the camera
-    camera: np.ndarray  # (3,) scale (image heights per metre), shift x, y (image heights)
-    residual_mm: float  # mean landmark distance after the fit
-
-
-@dataclass
-class FlameSummary:
-    """What the FLAME fit did for one clip (status.json ``flame``)."""
-
-    version: str = ""
-    model_sha256: str = ""
-    embedding: str = ""
-    n_shape: int = 0
-    n_expression: int = 0
-    device: str = ""
-    n_fitted: int = 0
-    residual_mm_mean: float = 0.0
-    residual_mm_median: float = 0.0
-    residual_mm_p95: float = 0.0
-    embedding_rms_mm: float = 0.0  # the embedding against MediaPipe's canonical face (model/embedding check)
-    seconds: float = 0.0
 
 
 @dataclass
