@@ -271,7 +271,8 @@ def _read_intensity_curve(path: Path) -> np.ndarray:
     "formats",
     default=None,
     help="Comma-separated: csv,livelink,npz,txt,mp4,png,glb (the face mesh with 52 ARKit morph targets, the speech "
-    "beside it as <name>.audio.wav) [default: the curve formats that fit the rig, mp4, png].",
+    "beside it as <name>.audio.wav); FLAME rigs: flame (.flame.npz), vertices (FLAME's mesh, with --flame-model) "
+    "[default: the curve formats that fit the rig, mp4, png].",
 )
 @click.option(
     "-o", "--out", type=click.Path(path_type=Path, file_okay=False), default=Path("animations"), help="Output folder."
@@ -289,6 +290,12 @@ def _read_intensity_curve(path: Path) -> np.ndarray:
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="Blendshape basis for the mp4 (from `medtalk-models basis`) [default: the shipped one].",
+)
+@click.option(
+    "--flame-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="FLAME-rig models: your FLAME model for --format vertices (else $MEDTALK_FLAME_MODEL).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--device", default="cpu", help="cpu, cuda or cuda:N.")
@@ -308,10 +315,12 @@ def animate(
     smooth: bool,
     side_by_side: Path | None,
     basis_file: Path | None,
+    flame_model: Path | None,
     overwrite: bool,
     device: str,
 ) -> None:
-    """Speech in, emotional facial animation out (ARKit CSV, Live Link Face CSV, npz, MEDTalk txt, mp4).
+    """Speech in, emotional facial animation out (ARKit CSV, Live Link Face CSV, npz, MEDTalk txt, mp4;
+    FLAME-rig models: .flame.npz and the FLAME mesh's vertices).
 
     Exactly one emotion source: --emotion (with --intensity or --intensity-curve), --blend,
     --image or --text; none means neutral. Files, options and output names are checked before the
@@ -324,6 +333,7 @@ def animate(
       medtalk-models animate -k runs/first -a speech.wav --text "a furious face" --out anims/
       medtalk-models animate -k runs/first -a speech.wav --image ref.png --fps 60 --format livelink
       medtalk-models animate -k runs/first -a clip.mp4 --emotion sad --side-by-side clip.mp4
+      medtalk-models animate -k runs/flame -a speech.wav --format flame,vertices --flame-model generic_model.pkl
     """
     from medtalk_data.errors import MedtalkError
     from medtalk_data.resample import resampled_length
@@ -371,6 +381,7 @@ def animate(
             side_by_side=side_by_side,
             basis=basis_file,
             overwrite=overwrite,
+            flame_model=flame_model,
         )
     except MedtalkError as err:
         raise SetupError(str(err)) from err
@@ -414,6 +425,24 @@ def animate(
     show_default=True,
     help="Speech clips of the split that every label is animated on for recognisability (0: skip it).",
 )
+@click.option(
+    "--flame-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="FLAME-rig models: your FLAME model, for LVE/FDD on FLAME's mesh (else $MEDTALK_FLAME_MODEL).",
+)
+@click.option(
+    "--flame-masks",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="FLAME_masks.pkl: the lip and upper-face vertices (else $MEDTALK_FLAME_MASKS, else from the embedding).",
+)
+@click.option(
+    "--flame-embedding",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="mediapipe_landmark_embedding.npz, where no masks file is given (else $MEDTALK_FLAME_EMBEDDING).",
+)
 def evaluate(
     checkpoint: Path,
     manifest: Path,
@@ -422,6 +451,9 @@ def evaluate(
     md_path: Path | None,
     device: str,
     emotion_speech: int,
+    flame_model: Path | None,
+    flame_masks: Path | None,
+    flame_embedding: Path | None,
 ) -> None:
     """Agreement with the real face, lip sync, MEDTalk-style metrics and emotion accuracy, against baselines.
 
@@ -440,13 +472,16 @@ def evaluate(
       medtalk-models evaluate -k runs/first -m manifests/mydata --split test
       medtalk-models evaluate -k runs/first -m manifests/other_speakers --split all
       medtalk-models evaluate -k runs/first -m manifests/mydata --json eval.json --markdown eval.md
+      medtalk-models evaluate -k runs/flame -m manifests/flame --flame-model generic_model.pkl \\
+          --flame-masks FLAME_masks.pkl   # a FLAME-rig model: LVE/FDD on FLAME's mesh
     """
     from medtalk_data.errors import MedtalkError
     from medtalk_models.evaluate import evaluate as run_evaluation
     from medtalk_models.evaluate import markdown_table, write_report
 
     try:
-        report = run_evaluation(checkpoint, manifest, split, device, emotion_speech)
+        files = {"model_path": flame_model, "masks_path": flame_masks, "embedding_path": flame_embedding}
+        report = run_evaluation(checkpoint, manifest, split, device, emotion_speech, files)
         write_report(report, json_path, md_path)
     except MedtalkError as err:
         raise SetupError(str(err)) from err

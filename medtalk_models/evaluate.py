@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.face.flame.model_file import FLAME_MODEL_ENV
 from medtalk_data.io.files import atomic_write_text
 from medtalk_data.io.wav import read_wav
 from medtalk_data.manifest import load_manifest
+from medtalk_data.rigs import is_flame
 
 from .animate import Animator, EmotionControl, model_folder
 from .baselines import RIDGE_NAMES, TrainingBaselines
@@ -107,13 +110,20 @@ def _opening_channel(rig) -> int:
 
 
 def evaluate(
-    checkpoint: Path, manifest_path: Path, split: str = "test", device: str = "cpu", emotion_speech: int = 5
+    checkpoint: Path,
+    manifest_path: Path,
+    split: str = "test",
+    device: str = "cpu",
+    emotion_speech: int = 5,
+    flame_files: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Score a checkpoint on the clips of ``split`` (``all``: every clip) of a manifest; see the module doc.
-    ``emotion_speech``: how many of the split's speech clips every label is animated on (0: no recognisability)."""
+    ``emotion_speech``: how many of the split's speech clips every label is animated on (0: no recognisability).
+    ``flame_files`` (``model_path``, ``masks_path``, ``embedding_path``): the user's FLAME files, for LVE/FDD on
+    FLAME's mesh when the model's rig is FLAME (the model path also from ``$MEDTALK_FLAME_MODEL``)."""
     animator = Animator(checkpoint, device=device)
     try:
-        return _evaluate(animator, manifest_path, split, emotion_speech)
+        return _evaluate(animator, manifest_path, split, emotion_speech, flame_files or {})
     finally:
         animator.close()
 
@@ -189,7 +199,26 @@ def _empty_split_message(manifest_path: Path, manifest, split: str) -> str:
     return f"{manifest_path}: no clip of split {split!r} has audio and curves to evaluate on; {hint}"
 
 
-def _evaluate(animator: Animator, manifest_path: Path, split: str, emotion_speech: int) -> dict[str, Any]:
+def _mesh_scorer(rig, flame_files: dict[str, str | None], notes: list[str]):
+    """LVE/FDD's mesh: the canonical face for ARKit rigs, the user's FLAME for FLAME rigs (where given)."""
+    names = list(rig.channel_names)
+    if "jawOpen" in names:
+        return MeshScorer(names)
+    if not is_flame(names):
+        return None
+    if not (flame_files.get("model_path") or os.environ.get(FLAME_MODEL_ENV)):
+        notes.append(f"LVE/FDD on FLAME's mesh need your FLAME model: --flame-model (or ${FLAME_MODEL_ENV})")
+        return None
+    from .flame_mesh import FlameMeshScorer
+
+    scorer = FlameMeshScorer(names, **flame_files)
+    notes.append(f"LVE (mm²) and FDD (mm) on FLAME's mesh; lip and upper-face vertices from {scorer.regions_from}")
+    return scorer
+
+
+def _evaluate(
+    animator: Animator, manifest_path: Path, split: str, emotion_speech: int, flame_files: dict[str, str | None]
+) -> dict[str, Any]:
     manifest = load_manifest(manifest_path)
     rig = animator.rig
     if list(manifest.channel_names) != [n.split("#")[0] for n in rig.channel_names]:
@@ -205,7 +234,7 @@ def _evaluate(animator: Animator, manifest_path: Path, split: str, emotion_speec
         raise MedtalkError(_empty_split_message(manifest_path, manifest, split))
     baselines, notes = _training_baselines(animator, manifest, rig, cfg)
     opening = _opening_channel(rig)
-    mesh = MeshScorer(list(rig.channel_names)) if "jawOpen" in rig.channel_names else None
+    mesh = _mesh_scorer(rig, flame_files, notes)
     donors = None  # one clip: another clip's truth comes from the manifest's other clips
     if len(clips) == 1:
         donors = TrainingData(manifest, rig, cfg, None, set())

@@ -11,14 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from medtalk_data.errors import MedtalkError
 from medtalk_data.io.files import display_path
+from medtalk_data.rigs import is_flame
 
 from .animate import Animation
 from .export.curves import Curves
 from .export.formats import FORMATS, formats_for, plan_files, write_all
 
-EXTRA_FORMATS = ("mp4", "glb", "png")
+EXTRA_FORMATS = ("mp4", "glb", "png", "vertices")  # vertices: FLAME rigs, with the user's FLAME model
 DEFAULT_EXTRAS = ("mp4", "png")  # glb on request (--format ...,glb)
 GLB_AUDIO_SUFFIX = ".audio.wav"  # beside <stem>.glb; never the input's own name
 RENDER_CHANNEL = "jawOpen"  # previews render ARKit blendshape curves
@@ -56,11 +59,15 @@ def plan_export(
                 f"{mesh_format} drives the face mesh with ARKit blendshape curves; this rig has none "
                 f"(its formats: {', '.join(formats_for(names))}, png)"
             )
+    if "vertices" in formats and not is_flame(names):
+        raise MedtalkError(
+            "vertices poses FLAME's mesh with FLAME curves; this rig is not FLAME (train on --rig flame)"
+        )
     curve_formats = [f for f in formats if f in FORMATS]
     paths = [path for _fmt, path in plan_files(Path(out_dir), stem, names, curve_formats, overwrite)]
     extras = [f for f in EXTRA_FORMATS if f in formats]
     for name in extras:
-        path = Path(out_dir) / f"{stem}.{name}"
+        path = Path(out_dir) / f"{stem}.{name}{'.npy' if name == 'vertices' else ''}"
         if path.exists() and not overwrite:
             raise MedtalkError(f"{display_path(path)} exists; pass --overwrite to replace it")
         paths.append(path)
@@ -80,8 +87,10 @@ def export_animation(
     side_by_side: Path | None = None,
     basis: Path | None = None,
     overwrite: bool = False,
+    flame_model: Path | None = None,
 ) -> list[Path]:
-    """Curves resampled explicitly to ``fps`` (default: the model's), then one file per format."""
+    """Curves resampled explicitly to ``fps`` (default: the model's), then one file per format (``vertices``:
+    FLAME's mesh posed by the curves, (T, 5023, 3) float32 metres, with ``flame_model`` or $MEDTALK_FLAME_MODEL)."""
     plan = plan_export(
         out_dir, stem, result.names, formats, fps=fps, overwrite=overwrite, audio_beside=audio is not None
     )
@@ -107,6 +116,16 @@ def export_animation(
 
             extract_audio(audio, out_dir / f"{stem}{GLB_AUDIO_SUFFIX}")
             written.append(out_dir / f"{stem}{GLB_AUDIO_SUFFIX}")
+    if "vertices" in plan.formats:
+        from medtalk_data.io.files import atomic_path
+
+        from .flame_mesh import FlameMesh
+
+        vertices = FlameMesh(flame_model).vertices(curves.values, curves.names) / 1000.0
+        path = out_dir / f"{stem}.vertices.npy"
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, vertices.astype(np.float32), allow_pickle=False)
+        written.append(path)
     if "mp4" in plan.formats:
         from .render.basis import BlendshapeBasis
         from .render.video import write_preview_mp4

@@ -478,7 +478,7 @@ def test_flame_mapping_without_flame_fits_says_how_to_get_them(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_flame_rig_manifest_trains_animates_and_evaluates(flame_extraction, tmp_path):
+def test_a_flame_rig_manifest_trains_animates_and_evaluates(flame_extraction, standin, tmp_path):
     from click.testing import CliRunner
 
     from medtalk_cli.data import cli as data_cli
@@ -489,11 +489,8 @@ def test_a_flame_rig_manifest_trains_animates_and_evaluates(flame_extraction, tm
                                           "flame", "--val", "0", "--test", "0"])  # fmt: skip
     assert built.exit_code == 0, built.output
     meta = json.loads((manifest / "manifest.json").read_text())
-    assert meta["rig"] == "flame" and meta["channel_names"] == [f"exp_{i:03d}" for i in range(E)] + [
-        "jaw_x",
-        "jaw_y",
-        "jaw_z",
-    ]
+    names = [f"exp_{i:03d}" for i in range(E)] + ["jaw_x", "jaw_y", "jaw_z"]
+    assert meta["rig"] == "flame" and meta["channel_names"] == names
     assert meta["flame"]["n_expression"] == E and meta["flame"]["version"] == "2020" and meta["flame"]["model_sha256"]
     config = tmp_path / "train.yaml"
     config.write_text("stages:\n  disentangle:\n    epochs_per_phase: 1\n  audio_content:\n    epochs: 2\n"
@@ -505,16 +502,55 @@ def test_a_flame_rig_manifest_trains_animates_and_evaluates(flame_extraction, tm
     speech = SHARED / "video" / "pcavs_input_00098.mp4"
     out = tmp_path / "anim"
     animated = CliRunner().invoke(models_cli, ["animate", "--checkpoint", str(run), "--audio", str(speech), "--emotion",
-                                               "happy", "--out", str(out), "--format", "npz,flame"])  # fmt: skip
+                                               "happy", "--out", str(out), "--format", "npz,flame,vertices",
+                                               "--flame-model", str(standin.pkl)])  # fmt: skip
     assert animated.exit_code == 0, animated.output
     with np.load(out / "pcavs_input_00098.flame.npz", allow_pickle=False) as data:
         assert data["exp"].shape[1] == E and data["jaw_pose"].shape == (len(data["exp"]), 3)
         assert np.isfinite(data["exp"]).all() and data["exp"].std(axis=0).max() > 0
+        exp, jaw = data["exp"], data["jaw_pose"]
+    # the vertex sequence is FLAME's template posed by exactly those curves (metres), recomputed here
+    vertices = np.load(out / "pcavs_input_00098.vertices.npy", allow_pickle=False)
+    model = load_flame_model(standin.pkl)
+    assert vertices.shape == (len(exp), model.n_vertices, 3) and vertices.dtype == np.float32
+    layer = FlameLayer(model, 1, E).double()
+    pose = np.zeros((len(exp), 15))
+    pose[:, 6:9] = jaw
+    with torch.no_grad():
+        expected = layer(torch.zeros(1, dtype=torch.float64), torch.tensor(exp, dtype=torch.float64),
+                         torch.tensor(pose))  # fmt: skip
+    np.testing.assert_allclose(vertices, expected.numpy(), atol=2e-6)
+    refused = CliRunner().invoke(models_cli, ["animate", "--checkpoint", str(run), "--audio", str(speech), "--out",
+                                              str(tmp_path / "a2"), "--format", "vertices"])  # fmt: skip
+    assert refused.exit_code == 2 and "MEDTALK_FLAME_MODEL" in refused.output
     evaluated = CliRunner().invoke(models_cli, ["evaluate", "--checkpoint", str(run), "--manifest", str(manifest),
                                                 "--split", "all", "--json", str(tmp_path / "e.json")])  # fmt: skip
     assert evaluated.exit_code == 0, evaluated.output
+    assert "LVE/FDD on FLAME's mesh need your FLAME model" in evaluated.output
     scores = json.loads((tmp_path / "e.json").read_text())
     assert "model" in json.dumps(scores) and "ridge" in json.dumps(scores)
+    assert not [v for v in _values(scores, "LVE") if np.isfinite(v)]
+    with_mesh = CliRunner().invoke(models_cli, ["evaluate", "--checkpoint", str(run), "--manifest", str(manifest),
+                                                "--split", "all", "--json", str(tmp_path / "m.json"),
+                                                "--flame-model", str(standin.pkl), "--flame-embedding",
+                                                str(standin.embedding)])  # fmt: skip
+    assert with_mesh.exit_code == 0, with_mesh.output
+    assert "LVE (mm²) and FDD (mm) on FLAME's mesh" in with_mesh.output
+    lves = [v for v in _values(json.loads((tmp_path / "m.json").read_text()), "LVE") if np.isfinite(v)]
+    assert lves and min(lves) > 0
+
+
+def _values(tree, key):
+    """Every number stored under ``key`` anywhere in a JSON tree."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if k == key and isinstance(v, (int, float)):
+                yield float(v)
+            else:
+                yield from _values(v, key)
+    elif isinstance(tree, list):
+        for v in tree:
+            yield from _values(v, key)
 
 
 def test_build_manifest_rig_flame_without_flame_fits_says_how_to_get_them(training_extraction, tmp_path):
@@ -525,3 +561,29 @@ def test_build_manifest_rig_flame_without_flame_fits_says_how_to_get_them(traini
     result = CliRunner().invoke(cli, ["build-manifest", str(training_extraction), "--out", str(tmp_path / "m"),
                                       "--rig", "flame"])  # fmt: skip
     assert result.exit_code == 2 and "--face-backend flame" in result.output
+
+
+def test_lip_and_upper_face_vertices_from_the_embedding_or_the_masks_file(standin, tmp_path):
+    from medtalk_models.flame_mesh import FlameMesh
+
+    mesh = FlameMesh(standin.pkl)
+    lips, upper, source = mesh.regions(embedding_path=standin.embedding)
+    assert source == "the landmark embedding" and len(lips) and len(upper)
+    template = mesh.template
+    mouth_y = template[[13, 14], 1].mean()  # the stand-in's vertices 0..467 are MediaPipe's landmarks
+    assert abs(template[lips, 1].mean() - mouth_y) < 10 and template[upper, 1].min() > mouth_y
+    masks = tmp_path / "FLAME_masks.pkl"
+    masks.write_bytes(pickle.dumps({"lips": np.array([13, 14]), "forehead": np.array([10]),
+                                    "eye_region": np.array([159, 386]), "nose": np.array([1])}))  # fmt: skip
+    lips, upper, source = mesh.regions(masks_path=masks)
+    assert list(lips) == [13, 14] and list(upper) == [10, 159, 386] and source.endswith("FLAME_masks.pkl")
+    masks.write_bytes(pickle.dumps({"lips": np.array([13])}))
+    with pytest.raises(MedtalkError, match="not FLAME's masks file"):
+        mesh.regions(masks_path=masks)
+
+
+def test_vertices_need_a_flame_rig():
+    from medtalk_models.export_run import plan_export
+
+    with pytest.raises(MedtalkError, match="vertices poses FLAME's mesh with FLAME curves"):
+        plan_export(Path("/tmp"), "x", ["jawOpen", "mouthClose"], ["vertices"])
