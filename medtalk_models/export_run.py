@@ -48,13 +48,14 @@ def plan_export(
     if fps is not None and not fps > 0:
         raise MedtalkError(f"--fps {fps}: use a positive frame rate")
     renderable = RENDER_CHANNEL in names
+    flame = is_flame(names)
     if formats is None:
         formats = [*formats_for(names), *(DEFAULT_EXTRAS if renderable else ("png",))]
     unknown = [f for f in formats if f not in FORMATS and f not in EXTRA_FORMATS]
     if unknown:
         raise MedtalkError(f"--format {unknown[0]!r}: choose from {', '.join([*FORMATS, *EXTRA_FORMATS])}")
     for mesh_format in ("mp4", "glb"):
-        if mesh_format in formats and not renderable:
+        if mesh_format in formats and not renderable and not (flame and mesh_format == "mp4"):
             raise MedtalkError(
                 f"{mesh_format} drives the face mesh with ARKit blendshape curves; this rig has none "
                 f"(its formats: {', '.join(formats_for(names))}, png)"
@@ -130,10 +131,15 @@ def export_animation(
         from .render.basis import BlendshapeBasis
         from .render.video import write_preview_mp4
 
+        frames = curves.values
+        if is_flame(curves.names):  # FLAME's own mesh, posed by the curves (the user's FLAME model)
+            from .flame_mesh import FlameMesh
+
+            frames = FlameMesh(flame_model).preview(curves.values, curves.names)
         written.append(
             write_preview_mp4(
                 out_dir / f"{stem}.mp4",
-                curves.values,
+                frames,
                 curves.fps,
                 names=curves.names,
                 basis=BlendshapeBasis.load(basis) if basis else None,

@@ -102,6 +102,28 @@ class FlameMesh:
             verts = self._layer(torch.zeros(1, dtype=torch.float64), torch.tensor(exp), torch.tensor(pose))
         return verts.numpy() * 1000.0
 
+    def preview(self, values: np.ndarray, names: list[str], size: int = 256):
+        """Rendered frames (RGB) of the posed mesh, the whole head framed where the canonical face's camera looks."""
+        from medtalk_data.face.canonical_mesh import CanonicalMesh, load_canonical_mesh
+
+        from .render.renderer import MeshRenderer
+
+        canonical = load_canonical_mesh().vertices.astype(np.float64)
+        low, high = self.template.min(axis=0), self.template.max(axis=0)
+        scale = (canonical[:, 1].max() - canonical[:, 1].min()) / max(high[1] - low[1], 1e-6)  # head height → face's
+        centre = (canonical.max(axis=0) + canonical.min(axis=0)) / 2
+
+        def framed(vertices_mm: np.ndarray) -> np.ndarray:
+            return ((vertices_mm - (low + high) / 2) * scale + centre).astype(np.float32)
+
+        mesh = CanonicalMesh(framed(self.template), self.model.faces.astype(np.int32),
+                             np.zeros((self.model.n_vertices, 2), np.float32), np.zeros(0, np.int32),
+                             np.zeros(0, np.float32))  # fmt: skip
+        with MeshRenderer((size, size), mesh=mesh) as renderer:
+            for start in range(0, len(values), 64):  # posed a chunk at a time: memory stays flat
+                for vertices in self.vertices(values[start : start + 64], names):
+                    yield renderer.render(framed(vertices))
+
 
 class FlameMeshScorer:
     """LVE (max squared lip-vertex error, mm²) and FDD (mm) on FLAME's mesh, for FLAME-rig models."""

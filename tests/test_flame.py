@@ -587,3 +587,16 @@ def test_vertices_need_a_flame_rig():
 
     with pytest.raises(MedtalkError, match="vertices poses FLAME's mesh with FLAME curves"):
         plan_export(Path("/tmp"), "x", ["jawOpen", "mouthClose"], ["vertices"])
+
+
+def test_flame_mesh_preview_opens_the_jaw_in_the_lower_half(standin):
+    from medtalk_models.flame_mesh import FlameMesh
+
+    names = [f"exp_{i:03d}" for i in range(E)] + ["jaw_x", "jaw_y", "jaw_z"]
+    values = np.zeros((2, len(names)), np.float32)
+    values[1, names.index("jaw_x")] = 0.3  # about 17° open
+    closed, opened = list(FlameMesh(standin.pkl).preview(values, names, size=128))
+    assert closed.shape == (128, 128, 3) and closed.std() > 5  # a face, not an empty frame
+    diff = np.abs(closed.astype(int) - opened.astype(int)).sum(axis=2)
+    rows = np.flatnonzero(diff.sum(axis=1))
+    assert rows.size and rows.mean() > 64  # what moved is below the middle of the picture

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.face.canonical_mesh import N_VERTICES, CanonicalMesh, load_canonical_mesh
+from medtalk_data.face.canonical_mesh import CanonicalMesh, load_canonical_mesh
 
 _VERTEX_SHADER = """
 #version 330
@@ -92,7 +92,8 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 
 class MeshRenderer:
-    """Render (468, 3) canonical-frame vertices (cm) to RGB images; use as a context manager or call close()."""
+    """Render vertices of ``mesh`` (default: the canonical face's 468) in the canonical head frame (cm) to RGB
+    images; use as a context manager or call close()."""
 
     def __init__(self, size: tuple[int, int] = (256, 256), mesh: CanonicalMesh | None = None, samples: int = 4) -> None:
         try:
@@ -120,8 +121,9 @@ class MeshRenderer:
         light = np.array([-0.35, 0.45, 0.82])
         self.program["light_dir"].value = tuple(light / np.linalg.norm(light))
         self.program["skin"].value = SKIN_GREY
-        self.positions = ctx.buffer(reserve=N_VERTICES * 12, dynamic=True)
-        self.normals = ctx.buffer(reserve=N_VERTICES * 12, dynamic=True)
+        n = len(self.mesh.vertices)
+        self.positions = ctx.buffer(reserve=n * 12, dynamic=True)
+        self.normals = ctx.buffer(reserve=n * 12, dynamic=True)
         index = ctx.buffer(self.mesh.triangles.astype("i4").tobytes())
         self.vao = ctx.vertex_array(
             self.program, [(self.positions, "3f", "in_pos"), (self.normals, "3f", "in_normal")], index_buffer=index
@@ -136,10 +138,10 @@ class MeshRenderer:
         ctx.enable(moderngl.DEPTH_TEST)
 
     def render(self, vertices: np.ndarray) -> np.ndarray:
-        """(468, 3) vertices in cm (canonical head frame) → (H, W, 3) uint8 RGB, top row first."""
+        """(V, 3) vertices in cm (canonical head frame) → (H, W, 3) uint8 RGB, top row first."""
         v = np.ascontiguousarray(vertices, dtype=np.float32)
-        if v.shape != (N_VERTICES, 3):
-            raise ValueError(f"expected ({N_VERTICES}, 3) vertices, got {v.shape}")
+        if v.shape != self.mesh.vertices.shape:
+            raise ValueError(f"expected {self.mesh.vertices.shape} vertices, got {v.shape}")
         self.positions.write(v.tobytes())
         self.normals.write(vertex_normals(v, self.mesh.triangles).tobytes())
         self.msaa.use()
