@@ -18,6 +18,13 @@ EXIT_INTERRUPTED = 130
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
 
 
+def file_option(name: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An option naming a file the user brings (FLAME, DECA: licence-gated, never downloaded); default None."""
+    from pathlib import Path
+
+    return click.option(name, type=click.Path(path_type=Path, dir_okay=False), default=None, help=help)
+
+
 class SetupError(click.ClickException):
     """A problem that stops the whole command (exit code 2), printed as one line."""
 

@@ -12,7 +12,15 @@ import click
 
 from medtalk_data.settings import ALL_STAGES
 
-from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, engine_options, ray_options, setup_logging
+from .common import (
+    CONTEXT_SETTINGS,
+    EXIT_INTERRUPTED,
+    SetupError,
+    engine_options,
+    file_option,
+    ray_options,
+    setup_logging,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,27 +98,21 @@ def cli(verbose: int, quiet: bool) -> None:
     "to the landmarks; needs --flame-model and --flame-embedding), deca (DECA's encoder on the face crops; needs "
     "--deca-model) [default: mediapipe].",
 )
-@click.option(
+@file_option(
     "--flame-model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Your FLAME model: generic_model.pkl (FLAME 2020) or flame2023.pkl, from flame.is.tue.mpg.de "
+    "Your FLAME model: generic_model.pkl (FLAME 2020) or flame2023.pkl, from flame.is.tue.mpg.de "
     "(else $MEDTALK_FLAME_MODEL).",
 )
-@click.option(
+@file_option(
     "--flame-embedding",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="FLAME's mediapipe_landmark_embedding.npz (else $MEDTALK_FLAME_EMBEDDING).",
+    "FLAME's mediapipe_landmark_embedding.npz (else $MEDTALK_FLAME_EMBEDDING).",
 )
 @click.option(
     "--flame-device", type=click.Choice(["cpu", "cuda"]), default=None, help="Where FLAME is fitted [default: cpu]."
 )
-@click.option(
+@file_option(
     "--deca-model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Your DECA deca_model.tar, from deca.is.tue.mpg.de (else $MEDTALK_DECA_MODEL).",
+    "Your DECA deca_model.tar, from deca.is.tue.mpg.de (else $MEDTALK_DECA_MODEL).",
 )
 @click.option("--deca-device", type=click.Choice(["cpu", "cuda"]), default=None, help="Where DECA runs [default: cpu].")
 @click.option(

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import CONTEXT_SETTINGS, EXIT_INTERRUPTED, SetupError, engine_options, ray_options, setup_logging
+from .common import (
+    CONTEXT_SETTINGS,
+    EXIT_INTERRUPTED,
+    SetupError,
+    engine_options,
+    file_option,
+    ray_options,
+    setup_logging,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -291,11 +299,9 @@ def _read_intensity_curve(path: Path) -> np.ndarray:
     default=None,
     help="Blendshape basis for the mp4 (from `medtalk-models basis`) [default: the shipped one].",
 )
-@click.option(
+@file_option(
     "--flame-model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="FLAME-rig models: your FLAME model for --format vertices (else $MEDTALK_FLAME_MODEL).",
+    "FLAME-rig models: your FLAME model for --format vertices (else $MEDTALK_FLAME_MODEL).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--device", default="cpu", help="cpu, cuda or cuda:N.")
@@ -425,23 +431,17 @@ def animate(
     show_default=True,
     help="Speech clips of the split that every label is animated on for recognisability (0: skip it).",
 )
-@click.option(
+@file_option(
     "--flame-model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="FLAME-rig models: your FLAME model, for LVE/FDD on FLAME's mesh (else $MEDTALK_FLAME_MODEL).",
+    "FLAME-rig models: your FLAME model, for LVE/FDD on FLAME's mesh (else $MEDTALK_FLAME_MODEL).",
 )
-@click.option(
+@file_option(
     "--flame-masks",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="FLAME_masks.pkl: the lip and upper-face vertices (else $MEDTALK_FLAME_MASKS, else from the embedding).",
+    "FLAME_masks.pkl: the lip and upper-face vertices (else $MEDTALK_FLAME_MASKS, else from the embedding).",
 )
-@click.option(
+@file_option(
     "--flame-embedding",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="mediapipe_landmark_embedding.npz, where no masks file is given (else $MEDTALK_FLAME_EMBEDDING).",
+    "mediapipe_landmark_embedding.npz, where no masks file is given (else $MEDTALK_FLAME_EMBEDDING).",
 )
 def evaluate(
     checkpoint: Path,

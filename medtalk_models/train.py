@@ -66,6 +66,13 @@ class Dist:
         if self.world > 1:
             torch.distributed.barrier()
 
+    def close(self) -> None:
+        """Destroy the process group before the interpreter exits: a gloo group left to the exit handlers can
+        abort a rank ("terminate called without an active exception", seen once in a CI run of the torchrun
+        test), and torchrun then reports the whole run failed."""
+        if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
     def average(self, tensors: list[torch.Tensor]) -> None:
         """Average logged values over the ranks (gradients are DistributedDataParallel's job)."""
         if self.world > 1:
@@ -840,6 +847,7 @@ def train(
             return trainer.run(stages)
         finally:
             trainer.backbones.close()
+            trainer.dist.close()
     except MedtalkError:
         if new_folder and os.environ.get("RANK", "0") == "0":
             _remove_untrained_run(Path(out))
