@@ -106,13 +106,12 @@ def load_embedding(explicit: str | os.PathLike[str] | None, model: FlameModel) -
 def canonical_rms_mm(embedding: LandmarkEmbedding, model: FlameModel, canonical_cm: np.ndarray) -> float:
     """RMS distance (mm) of the embedded template points from MediaPipe's canonical face after the best
     similarity transform: small when the embedding belongs to this mesh."""
-    from ..head_frame import similarity_transform
+    from ..head_frame import similarity_align
 
     points = embedding.template_points(model).astype(np.float64)
     target = canonical_cm[embedding.landmark_ids].astype(np.float64) * 10.0  # mm
-    scale, rot, shift = similarity_transform(points[None], target, np.ones(len(points)))
-    aligned = scale[:, None, None] * np.einsum("nij,npj->npi", rot, points[None]) + shift[:, None, :]
-    return float(np.sqrt(((aligned[0] - target) ** 2).sum(axis=1).mean()))
+    aligned = similarity_align(points[None], target, np.ones(len(points)))[0]
+    return float(np.sqrt(((aligned - target) ** 2).sum(axis=1).mean()))
 
 
 def check_embedding_matches(embedding: LandmarkEmbedding, model: FlameModel, canonical_cm: np.ndarray) -> float:
