@@ -9,6 +9,10 @@
 4. The deca backend on the same clips: added time over the MediaPipe face stage (DECA's ResNet-50 on
    every decoded frame; ``$MEDTALK_DECA_MODEL`` where set, else a randomly initialised encoder of the
    real architecture, which costs the same).
+5. The fan backend on 60 decoded frames of the first clip: FAN's frames/s through our landmarker next to
+   face-alignment's own ``get_landmarks_from_image`` on the same boxes (the bare library loop; ratio ≈ 1
+   means the adapter adds nothing) and next to MediaPipe's own detection of the same frames.
+   ``$MEDTALK_FAN_MODEL`` where set, else randomly initialised FAN-4 weights (same cost).
 
 The FLAME model is the user's (``$MEDTALK_FLAME_MODEL`` and ``$MEDTALK_FLAME_EMBEDDING``) where set,
 else the synthetic FLAME-layout stand-in the tests build (same sizes of the fit: 100 identity and 50
@@ -216,8 +220,64 @@ def main() -> None:
             "encoded": encoded,
             "encode_s": encode_s,
         }
+        figures["fan"] = fan_speed(clips[0], work)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
+
+
+def fan_speed(clip: Path, work: Path, n_frames: int = 60) -> dict:
+    import numpy as np
+    import torch
+    from face_alignment import FaceAlignment, LandmarksType
+    from face_alignment.models import FAN
+
+    from medtalk_data.face import create_fitter
+    from medtalk_data.face.fan.landmarker import DOWNLOAD_NAMES, FanLandmarker
+    from medtalk_data.face.fan.settings import FanSettings
+    from medtalk_data.face.ibug68 import MEDIAPIPE_FOR_IBUG68
+    from medtalk_data.io.media import iter_frames, probe
+
+    weights = os.environ.get("MEDTALK_FAN_MODEL")
+    which = "your FAN weights"
+    if not weights:
+        weights, which = str(work / "fan4.pth.tar"), "randomly initialised FAN-4 weights (no FAN weights given)"
+        torch.save(FAN(4).state_dict(), weights)
+    os.environ["TORCH_HOME"] = str(work / "torch")  # face-alignment's loader finds the same weights in its cache
+    (work / "torch" / "hub" / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (work / "torch" / "hub" / "checkpoints" / DOWNLOAD_NAMES["2D"]).write_bytes(Path(weights).read_bytes())
+    frames = []
+    for decoded in iter_frames(clip, probe(clip).nominal_fps):
+        frames.append(decoded.rgb)
+        if len(frames) == n_frames:
+            break
+    tracker = create_fitter("mediapipe")
+    started = time.perf_counter()
+    faces = [tracker.detect(rgb, 40 * i) for i, rgb in enumerate(frames)]
+    mediapipe_s = time.perf_counter() - started
+    tracker.close()
+    pairs = [(rgb, found[0].landmarks) for rgb, found in zip(frames, faces, strict=True) if found]
+    ours = FanLandmarker(FanSettings(model_path=weights))
+    library = FaceAlignment(LandmarksType.TWO_D, device="cpu", flip_input=False, face_detector="folder", compile=False)
+    ours_s = library_s = 0.0
+    for i, (rgb, landmarks) in enumerate(pairs):  # interleaved frame by frame, so drift of the machine hits both
+        pts = landmarks[list(MEDIAPIPE_FOR_IBUG68), :2] * np.array([rgb.shape[1], rgb.shape[0]])
+        box = np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+        started = time.perf_counter()
+        ours.locate(rgb, landmarks)
+        middle = time.perf_counter()
+        library.get_landmarks_from_image(rgb, detected_faces=[box])
+        if i >= 3:  # the first calls compile face-alignment's numba code and warm torch up
+            ours_s += middle - started
+            library_s += time.perf_counter() - middle
+    pairs = pairs[3:]
+    n = len(pairs)
+    print(f"\n5. fan backend ({which}), {n} frames of {clip.name}")
+    print(f"   MediaPipe detection         {len(frames) / mediapipe_s:6.1f} frames/s")
+    print(f"   FAN, our landmarker         {n / ours_s:6.2f} frames/s")
+    print(f"   FAN, face-alignment's loop  {n / library_s:6.2f} frames/s")
+    print(f"   ours / library time         {ours_s / library_s:6.2f}")
+    return {"frames": n, "mediapipe_fps": len(frames) / mediapipe_s, "ours_fps": n / ours_s,
+            "library_fps": n / library_s, "ours_over_library": ours_s / library_s}  # fmt: skip
 
 
 if __name__ == "__main__":

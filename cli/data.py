@@ -96,7 +96,8 @@ def cli(verbose: int, quiet: bool) -> None:
     default=None,
     help="Comma-separated face backends: mediapipe (always: it finds and tracks the face), flame (FLAME fitted "
     "to the landmarks; needs --flame-model and --flame-embedding), deca (DECA's encoder on the face crops; needs "
-    "--deca-model) [default: mediapipe].",
+    "--deca-model), fan (face-alignment's 68 points; weights from --fan-model or its own download) "
+    "[default: mediapipe].",
 )
 @file_option(
     "--flame-model",
@@ -115,6 +116,22 @@ def cli(verbose: int, quiet: bool) -> None:
     "Your DECA deca_model.tar, from deca.is.tue.mpg.de (else $MEDTALK_DECA_MODEL).",
 )
 @click.option("--deca-device", type=click.Choice(["cpu", "cuda"]), default=None, help="Where DECA runs [default: cpu].")
+@file_option(
+    "--fan-model",
+    "face-alignment's 2DFAN4/3DFAN4 .pth.tar (else $MEDTALK_FAN_MODEL, else its download in the torch hub cache).",
+)
+@file_option("--fan-depth-model", "face-alignment's depth-2a464da4ea.pth.tar, for --fan-landmarks 3D.")
+@click.option(
+    "--fan-landmarks", type=click.Choice(["2D", "3D"]), default=None, help="FAN's 2-D or 3-D points [default: 2D]."
+)
+@click.option("--fan-device", type=click.Choice(["cpu", "cuda"]), default=None, help="Where FAN runs [default: cpu].")
+@click.option(
+    "--flame-landmarks",
+    type=click.Choice(["mediapipe", "fan"]),
+    default=None,
+    help="What FLAME is fitted to: MediaPipe's 478 points, or FAN's 68 (with --face-backend fan and "
+    "--flame-embedding flame_static_embedding.pkl) [default: mediapipe].",
+)
 @click.option(
     "-c",
     "--config",
@@ -162,6 +179,11 @@ def extract(
     flame_device: str | None,
     deca_model: Path | None,
     deca_device: str | None,
+    fan_model: Path | None,
+    fan_depth_model: Path | None,
+    fan_landmarks: str | None,
+    fan_device: str | None,
+    flame_landmarks: str | None,
     config: Path | None,
     labels_csv: Path | None,
     labels_problems: Path | None,
@@ -189,6 +211,8 @@ def extract(
       medtalk-data extract interviews/ --speaker-from file   # alice_take1.mp4 → speaker alice
       medtalk-data extract videos/ --face-backend flame --flame-model ~/flame/generic_model.pkl \\
           --flame-embedding ~/flame/mediapipe_landmark_embedding.npz   # + FLAME parameters per frame
+      medtalk-data extract videos/ --face-backend fan,flame --flame-landmarks fan \
+          --flame-embedding ~/flame/flame_static_embedding.pkl   # FAN's 68 points, FLAME fitted to them
       medtalk-data extract --print-config > extract.yaml   # edit, then: --config extract.yaml
       medtalk-data extract /nfs/videos --out /nfs/extracted --engine ray --address 10.0.0.5:6379
     """
@@ -219,16 +243,21 @@ def extract(
             settings.face.backends = [b.strip() for b in face_backends.split(",") if b.strip()]
             if "mediapipe" not in settings.face.backends:  # the detector and tracker of every backend
                 settings.face.backends.insert(0, "mediapipe")
-        if flame_model is not None:
-            settings.face.flame.model_path = str(flame_model)
-        if flame_embedding is not None:
-            settings.face.flame.embedding_path = str(flame_embedding)
-        if flame_device is not None:
-            settings.face.flame.device = flame_device
-        if deca_model is not None:
-            settings.face.deca.model_path = str(deca_model)
-        if deca_device is not None:
-            settings.face.deca.device = deca_device
+        face = settings.face
+        for section, name, value in (
+            (face.flame, "model_path", flame_model),
+            (face.flame, "embedding_path", flame_embedding),
+            (face.flame, "device", flame_device),
+            (face.flame, "landmarks", flame_landmarks),
+            (face.deca, "model_path", deca_model),
+            (face.deca, "device", deca_device),
+            (face.fan, "model_path", fan_model),
+            (face.fan, "depth_model_path", fan_depth_model),
+            (face.fan, "landmarks", fan_landmarks),
+            (face.fan, "device", fan_device),
+        ):
+            if value is not None:  # an option given overrides the config file
+                setattr(section, name, str(value) if isinstance(value, Path) else value)
         if recipe is not None:
             settings.recipe = recipe
         if speaker_from is not None:
@@ -337,6 +366,8 @@ def status(extracted_dir: Path, only_failed: bool, verify: bool) -> None:
         ratio = f"face {s.face.face_found_ratio:.0%}" if s.face is not None else "no face data"
         if s.flame is not None:
             ratio += f"  FLAME {s.flame.residual_mm_median:.1f} mm"  # median landmark error of the fit
+        if s.fan is not None:
+            ratio += f"  FAN score {s.fan.score_mean:.2f}"  # FAN's mean heatmap peak
         detail = "; ".join(damage) + " (re-run extract to redo it)" if damage else s.error
         detail = detail or ", ".join(s.warnings[:2])
         click.echo(f"{state:7s} {s.clip_id}  {ratio}  {detail}")

@@ -17,6 +17,7 @@ from typing import Any
 from .config_tree import merge_checked, read_yaml_mapping
 from .errors import ConfigError
 from .face.deca.settings import DecaSettings
+from .face.fan.settings import FanSettings
 from .face.flame.settings import FlameSettings
 from .io.files import display_path
 from .words.settings import WordsSettings
@@ -53,13 +54,15 @@ class FaceSettings:
     min_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     max_gap_s: float = 0.2  # face-less runs up to this long between two found faces are interpolated
-    backends: list[str] = field(default_factory=lambda: ["mediapipe"])  # + "flame", "deca" (see their settings)
+    backends: list[str] = field(default_factory=lambda: ["mediapipe"])  # + "flame", "deca", "fan" (their settings)
     flame: FlameSettings = field(default_factory=FlameSettings)
     deca: DecaSettings = field(default_factory=DecaSettings)
+    fan: FanSettings = field(default_factory=FanSettings)
 
 
-FACE_BACKENDS = ("mediapipe", "flame", "deca")  # mediapipe finds and tracks the face for every other backend
-USER_FILES = ("model_path", "embedding_path")  # where a backend's files are: their hashes count, not their paths
+FACE_BACKENDS = ("mediapipe", "flame", "deca", "fan")  # mediapipe finds and tracks the face for every other backend
+# where a backend's files are: their hashes count, not their paths
+USER_FILES = ("model_path", "embedding_path", "depth_model_path")
 
 
 NOT_OUTPUTS = ("row_group_frames", "recipe", "speaker_from")
@@ -101,6 +104,9 @@ class ExtractSettings:
         problems += self.face.flame.problems()
         if self.face.deca.device not in ("cpu", "cuda"):
             problems.append(f"face.deca.device: {self.face.deca.device!r}, choose cpu or cuda")
+        problems += self.face.fan.problems()
+        if self.face.flame.landmarks == "fan" and "flame" in self.face.backends and "fan" not in self.face.backends:
+            problems.append("face.flame.landmarks: fan needs the fan backend too (--face-backend mediapipe,fan,flame)")
         problems += self.words.problems()
         if self.speaker_from not in SPEAKER_RULES:
             problems.append(f"speaker_from: {self.speaker_from!r}, choose from {list(SPEAKER_RULES)}")

@@ -35,6 +35,7 @@ class StandIn:
     embedding: Path
     n_vertices: int
     landmark_ids: np.ndarray
+    ibug_embedding: Path  # a 51-point iBUG embedding, pickled like flame_static_embedding.pkl
 
 
 class _Ch:
@@ -214,7 +215,8 @@ def make_standin(folder: Path, seed: int = 0, protocol: int = 2) -> StandIn:
     write_pickle(model, pkl, protocol)
     ids = np.arange(0, 468, 4)
     write_embedding(model, emb, ids)
-    return StandIn(pkl, emb, len(model["v_template"]), ids)
+    write_ibug_embedding(model, folder / "flame_static_embedding.pkl")
+    return StandIn(pkl, emb, len(model["v_template"]), ids, folder / "flame_static_embedding.pkl")
 
 
 @dataclass
@@ -254,12 +256,25 @@ def random_truth(rng: np.random.Generator, frames: int, n_shape: int, n_expressi
     )
 
 
-def render_landmarks(
-    standin: StandIn, truth: Truth, aspect: float, noise_mm: float, rng: np.random.Generator
-) -> np.ndarray:
-    """(T, 478, 3) MediaPipe-style landmarks of the stand-in posed by ``truth``: x, y normalised to the
-    frame's width/height, z relative depth on x's scale; the 468 mesh points (the embedded ones where
-    the embedding puts them) and the two iris centres."""
+def write_ibug_embedding(model: dict[str, np.ndarray], path: Path) -> None:
+    """A 51-point iBUG embedding (points 17-67) pickled as FLAME's flame_static_embedding.pkl is: each point
+    on a triangle of the MediaPipe vertex nearest that iBUG point (the stand-in's template is MediaPipe's face)."""
+    from medtalk_data.face.ibug68 import MEDIAPIPE_FOR_IBUG68
+
+    faces = model["f"].astype(np.int64)
+    face_idx, bary = [], []
+    for i in MEDIAPIPE_FOR_IBUG68[17:]:
+        tri = int(np.flatnonzero((faces == i).any(axis=1))[-1])
+        b = np.full(3, 0.2)
+        b[int(np.flatnonzero(faces[tri] == i)[0])] = 0.6
+        face_idx.append(tri)
+        bary.append(b)
+    payload = {"lmk_face_idx": np.asarray(face_idx, dtype=np.uint32), "lmk_b_coords": np.asarray(bary)}
+    path.write_bytes(pickle.dumps(payload, protocol=2))
+
+
+def _posed(standin: StandIn, truth: Truth) -> tuple[object, np.ndarray]:
+    """The stand-in's model and its (T, V, 3) vertices posed by ``truth``, metres, FLAME's frame."""
     import torch
 
     from medtalk_data.face.flame.layer import FlameLayer
@@ -273,13 +288,49 @@ def render_landmarks(
     pose[:, 3 * left : 3 * left + 3], pose[:, 3 * right : 3 * right + 3] = truth.eyes[:, :3], truth.eyes[:, 3:]
     with torch.no_grad():
         verts = layer(torch.tensor(truth.shape), torch.tensor(truth.expression), torch.tensor(pose)).numpy()
+    return model, verts
+
+
+def _to_image(points: np.ndarray, truth: Truth, noise_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """FLAME-frame points (T, K, 3) → weak-perspective image units (picture heights), with noise."""
+    cam = points * np.array([1.0, -1.0, -1.0])  # FLAME → camera
+    image = truth.scale[:, None, None] * cam
+    image[..., :2] += truth.shift[:, None]
+    return image + rng.normal(size=image.shape) * noise_mm / 1000.0 * truth.scale[:, None, None]
+
+
+def render_ibug68(
+    standin: StandIn, ibug_embedding: Path, truth: Truth, aspect: float, noise_mm: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(T, 68, 4) FAN-style points of the stand-in posed by ``truth`` (x / width, y / height, no depth, score 1):
+    points 17-67 where the iBUG embedding puts them, the jaw contour at its nearest MediaPipe vertices."""
+    from medtalk_data.face.ibug68 import MEDIAPIPE_FOR_IBUG68
+
+    model, verts = _posed(standin, truth)
+    with open(ibug_embedding, "rb") as f:
+        emb = pickle.load(f)  # the test's own file
+    points = verts[:, list(MEDIAPIPE_FOR_IBUG68)]
+    corners = model.faces[emb["lmk_face_idx"].astype(np.int64)]
+    points[:, 17:] = np.einsum("kc,nkcd->nkd", emb["lmk_b_coords"], verts[:, corners])
+    image = _to_image(points, truth, noise_mm, rng)
+    out = np.ones((len(image), 68, 4))
+    out[..., :2] = image[..., :2]
+    out[..., 0] /= aspect
+    out[..., 2] = np.nan
+    return out.astype(np.float32)
+
+
+def render_landmarks(
+    standin: StandIn, truth: Truth, aspect: float, noise_mm: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(T, 478, 3) MediaPipe-style landmarks of the stand-in posed by ``truth``: x, y normalised to the
+    frame's width/height, z relative depth on x's scale; the 468 mesh points (the embedded ones where
+    the embedding puts them) and the two iris centres."""
+    model, verts = _posed(standin, truth)
     with np.load(standin.embedding) as emb:
         corners = model.faces[emb["lmk_face_idx"]]
         verts[:, emb["landmark_indices"]] = np.einsum("kc,nkcd->nkd", emb["lmk_b_coords"], verts[:, corners])
-    cam = verts * np.array([1.0, -1.0, -1.0])  # FLAME → camera
-    image = truth.scale[:, None, None] * cam
-    image[..., :2] += truth.shift[:, None]
-    image += rng.normal(size=image.shape) * noise_mm / 1000.0 * truth.scale[:, None, None]
+    image = _to_image(verts, truth, noise_mm, rng)
     n_face = 468
     ball = (len(verts[0]) - n_face) // 2
     pupils = [n_face, n_face + ball]  # the spheres' front poles: left eye, then right

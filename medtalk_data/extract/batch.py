@@ -272,6 +272,23 @@ def _check_deca_file(settings: ExtractSettings, load: bool) -> str:
     return sha256_cached(ds.model_path)
 
 
+def _check_fan_files(settings: ExtractSettings, load: bool) -> str:
+    """As :func:`_check_flame_files`, for the fan backend's weights (and the depth network for 3D)."""
+    from ..face.fan.landmarker import find_fan_path
+    from ..io.files import sha256_cached
+    from .clip import _fan_landmarker
+
+    fs = settings.face.fan
+    fs.model_path = str(find_fan_path(fs.model_path, fs.landmarks).resolve())
+    digest = sha256_cached(fs.model_path)
+    if fs.landmarks == "3D":
+        fs.depth_model_path = str(find_fan_path(fs.depth_model_path, "depth").resolve())
+        digest += ":" + sha256_cached(fs.depth_model_path)
+    if load:
+        _fan_landmarker(settings)
+    return digest
+
+
 def extract_videos(
     videos_dir: Path,
     out_dir: Path,
@@ -315,6 +332,8 @@ def extract_videos(
         model_hashes += ":" + _check_flame_files(settings, load=not dry_run)
     if "deca" in settings.face.backends:
         model_hashes += ":" + _check_deca_file(settings, load=not dry_run)
+    if "fan" in settings.face.backends:
+        model_hashes += ":" + _check_fan_files(settings, load=not dry_run)
     settings_hash = settings.output_hash(model_hashes)
     if not dry_run:
         for folder in (out_dir, clips_dir(out_dir), staging_dir(out_dir)):

@@ -183,16 +183,15 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
 
                 expression = ExpressionObserver(_cached("expression", _new_classifier))
             observers = [expression] if expression is not None else []
-            flame = _flame_setup(settings) if "flame" in settings.face.backends else None
-            deca = _deca_encoder(settings) if "deca" in settings.face.backends else None
-            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers, flame, deca)
+            backends = _face_backends(settings)
+            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers, backends)
             status.timings_s["face"] = round(time.perf_counter() - t0, 4)
-            if face.flame is not None:
-                status.timings_s["flame"] = face.flame.seconds  # inside the face stage's time
             status.warnings.extend(face.warnings)
-            status.video, status.face, status.flame, status.deca = face.video, face.face, face.flame, face.deca
-            if face.deca is not None:
-                status.timings_s["deca"] = round(face.deca.seconds, 4)  # inside the face stage's time
+            status.video, status.face = face.video, face.face
+            status.flame, status.deca, status.fan = face.flame, face.deca, face.fan
+            for name, summary in (("flame", face.flame), ("deca", face.deca), ("fan", face.fan)):
+                if summary is not None:
+                    status.timings_s[name] = round(summary.seconds, 4)  # inside the face stage's time
             status.outputs["frames"] = FRAMES_FILE
             video_start = face.video.first_pts_time_s
         else:
@@ -244,6 +243,18 @@ def _cached(key: str, make: Any) -> Any:
     return _MODELS[key]
 
 
+def _face_backends(settings: ExtractSettings) -> Any:
+    """The backends the settings name beside MediaPipe, each loaded once per worker process."""
+    from ..face.stage import FaceBackends
+
+    chosen = settings.face.backends
+    return FaceBackends(
+        flame=_flame_setup(settings) if "flame" in chosen else None,
+        deca=_deca_encoder(settings) if "deca" in chosen else None,
+        fan=_fan_landmarker(settings) if "fan" in chosen else None,
+    )
+
+
 def _flame_setup(settings: ExtractSettings) -> Any:
     """The user's FLAME model and embedding, read and checked once per worker process."""
     from ..face.flame.embedding import find_embedding_path
@@ -252,7 +263,7 @@ def _flame_setup(settings: ExtractSettings) -> Any:
 
     fs = settings.face.flame
     files = f"{find_model_path(fs.model_path).resolve()}:{find_embedding_path(fs.embedding_path).resolve()}"
-    key = f"flame:{files}:{fs.version}:{fs.n_shape}:{fs.n_expression}:{fs.device}"
+    key = f"flame:{files}:{fs.version}:{fs.landmarks}:{fs.n_shape}:{fs.n_expression}:{fs.device}"
     setup = _cached(key, lambda: load_setup(fs))
     setup.settings = fs  # the fitting weights may differ between runs that share a model
     return setup
@@ -265,6 +276,17 @@ def _deca_encoder(settings: ExtractSettings) -> Any:
     ds = settings.face.deca
     key = f"deca:{find_deca_path(ds.model_path).resolve()}:{ds.device}"
     return _cached(key, lambda: DecaEncoder(ds.model_path, ds.device))
+
+
+def _fan_landmarker(settings: ExtractSettings) -> Any:
+    """face-alignment's FAN with the user's weights, loaded once per worker process."""
+    from ..face.fan.landmarker import FanLandmarker, find_fan_path
+
+    fs = settings.face.fan
+    files = str(find_fan_path(fs.model_path, fs.landmarks).resolve())
+    if fs.landmarks == "3D":
+        files += ":" + str(find_fan_path(fs.depth_model_path, "depth").resolve())
+    return _cached(f"fan:{fs.landmarks}:{files}:{fs.device}", lambda: FanLandmarker(fs))
 
 
 def _new_classifier() -> Any:

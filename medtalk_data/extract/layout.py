@@ -24,6 +24,7 @@ from ..audio.stage import AudioInfo
 from ..clip_labels import ClipLabels
 from ..expression.stage import ExpressionSummary
 from ..face.deca.encoder import DecaSummary
+from ..face.fan.landmarker import FanSummary
 from ..face.flame.types import FlameSummary
 from ..face.stage import FaceSummary, VideoSummary
 from ..io.files import sha256_file
@@ -99,6 +100,7 @@ class ClipStatus:
     face: FaceSummary | None = None
     flame: FlameSummary | None = None  # the flame backend's fit (face stage), where it ran
     deca: DecaSummary | None = None  # the deca backend (face stage), where it ran
+    fan: FanSummary | None = None  # the fan backend (face stage), where it ran
     audio: AudioInfo | None = None
     words: WordsSummary | None = None
     expression: ExpressionSummary | None = None
@@ -142,6 +144,7 @@ class ClipStatus:
             "face": FaceSummary,
             "flame": FlameSummary,
             "deca": DecaSummary,
+            "fan": FanSummary,
             "expression": ExpressionSummary,
             "words": WordsSummary,
         }

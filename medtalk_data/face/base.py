@@ -21,12 +21,15 @@ class FaceObservation:
     blendshapes: (52,) float32 in [0, 1], ordered as ``blendshape_names`` of the fitter.
     transform: (4, 4) float32, canonical face model → camera space (centimetres).
     deca: DECA's 236 coarse parameters where the deca backend ran (see medtalk_data.face.deca).
+    fan: (68, 4) FAN's iBUG points where the fan backend ran: x, y as ``landmarks``, z / width (NaN in
+    2-D), FAN's heatmap score (see medtalk_data.face.fan).
     """
 
     landmarks: np.ndarray
     blendshapes: np.ndarray
     transform: np.ndarray
     deca: np.ndarray | None = None  # (236,) DECA's coarse parameters of this face (the deca backend)
+    fan: np.ndarray | None = None  # (68, 4) FAN's points of this face (the fan backend)
 
     def bbox(self) -> tuple[float, float, float, float]:
         """(x0, y0, x1, y1) of the landmarks in normalised image coordinates."""

@@ -14,7 +14,9 @@ With the flame backend the file also has ``flame_expression`` (E), ``flame_jaw_p
 (NaN where no fit), and a ``medtalk_flame`` metadata key with the clip's identity (``shape``), the
 FLAME version and the dimensions (see medtalk_data.face.flame.fitter). With the deca backend:
 ``deca_shape`` (100), ``deca_expression`` (50), ``deca_pose`` (6: global, jaw) and ``deca_camera`` (3)
-of DECA's coarse encoder on each frame's face crop (NaN where no face).
+of DECA's coarse encoder on each frame's face crop (NaN where no face). With the fan backend:
+``fan_landmarks`` (68×3 flattened: x, y normalised like ``landmarks``, z on x's scale, NaN for 2-D FAN)
+and ``fan_scores`` (68, FAN's heatmap peaks), iBUG order (NaN where no face).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from ..io.files import atomic_path
 from ..rigs import N_LANDMARKS
 from .deca.encoder import deca_columns, split_params
 from .deca.params import N_PARAMS as N_DECA_PARAMS
+from .fan.landmarker import fan_columns
 from .grid import FrameSample
+from .ibug68 import N_IBUG
 from .pose import head_pose
 
 FRAMES_SCHEMA_VERSION = 1
@@ -89,9 +93,10 @@ class FramesWriter:
         row_group_frames: int = 256,
         flame_expression: int = 0,
         deca: bool = False,
+        fan: bool = False,
     ) -> None:
         """``flame_expression`` > 0 adds the FLAME columns (with that many expression coefficients),
-        ``deca`` the DECA columns."""
+        ``deca`` the DECA columns, ``fan`` FAN's."""
         self.path = path
         self.row_group_frames = row_group_frames
         meta = {"medtalk_frames_schema_version": FRAMES_SCHEMA_VERSION, **metadata}
@@ -102,7 +107,8 @@ class FramesWriter:
         if self._flame:
             schema = schema.append(pa.field("flame_residual_mm", pa.float32()))
         self._deca = {name: width for name, (_p, width) in deca_columns().items()} if deca else {}
-        for name, width in self._deca.items():
+        self._fan = fan_columns() if fan else {}
+        for name, width in {**self._deca, **self._fan}.items():
             schema = schema.append(pa.field(name, pa.list_(pa.float32(), width)))
         self._schema = schema.with_metadata({b"medtalk": json.dumps(meta).encode()})
         self._flame_meta: dict[str, Any] | None = None
@@ -162,6 +168,13 @@ class FramesWriter:
                     params[i] = s.face.deca
             for name, values in split_params(params).items():
                 extra[name] = fixed_size_list(np.ascontiguousarray(values), self._deca[name])
+        if self._fan:
+            points = np.full((n, N_IBUG, 4), np.nan, dtype=np.float32)
+            for i, s in enumerate(rows):
+                if s.face is not None and s.face.fan is not None:
+                    points[i] = s.face.fan
+            extra["fan_landmarks"] = fixed_size_list(np.ascontiguousarray(points[..., :3].reshape(n, -1)), N_IBUG * 3)
+            extra["fan_scores"] = fixed_size_list(np.ascontiguousarray(points[..., 3]), N_IBUG)
         table = pa.table(
             {
                 "frame_index": pa.array(np.arange(self.n_frames, self.n_frames + n, dtype=np.int32)),
@@ -218,6 +231,8 @@ class ClipFrames:
     head_translation_cm: np.ndarray  # (T, 3)
     flame: FlameFrames | None = None  # the flame backend's fit, where it ran
     deca: dict[str, np.ndarray] | None = None  # the deca backend's columns (deca_shape, …), where it ran
+    fan_landmarks: np.ndarray | None = None  # (T, 68, 3) FAN's iBUG points, where the fan backend ran
+    fan_scores: np.ndarray | None = None  # (T, 68)
 
     @property
     def fps(self) -> float:
@@ -301,4 +316,14 @@ def read_frames(path: Path) -> ClipFrames:
         deca={name: fixed_size_numpy(table[name], (width,)) for name, (_p, width) in deca_columns().items()}
         if "deca_shape" in table.column_names
         else None,
+        **_read_fan(table),
     )
+
+
+def _read_fan(table: pa.Table) -> dict[str, np.ndarray]:
+    if "fan_landmarks" not in table.column_names:
+        return {}
+    return {
+        "fan_landmarks": fixed_size_numpy(table["fan_landmarks"], (N_IBUG, 3)),
+        "fan_scores": fixed_size_numpy(table["fan_scores"], (N_IBUG,)),
+    }

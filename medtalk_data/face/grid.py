@@ -39,14 +39,17 @@ class FrameSample:
 
 def blend_faces(a: FaceObservation, b: FaceObservation, w: float) -> FaceObservation:
     """Blend two observations: w=0 gives ``a``, w=1 gives ``b``."""
-    deca = None
+    deca = fan = None
     if a.deca is not None and b.deca is not None:  # DECA's coefficients and small rotations blend linearly
         deca = ((1 - w) * a.deca + w * b.deca).astype(np.float32)
+    if a.fan is not None and b.fan is not None:  # FAN's points and scores, like MediaPipe's landmarks
+        fan = ((1 - w) * a.fan + w * b.fan).astype(np.float32)
     return FaceObservation(
         landmarks=((1 - w) * a.landmarks + w * b.landmarks).astype(np.float32),
         blendshapes=((1 - w) * a.blendshapes + w * b.blendshapes).astype(np.float32),
         transform=interpolate_transform(a.transform, b.transform, w),
         deca=deca,
+        fan=fan,
     )
 
 

@@ -24,6 +24,7 @@ from .tracking import FaceTracker
 
 if TYPE_CHECKING:
     from .deca.encoder import DecaEncoder, DecaSummary
+    from .fan.landmarker import FanLandmarker, FanSummary
     from .flame.fitter import ClipFlameFit, FlameSetup
     from .flame.types import FlameSummary
 
@@ -98,6 +99,19 @@ class FaceStageResult:
     warnings: list[str]
     flame: FlameSummary | None = None
     deca: DecaSummary | None = None
+    fan: FanSummary | None = None
+
+
+@dataclass
+class FaceBackends:
+    """The loaded backends beside MediaPipe (None: not asked for)."""
+
+    flame: FlameSetup | None = None  # fits FLAME to the grid frames as they stream past, a window at a time
+    deca: DecaEncoder | None = None  # encodes the followed face of every decoded frame
+    fan: FanLandmarker | None = None  # locates FAN's 68 points on the followed face of every decoded frame
+
+    def names(self) -> list[str]:
+        return ["mediapipe"] + [name for name in ("fan", "flame", "deca") if getattr(self, name) is not None]
 
 
 def grid_fps_for(info: MediaInfo, settings: ExtractSettings) -> tuple[float, list[str]]:
@@ -115,15 +129,15 @@ def run_face_stage(
     out_path: Path,
     metadata: dict[str, Any],
     observers: Sequence[FrameObserver] = (),
-    flame: FlameSetup | None = None,
-    deca: DecaEncoder | None = None,
+    backends: FaceBackends | None = None,
 ) -> FaceStageResult:
     """Write ``out_path`` (frames Parquet) and return the stage's summary for the status record.
 
     ``observers`` see every decoded frame inside the same loop (one decode for every stage that needs
-    pixels); ``flame`` (the flame backend's loaded model) fits FLAME to the grid frames as they stream
-    past, a window at a time, before they are written; ``deca`` (DECA's encoder) encodes the followed face
-    of every decoded frame."""
+    pixels); ``backends`` run on the face MediaPipe follows (FAN and DECA per decoded frame, FLAME on the
+    grid frames before they are written)."""
+    backends = backends or FaceBackends()
+    flame, deca, fan = backends.flame, backends.deca, backends.fan
     fps, warnings = grid_fps_for(info, settings)
     fs = settings.face
     fitter = create_fitter(
@@ -150,9 +164,11 @@ def run_face_stage(
         row_group_frames=settings.row_group_frames,
         flame_expression=flame.settings.n_expression if flame else 0,
         deca=deca is not None,
+        fan=fan is not None,
     )
-    if deca is not None:
-        deca.start_clip()
+    for backend in (deca, fan):
+        if backend is not None:
+            backend.start_clip()
 
     def write(samples: list[FrameSample]) -> None:
         writer.write(flame_fit.push(samples) if flame_fit is not None else samples)
@@ -184,6 +200,8 @@ def run_face_stage(
             last_ms = ts_ms
             faces = fitter.detect(frame.rgb, ts_ms)
             chosen = tracker.choose(faces)
+            if fan is not None and chosen is not None:
+                chosen = replace(chosen, fan=fan.locate(frame.rgb, chosen.landmarks))
             if deca is not None and chosen is not None:
                 chosen = replace(chosen, deca=deca.encode(frame.rgb, chosen.landmarks))
             for observer in observers:
@@ -253,12 +271,19 @@ def run_face_stage(
         fitter=fitter.name,
         fitter_version=fitter.version,
         model_path=str(getattr(fitter, "model_path", "")),
-        backends=["mediapipe"] + ["flame"] * (flame_fit is not None) + ["deca"] * (deca is not None),
+        backends=backends.names(),
     )
     flame_summary = flame_fit.summary() if flame_fit is not None else None
     if flame_summary is not None and flame_summary.n_fitted:
         warnings.extend(_flame_warnings(flame_summary))
-    return FaceStageResult(video, face, warnings, flame_summary, deca.summary if deca is not None else None)
+    return FaceStageResult(
+        video,
+        face,
+        warnings,
+        flame_summary,
+        deca.summary if deca is not None else None,
+        fan.summary if fan is not None else None,
+    )
 
 
 FLAME_RESIDUAL_WARN_MM = 5.0  # a median landmark error above this means the fit did not follow the face

@@ -19,6 +19,7 @@ import numpy as np
 from ...assets import UserFile
 from ...errors import MedtalkError
 from ...io.files import display_path
+from ..ibug68 import MEDIAPIPE_FOR_IBUG68
 from .model_file import FLAME_URL, FlameModel
 from .safe_pickle import load_restricted
 
@@ -37,6 +38,12 @@ class LandmarkEmbedding:
     landmark_ids: np.ndarray  # (K,) int64 into the detector's landmarks
     scheme: str  # "mediapipe" (478 points) or "ibug68"
     source: str
+
+    def mediapipe_ids(self) -> np.ndarray:
+        """(K,) the MediaPipe point of each landmark (for iBUG points: the nearest one, :mod:`..ibug68`)."""
+        if self.scheme == "mediapipe":
+            return self.landmark_ids
+        return np.asarray(MEDIAPIPE_FOR_IBUG68, dtype=np.int64)[self.landmark_ids]
 
     def template_points(self, model: FlameModel, vertices: np.ndarray | None = None) -> np.ndarray:
         """(K, 3) landmark positions on ``vertices`` (default: the model's template)."""
@@ -109,7 +116,7 @@ def canonical_rms_mm(embedding: LandmarkEmbedding, model: FlameModel, canonical_
     from ..head_frame import similarity_align
 
     points = embedding.template_points(model).astype(np.float64)
-    target = canonical_cm[embedding.landmark_ids].astype(np.float64) * 10.0  # mm
+    target = canonical_cm[embedding.mediapipe_ids()].astype(np.float64) * 10.0  # mm
     aligned = similarity_align(points[None], target, np.ones(len(points)))[0]
     return float(np.sqrt(((aligned - target) ** 2).sum(axis=1).mean()))
 

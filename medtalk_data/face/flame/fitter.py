@@ -33,6 +33,11 @@ from .types import FlameFrame, FlameSummary
 if TYPE_CHECKING:
     from ..grid import FrameSample
 
+# face.flame.landmarks → (the embedding scheme it needs, what it fits, the FLAME download to pass)
+EMBEDDING_FOR = {
+    "mediapipe": ("mediapipe", "MediaPipe's 478 landmarks", "mediapipe_landmark_embedding.npz"),
+    "fan": ("ibug68", "FAN's 68 iBUG points", "flame_static_embedding.pkl (FLAME's 68-point embedding)"),
+}
 IRIS_CENTRES = (473, 468)  # MediaPipe's iris centres of the subject's left and right eye
 FLIP = np.diag([1.0, -1.0, -1.0])  # FLAME → camera (180° about x)
 # How many millimetres of face motion one unit of each parameter is worth, so that one smoothness
@@ -77,10 +82,11 @@ def load_setup(settings: FlameSettings) -> FlameSetup:
         raise MedtalkError("face.flame.device is cuda, but torch sees no CUDA device; use --flame-device cpu")
     model = load_flame_model(settings.model_path, settings.version)
     embedding = load_embedding(settings.embedding_path, model)
-    if embedding.scheme != "mediapipe":
+    wanted = EMBEDDING_FOR[settings.landmarks]
+    if embedding.scheme != wanted[0]:
         raise MedtalkError(
-            f"{embedding.source}: a {embedding.scheme} embedding; the flame backend fits MediaPipe's 478 landmarks: "
-            "pass mediapipe_landmark_embedding.npz"
+            f"{embedding.source}: a {embedding.scheme} embedding; face.flame.landmarks {settings.landmarks} fits "
+            f"{wanted[1]}: pass {wanted[2]}"
         )
     rms = check_embedding_matches(embedding, model, load_canonical_mesh().vertices)
     if settings.n_expression > model.n_expression:
@@ -112,7 +118,8 @@ class _Window:
     """The frames of one window that have landmarks, as arrays."""
 
     uv: np.ndarray  # (N, K, 2) image-height units
-    depth: np.ndarray  # (N, K) MediaPipe's relative depth, same units (initialisation only)
+    start: np.ndarray  # (N, K, 3) MediaPipe's 3-D points nearest each landmark, same units: the starting
+    # head pose and scale only (NaN: start from the landmarks in 2-D)
     iris: np.ndarray  # (N, 2, 2)
     grid: np.ndarray  # (N,) grid positions of these frames within the window (gaps where no face)
 
@@ -169,6 +176,7 @@ class ClipFlameFit:
             "n_expression": s.settings.n_expression,
             "shape": [float(x) for x in (self.identity if self.identity is not None else [])],
             "embedding": s.embedding.scheme,
+            "landmarks": s.settings.landmarks,
             "eye_pose": "left eye then right eye, axis-angle (rad)",
             "camera": "weak perspective: scale (image heights per metre), shift x, y (image heights; x scaled by "
             "width/height); FLAME turned 180 degrees about x, then projected",
@@ -176,7 +184,8 @@ class ClipFlameFit:
 
     def _fit(self, window: list[FrameSample]) -> list[FrameSample]:
         started = time.perf_counter()
-        rows = [i for i, s in enumerate(window) if s.face is not None]
+        fan = self.setup.settings.landmarks == "fan"
+        rows = [i for i, s in enumerate(window) if s.face is not None and (not fan or s.face.fan is not None)]
         if not rows:
             self._tail = None
             return window
@@ -188,7 +197,7 @@ class ClipFlameFit:
             # on the synthetic test clip)
             count = min(len(rows), self.setup.settings.identity_frames)
             take = np.linspace(0, len(rows) - 1, count).round().astype(int)
-            subset = _Window(data.uv[take], data.depth[take], data.iris[take], np.arange(len(take)) * 3)  # no runs
+            subset = _Window(data.uv[take], data.start[take], data.iris[take], np.arange(len(take)) * 3)  # no runs
             self.identity = solve(self.setup, subset, self.aspect, None, None)[0]
         _, params, residual = solve(self.setup, data, self.aspect, self.identity, anchor)
         out = list(window)
@@ -210,21 +219,47 @@ class ClipFlameFit:
         return out
 
     def _arrays(self, window: list[FrameSample], rows: list[int]) -> _Window:
+        ids = self.setup.embedding.landmark_ids
         lm = np.stack([window[i].face.landmarks for i in rows]).astype(np.float64)  # type: ignore[union-attr]
         lm[..., 0] *= self.aspect
         lm[..., 2] *= self.aspect  # MediaPipe's z is on x's scale
-        ids = self.setup.embedding.landmark_ids
+        start = lm[:, self.setup.embedding.mediapipe_ids()]
+        if self.setup.settings.landmarks == "fan":  # FAN's 2-D points; MediaPipe's (same face) give the start
+            fan = np.stack([window[i].face.fan for i in rows]).astype(np.float64)  # type: ignore[union-attr]
+            uv = fan[:, ids, :2] * np.array([self.aspect, 1.0])
+            return _Window(uv, start, np.full((len(rows), 2, 2), np.nan), np.asarray(rows))
         iris = lm[:, list(IRIS_CENTRES), :2] if lm.shape[1] > max(IRIS_CENTRES) else np.full((len(rows), 2, 2), np.nan)
-        return _Window(lm[:, ids, :2], lm[:, ids, 2], iris, np.asarray(rows))
+        return _Window(lm[:, ids, :2], start, iris, np.asarray(rows))
 
 
 def initial_camera(setup: FlameSetup, data: _Window) -> tuple[np.ndarray, np.ndarray]:
-    """Head rotation (N, 3) and scale (N,) from a similarity fit of the template's landmarks in 3-D."""
+    """Head rotation (N, 3) and scale (N,) from a similarity fit of the template's landmarks to MediaPipe's
+    3-D points, or, without them, from an affine camera fitted to the landmarks in 2-D (weaker: a face is
+    nearly flat, so its pitch is poorly seen in 2-D)."""
     template = setup.embedding.template_points(setup.model) @ FLIP  # camera frame, metres
-    observed = np.concatenate([data.uv, data.depth[..., None]], axis=2)
-    scale, rot, _ = similarity_transform(observed, template, np.ones(len(template)))  # observed → template
+    if not np.isfinite(data.start).all():
+        return affine_camera(template, data.uv)
+    scale, rot, _ = similarity_transform(data.start, template, np.ones(len(template)))  # observed → template
     rotations = np.stack([rotation_vector(FLIP @ r.T @ FLIP) for r in rot])  # template → observed, in FLAME
     return rotations, 1.0 / scale
+
+
+def affine_camera(template: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the least-squares affine projection uv ≈ A·x + b of the template (K, 3; camera frame)
+    onto the (N, K, 2) points, made a scaled rotation: A's rows orthonormalised, the third row their
+    cross product. Returns FLAME head rotations (N, 3) and scales (N,)."""
+    x = template - template.mean(axis=0)
+    rotations, scales = [], []
+    for points in uv:
+        a = np.linalg.lstsq(x, points - points.mean(axis=0), rcond=None)[0].T  # (2, 3)
+        norms = np.linalg.norm(a, axis=1)
+        r1 = a[0] / norms[0]
+        r2 = a[1] - (a[1] @ r1) * r1
+        r2 /= np.linalg.norm(r2)
+        camera = np.stack([r1, r2, np.cross(r1, r2)])  # template → observed, camera frame
+        rotations.append(rotation_vector(FLIP @ camera @ FLIP))
+        scales.append(norms.mean())
+    return np.stack(rotations), np.asarray(scales)
 
 
 def solve(
@@ -337,7 +372,7 @@ def solve(
     optimiser = torch.optim.LBFGS(
         params,
         lr=1.0,
-        max_iter=st.iterations,
+        max_iter=st.iterations_fan if st.landmarks == "fan" else st.iterations,
         history_size=20,
         tolerance_grad=1e-9,
         tolerance_change=1e-12,
