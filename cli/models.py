@@ -278,8 +278,9 @@ def _read_intensity_curve(path: Path) -> np.ndarray:
     "--format",
     "formats",
     default=None,
-    help="Comma-separated: csv,livelink,npz,txt,mp4,png,glb (the face mesh with 52 ARKit morph targets, the speech "
-    "beside it as <name>.audio.wav); FLAME rigs: flame (.flame.npz), vertices (FLAME's mesh, with --flame-model) "
+    help="Comma-separated: csv,livelink,npz,txt,mp4,png,glb,usd (glb/usd: the face mesh with 52 ARKit morph targets "
+    "for Blender, Unreal, Maya, Omniverse; the speech beside it as <name>.audio.wav; usd needs medtalk[usd]); "
+    "FLAME rigs: flame (.flame.npz), vertices (FLAME's mesh, with --flame-model) "
     "[default: the curve formats that fit the rig, mp4, png].",
 )
 @click.option(
@@ -338,6 +339,7 @@ def animate(
       medtalk-models animate -k runs/first -a talk.m4a --blend angry:0.6,sad:0.4 --format csv,mp4
       medtalk-models animate -k runs/first -a speech.wav --text "a furious face" --out anims/
       medtalk-models animate -k runs/first -a speech.wav --image ref.png --fps 60 --format livelink
+      medtalk-models animate -k runs/first -a speech.wav --emotion sad --format glb,usd
       medtalk-models animate -k runs/first -a clip.mp4 --emotion sad --side-by-side clip.mp4
       medtalk-models animate -k runs/flame -a speech.wav --format flame,vertices --flame-model generic_model.pkl
     """

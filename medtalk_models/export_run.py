@@ -21,9 +21,11 @@ from .animate import Animation
 from .export.curves import Curves
 from .export.formats import FORMATS, formats_for, plan_files, write_all
 
-EXTRA_FORMATS = ("mp4", "glb", "png", "vertices")  # vertices: FLAME rigs, with the user's FLAME model
-DEFAULT_EXTRAS = ("mp4", "png")  # glb on request (--format ...,glb)
-GLB_AUDIO_SUFFIX = ".audio.wav"  # beside <stem>.glb; never the input's own name
+EXTRA_FORMATS = ("mp4", "glb", "usd", "png", "vertices")  # vertices: FLAME rigs, with the user's FLAME model
+DEFAULT_EXTRAS = ("mp4", "png")  # glb/usd on request (--format ...,glb,usd)
+MESH_FORMATS = ("mp4", "glb", "usd")  # drive the face mesh with ARKit curves
+SCENE_FORMATS = ("glb", "usd")  # files a studio opens; the speech goes beside them
+AUDIO_SUFFIX = ".audio.wav"  # beside <stem>.glb / <stem>.usd; never the input's own name
 RENDER_CHANNEL = "jawOpen"  # previews render ARKit blendshape curves
 
 
@@ -54,7 +56,7 @@ def plan_export(
     unknown = [f for f in formats if f not in FORMATS and f not in EXTRA_FORMATS]
     if unknown:
         raise MedtalkError(f"--format {unknown[0]!r}: choose from {', '.join([*FORMATS, *EXTRA_FORMATS])}")
-    for mesh_format in ("mp4", "glb"):
+    for mesh_format in MESH_FORMATS:
         if mesh_format in formats and not renderable and not (flame and mesh_format == "mp4"):
             raise MedtalkError(
                 f"{mesh_format} drives the face mesh with ARKit blendshape curves; this rig has none "
@@ -64,6 +66,11 @@ def plan_export(
         raise MedtalkError(
             "vertices poses FLAME's mesh with FLAME curves; this rig is not FLAME (train on --rig flame)"
         )
+    if "usd" in formats:
+        import importlib.util
+
+        if importlib.util.find_spec("pxr") is None:
+            raise MedtalkError("--format usd needs Pixar's USD library: pip install 'medtalk[usd]'")
     curve_formats = [f for f in formats if f in FORMATS]
     paths = [path for _fmt, path in plan_files(Path(out_dir), stem, names, curve_formats, overwrite)]
     extras = [f for f in EXTRA_FORMATS if f in formats]
@@ -72,8 +79,8 @@ def plan_export(
         if path.exists() and not overwrite:
             raise MedtalkError(f"{display_path(path)} exists; pass --overwrite to replace it")
         paths.append(path)
-        if name == "glb" and audio_beside:
-            paths.append(Path(out_dir) / f"{stem}{GLB_AUDIO_SUFFIX}")
+    if audio_beside and any(f in extras for f in SCENE_FORMATS):
+        paths.append(Path(out_dir) / f"{stem}{AUDIO_SUFFIX}")
     return ExportPlan([*dict.fromkeys(curve_formats), *extras], paths, fps)
 
 
@@ -107,16 +114,7 @@ def export_animation(
         written.append(plot_curves_png(out_dir / f"{stem}.png", curves.values, curves.names, curves.fps,
                                        words=result.words,
                                        title=f"{stem} ({result.info.get('emotion_source', '')})"))  # fmt: skip
-    if "glb" in plan.formats:
-        from .render.basis import BlendshapeBasis
-        from .render.gltf import write_glb
-
-        written.append(write_glb(out_dir / f"{stem}.glb", curves, basis=BlendshapeBasis.load(basis) if basis else None))
-        if audio is not None:  # glTF has no audio: the speech goes beside it (16 kHz mono), under the same stem
-            from medtalk_data.audio.stage import extract_audio
-
-            extract_audio(audio, out_dir / f"{stem}{GLB_AUDIO_SUFFIX}")
-            written.append(out_dir / f"{stem}{GLB_AUDIO_SUFFIX}")
+    written += _write_scenes(plan, out_dir, stem, curves, basis, audio)
     if "vertices" in plan.formats:
         from medtalk_data.io.files import atomic_path
 
@@ -147,4 +145,33 @@ def export_animation(
                 side_by_side_video=side_by_side,
             )
         )
+    return written
+
+
+def _write_scenes(
+    plan: ExportPlan, out_dir: Path, stem: str, curves: Curves, basis: Path | None, audio: Path | None
+) -> list[Path]:
+    """The glTF/USD files asked for, and the speech beside them (16 kHz mono, under the same stem):
+    glTF has no audio, the USD file points at it."""
+    scenes = [f for f in SCENE_FORMATS if f in plan.formats]
+    if not scenes:
+        return []
+    from .render.basis import BlendshapeBasis
+
+    shapes = BlendshapeBasis.load(basis) if basis else None
+    written = []
+    speech = out_dir / f"{stem}{AUDIO_SUFFIX}" if audio is not None else None
+    if speech is not None:
+        from medtalk_data.audio.stage import extract_audio
+
+        extract_audio(audio, speech)
+        written.append(speech)
+    if "glb" in scenes:
+        from .render.gltf import write_glb
+
+        written.append(write_glb(out_dir / f"{stem}.glb", curves, basis=shapes))
+    if "usd" in scenes:
+        from .render.usd import write_usd
+
+        written.append(write_usd(out_dir / f"{stem}.usd", curves, basis=shapes, audio=speech))
     return written

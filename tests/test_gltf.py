@@ -16,9 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from medtalk_cli.models import cli
 from medtalk_data.rigs import ARKIT52
 from medtalk_models.export.curves import Curves
 from medtalk_models.export.npz import read_npz, write_npz
@@ -107,16 +105,3 @@ def test_the_morph_targets_are_the_basis_in_metres(animation: tuple[Path, Path])
         array(primitive.targets[jaw]["POSITION"]), basis.deltas[basis.names.index("jawOpen")] * 0.01, atol=1e-7
     )
     assert not array(primitive.targets[ARKIT52.index("tongueOut")]["POSITION"]).any()  # the basis cannot fit it
-
-
-def test_animate_writes_glb_and_its_speech_beside_it(run_dir: Path, shared_data: Path, tmp_path: Path) -> None:
-    clip = shared_data / "video" / "pcavs_input_00098.mp4"
-    args = ["animate", "-k", str(run_dir), "-a", str(clip), "--format", "glb,npz", "--out", str(tmp_path)]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    glb, npz = read_glb(tmp_path / "pcavs_input_00098.glb"), read_npz(tmp_path / "pcavs_input_00098.npz")
-    np.testing.assert_allclose(glb.values, npz.select(ARKIT52).values, atol=1e-6)
-    from medtalk_data.io.wav import wav_format
-
-    rate, channels, _width, n = wav_format(tmp_path / "pcavs_input_00098.audio.wav")
-    assert (rate, channels) == (16000, 1) and abs(n / rate - glb.n_frames / glb.fps) < 0.1

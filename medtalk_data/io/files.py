@@ -105,10 +105,14 @@ _UMASK = _current_umask()
 
 
 @contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; rename it onto ``final`` only on success."""
+def atomic_path(final: Path, *, keep_suffix: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it onto ``final`` only on success.
+
+    ``keep_suffix``: the temporary name ends in ``final``'s suffix too, for writers that pick the
+    file format by it (USD)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    suffix = f".tmp{final.suffix}" if keep_suffix else ".tmp"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
-from medtalk_data.face.canonical_mesh import CanonicalMesh, load_canonical_mesh
+from medtalk_data.face.canonical_mesh import CanonicalMesh
 from medtalk_data.io.files import atomic_path, display_path
-from medtalk_data.rigs import ARKIT52
 
 from ..export.curves import Curves
-from .basis import BlendshapeBasis, default_basis
+from .basis import BlendshapeBasis
+from .morph_targets import arkit_targets, arkit_weights, head_quaternions
 
 CM = 0.01  # the mesh and basis are in centimetres; glTF in metres
 _FLOAT, _USHORT = 5126, 5123
@@ -38,16 +38,10 @@ def write_glb(
     """Write ``path`` (atomically); ``curves`` are read by ARKit name (absent ones stay 0)."""
     import pygltflib as g
 
-    basis = basis or default_basis()
-    mesh = mesh or load_canonical_mesh()
-    weights = curves.select(ARKIT52).values.astype(np.float32)
-    if weights.shape[0] < 1:
-        raise MedtalkError("an animation without frames cannot be written as glTF")
-    deltas = np.zeros((len(ARKIT52), *basis.neutral.shape), np.float32)
-    for k, name in enumerate(ARKIT52):
-        if name in basis.names:
-            deltas[k] = basis.deltas[basis.names.index(name)] * CM
-    positions = (basis.neutral * CM).astype(np.float32)
+    targets = arkit_targets(basis, mesh)
+    weights = arkit_weights(curves, "glTF")
+    deltas = targets.deltas * CM
+    positions = targets.neutral * CM
     times = (np.arange(len(weights)) / curves.fps).astype(np.float32)
 
     blob = bytearray()
@@ -68,19 +62,17 @@ def write_glb(
         return len(accessors) - 1
 
     position = add(positions, g.VEC3, _FLOAT, _ARRAY, bounds=True)
-    indices = add(mesh.triangles.astype(np.uint16).reshape(-1), g.SCALAR, _USHORT, _ELEMENTS)
-    targets = [g.Attributes(POSITION=add(d, g.VEC3, _FLOAT, _ARRAY, bounds=True)) for d in deltas]
-    primitive = g.Primitive(attributes=g.Attributes(POSITION=position), indices=indices, targets=targets)
-    face = g.Mesh(name="face", primitives=[primitive], weights=[0.0] * len(ARKIT52),
-                  extras={"targetNames": list(ARKIT52)})  # fmt: skip
+    indices = add(targets.triangles.astype(np.uint16).reshape(-1), g.SCALAR, _USHORT, _ELEMENTS)
+    shapes = [g.Attributes(POSITION=add(d, g.VEC3, _FLOAT, _ARRAY, bounds=True)) for d in deltas]
+    primitive = g.Primitive(attributes=g.Attributes(POSITION=position), indices=indices, targets=shapes)
+    face = g.Mesh(name="face", primitives=[primitive], weights=[0.0] * len(targets.names),
+                  extras={"targetNames": list(targets.names)})  # fmt: skip
     key_times = add(times, g.SCALAR, _FLOAT, bounds=True)
     samplers = [g.AnimationSampler(input=key_times, output=add(weights.reshape(-1), g.SCALAR, _FLOAT))]
     channels = [g.AnimationChannel(sampler=0, target=g.AnimationChannelTarget(node=0, path="weights"))]
     if head_rotation_deg is not None:
-        rotation = np.asarray(head_rotation_deg, np.float32)
-        if rotation.shape != (len(weights), 3):
-            raise MedtalkError(f"head rotation must be ({len(weights)}, 3) degrees, got {rotation.shape}")
-        samplers.append(g.AnimationSampler(input=key_times, output=add(_quaternions(rotation), g.VEC4, _FLOAT)))
+        quaternions = head_quaternions(head_rotation_deg, len(weights))  # (x, y, z, w), glTF's order
+        samplers.append(g.AnimationSampler(input=key_times, output=add(quaternions, g.VEC4, _FLOAT)))
         channels.append(g.AnimationChannel(sampler=1, target=g.AnimationChannelTarget(node=0, path="rotation")))
     gltf = g.GLTF2(
         asset=g.Asset(version="2.0", generator="medtalk", extras={"fps": curves.fps, "frames": len(weights)}),
@@ -97,15 +89,6 @@ def write_glb(
     with atomic_path(Path(path)) as tmp:
         gltf.save_binary(str(tmp))
     return Path(path)
-
-
-def _quaternions(pitch_yaw_roll_deg: np.ndarray) -> np.ndarray:
-    """(T, 3) pitch (x), yaw (y), roll (z) in degrees → (T, 4) glTF quaternions (x, y, z, w), applied yaw·pitch·roll."""
-    from scipy.spatial.transform import Rotation
-
-    pitch, yaw, roll = np.radians(pitch_yaw_roll_deg.astype(np.float64)).T
-    rot = Rotation.from_euler("YXZ", np.stack([yaw, pitch, roll], axis=1))
-    return rot.as_quat().astype(np.float32)  # scipy's order is (x, y, z, w), as glTF's
 
 
 def read_glb(path: Path) -> Curves:
