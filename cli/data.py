@@ -616,14 +616,30 @@ def stats(manifest_dir: Path, as_json: bool) -> None:
     show_default=True,
     help="Leave out clips whose face was found in fewer frames than this.",
 )
+@file_option(
+    "--flame-model",
+    "A --rig flame manifest: the FLAME model its curves were fitted with [default: $MEDTALK_FLAME_MODEL].",
+)
+@file_option(
+    "--flame-embedding",
+    "A --rig flame manifest: FLAME's landmark embedding, which names its lip and eyelid "
+    "vertices [default: $MEDTALK_FLAME_EMBEDDING].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset folder.")
 def export_a2f_cmd(
-    manifest_dir: Path, out_dir: Path, fps: float | None, min_face_ratio: float, overwrite: bool
+    manifest_dir: Path,
+    out_dir: Path,
+    fps: float | None,
+    min_face_ratio: float,
+    flame_model: Path | None,
+    flame_embedding: Path | None,
+    overwrite: bool,
 ) -> None:
     """Write an NVIDIA Audio2Face-3D training-framework dataset from a manifest built with --landmarks.
 
     Per clip with audio: a head-stabilised vertex cache of the MediaPipe canonical face mesh
-    (float32 [frames, 468, 3], cm, +y up) and its 16 kHz WAV of the same duration; per speaker
+    (float32 [frames, 468, 3], cm, +y up) — for a --rig flame manifest FLAME's mesh posed by the
+    clip's expression and jaw ([frames, 5023, 3], cm) — and its 16 kHz WAV of the same duration; per speaker
     (the framework's actor): a neutral pose and the lip/eyelid vertex pairs; and
     config_dataset.py with every path filled in. shots.csv lists each shot's clip and emotion.
 
@@ -632,12 +648,23 @@ def export_a2f_cmd(
       medtalk-data build-manifest extracted/ --landmarks --out manifests/a2f
       medtalk-data export-a2f manifests/a2f --out a2f_dataset
       medtalk-data export-a2f manifests/a2f --out a2f_dataset --fps 30 --overwrite
+      medtalk-data build-manifest extracted_flame/ --rig flame --out manifests/flame
+      medtalk-data export-a2f manifests/flame --out a2f_flame --flame-model generic_model.pkl \\
+          --flame-embedding mediapipe_landmark_embedding.npz
     """
     from medtalk_data.errors import MedtalkError
     from medtalk_data.export.a2f import export_a2f
 
     try:
-        report = export_a2f(manifest_dir, out_dir, fps=fps, overwrite=overwrite, min_face_ratio=min_face_ratio)
+        report = export_a2f(
+            manifest_dir,
+            out_dir,
+            fps=fps,
+            overwrite=overwrite,
+            min_face_ratio=min_face_ratio,
+            flame_model=flame_model,
+            flame_embedding=flame_embedding,
+        )
     except MedtalkError as err:
         raise SetupError(str(err)) from err
     for clip_id, why in report.skipped.items():
@@ -647,7 +674,8 @@ def export_a2f_cmd(
     frames = sum(s.n_frames for s in report.shots)
     click.echo(
         f"Audio2Face-3D dataset: {out_dir} ({len(report.shots)} shots, {len(report.actors)} actors, "
-        f"{frames} frames at {report.fps:g} fps); config: {out_dir / 'config_dataset.py'}"
+        f"{frames} frames at {report.fps:g} fps, {report.mesh} mesh of {report.n_vertices} vertices); "
+        f"config: {out_dir / 'config_dataset.py'}"
     )
 
 

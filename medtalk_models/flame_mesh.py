@@ -18,9 +18,9 @@ import numpy as np
 from medtalk_data.errors import MedtalkError
 from medtalk_data.face.flame.embedding import load_embedding
 from medtalk_data.face.flame.model_file import load_flame_model
+from medtalk_data.face.flame.posed import FlamePoser, flame_parameters
 from medtalk_data.face.flame.safe_pickle import load_restricted
 from medtalk_data.io.files import display_path
-from medtalk_data.rigs import FLAME_JAW
 
 from .metrics import LIP_VERTICES, fdd, lve
 
@@ -35,13 +35,8 @@ class FlameMesh:
     """FLAME posed by curves named ``exp_000``… and ``jaw_x/y/z``; vertices in millimetres."""
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None) -> None:
-        import torch
-
-        from medtalk_data.face.flame.layer import FlameLayer
-
         self.model = load_flame_model(model_path)
-        self._torch = torch
-        self._layer = FlameLayer(self.model, 1, self.model.n_expression).double()
+        self._poser = FlamePoser(self.model)
         self.template = self.model.v_template.astype(np.float64) * 1000.0
 
     def regions(
@@ -87,20 +82,7 @@ class FlameMesh:
 
     def vertices(self, values: np.ndarray, names: list[str]) -> np.ndarray:
         """(T, C) FLAME curves → (T, V, 3) vertices in mm (identity and head pose at zero)."""
-        torch = self._torch
-        exp_cols = [i for i, n in enumerate(names) if n.startswith("exp_")]
-        if len(exp_cols) > self.model.n_expression:
-            raise MedtalkError(
-                f"{len(exp_cols)} expression coefficients, but {self.model.source} has {self.model.n_expression}"
-            )
-        jaw_cols = [names.index(n) for n in FLAME_JAW]
-        exp = np.zeros((len(values), self.model.n_expression))
-        exp[:, : len(exp_cols)] = values[:, exp_cols]
-        pose = np.zeros((len(values), 15))
-        pose[:, 6:9] = values[:, jaw_cols]
-        with torch.no_grad():
-            verts = self._layer(torch.zeros(1, dtype=torch.float64), torch.tensor(exp), torch.tensor(pose))
-        return verts.numpy() * 1000.0
+        return self._poser.vertices(*flame_parameters(values, names, self.model)) * 1000.0
 
     def preview(self, values: np.ndarray, names: list[str], size: int = 256):
         """Rendered frames (RGB) of the posed mesh, the whole head framed where the canonical face's camera looks."""

@@ -14,16 +14,18 @@ from click.testing import CliRunner
 
 from cli.data import cli
 from medtalk_data.errors import MedtalkError
-from medtalk_data.export.a2f import EYE_DIST_VERTICES, LIP_DIST_VERTICES, export_a2f
+from medtalk_data.export.a2f import export_a2f
+from medtalk_data.export.skin import EYE_PAIRS as EYE_DIST_VERTICES
+from medtalk_data.export.skin import INNER_EYE_CORNERS
+from medtalk_data.export.skin import LIP_PAIRS as LIP_DIST_VERTICES
 from medtalk_data.face.canonical_mesh import load_canonical_mesh
 from medtalk_data.io.arrow import fixed_size_numpy
 from medtalk_data.manifest import build_manifest, load_manifest
 from medtalk_data.manifest.build import BuildOptions
 from medtalk_data.resample import resampled_length
+from tests.geometry import rotation_deg
 
 pytestmark = pytest.mark.realdata
-
-INNER_EYE_CORNERS = (133, 362)  # MediaPipe face-mesh vertices
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_export_writes_the_framework_layout_from_real_clips(landmark_manifest: P
         # head-stabilised: the rigid points keep the canonical model's orientation whatever the head did (an unweighted
         # fit, independent of the export's weighted one: within 3 degrees while the heads here turn 12-39 degrees)
         rigid = mesh.procrustes_ids
-        turn = _rotation_deg(cache[:, rigid], mesh.vertices[rigid])
+        turn = rotation_deg(cache[:, rigid], mesh.vertices[rigid])
         head = fixed_size_numpy(manifest.frames(["head_rotation_deg"], [row.clip_id])["head_rotation_deg"])
         assert np.ptp(head[:, 1]) > 10 and turn.max() < 3.0, f"{shot}: head rotation left in the cache"
         eyes = np.linalg.norm(cache[:, INNER_EYE_CORNERS[0]] - cache[:, INNER_EYE_CORNERS[1]], axis=1)
@@ -101,13 +103,3 @@ def test_export_refuses_a_manifest_without_landmarks_and_an_existing_folder(
     report = export_a2f(landmark_manifest, tmp_path / "taken", overwrite=True)
     assert report.fps == 25.0 and not report.resampled  # the clips' own rate: nothing resampled
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".taken")]  # no staging left behind
-
-
-def _rotation_deg(points: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per frame, the angle of the best rotation of ``target`` (P, 3) onto ``points`` (T, P, 3) (Kabsch)."""
-    a = points - points.mean(axis=1, keepdims=True)
-    b = target - target.mean(axis=0)
-    u, _, vt = np.linalg.svd(np.einsum("tpi,pj->tij", a, b))
-    d = np.sign(np.linalg.det(u @ vt))
-    rot = u @ (np.stack([np.ones_like(d), np.ones_like(d), d], -1)[:, :, None] * vt)
-    return np.degrees(np.arccos(np.clip((np.trace(rot, axis1=1, axis2=2) - 1) / 2, -1.0, 1.0)))

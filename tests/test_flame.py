@@ -356,6 +356,7 @@ def test_real_flame_model_when_the_user_has_it(tmp_path):
     from medtalk_data.face.frames import read_frames
 
     args, out = _flame_extract_args(tmp_path, model, embedding)
+    args[args.index("--stages") + 1] = "face,audio"  # the A2F export below needs the speech
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     clip = next((out / "clips").iterdir())
@@ -363,6 +364,17 @@ def test_real_flame_model_when_the_user_has_it(tmp_path):
     assert frames.flame is not None and frames.flame.expression.shape[1] == 50
     status = json.loads((clip / "status.json").read_text())
     assert status["flame"]["residual_mm_median"] < 3.0, status["flame"]
+    # its Audio2Face-3D export: FLAME's mesh without head pose keeps the inner eye corners' distance within 1 %
+    from medtalk_data.export.a2f import export_a2f
+    from medtalk_data.manifest import build_manifest
+    from medtalk_data.manifest.build import BuildOptions
+
+    build_manifest([out], tmp_path / "manifest", options=BuildOptions(val=0.0, test=0.0, rig="flame"))
+    report = export_a2f(tmp_path / "manifest", tmp_path / "a2f", flame_model=model, flame_embedding=embedding)
+    (shot,) = report.shots
+    cache = np.load(tmp_path / "a2f" / "data" / shot.actor / "cache" / "skin" / shot.shot / f"{shot.shot}.npy")
+    eyes = np.linalg.norm(cache[:, report.eye_corners[0]] - cache[:, report.eye_corners[1]], axis=1)
+    assert np.percentile(eyes, 95) / np.percentile(eyes, 5) - 1 < 0.01
 
 
 # --- FLAME ↔ ARKit -----------------------------------------------------------------------------------------
@@ -480,17 +492,27 @@ def test_flame_mapping_without_flame_fits_says_how_to_get_them(tmp_path):
     assert result.exit_code == 2 and "--face-backend flame" in result.output
 
 
-@pytest.mark.slow
-def test_a_flame_rig_manifest_trains_animates_and_evaluates(flame_extraction, standin, tmp_path):
+@pytest.fixture(scope="module")
+def flame_manifest(flame_extraction, tmp_path_factory):
+    """A --rig flame manifest of the flame extraction (one talking clip, two MEAD clips)."""
     from click.testing import CliRunner
 
     from medtalk_cli.data import cli as data_cli
-    from medtalk_cli.models import cli as models_cli
 
-    manifest = tmp_path / "manifest"
+    manifest = tmp_path_factory.mktemp("flame_manifest") / "manifest"
     built = CliRunner().invoke(data_cli, ["build-manifest", str(flame_extraction), "--out", str(manifest), "--rig",
                                           "flame", "--val", "0", "--test", "0"])  # fmt: skip
     assert built.exit_code == 0, built.output
+    return manifest
+
+
+@pytest.mark.slow
+def test_a_flame_rig_manifest_trains_animates_and_evaluates(flame_manifest, standin, tmp_path):
+    from click.testing import CliRunner
+
+    from medtalk_cli.models import cli as models_cli
+
+    manifest = flame_manifest
     meta = json.loads((manifest / "manifest.json").read_text())
     names = [f"exp_{i:03d}" for i in range(E)] + ["jaw_x", "jaw_y", "jaw_z"]
     assert meta["rig"] == "flame" and meta["channel_names"] == names
@@ -608,3 +630,66 @@ def test_flame_mesh_preview_opens_the_jaw_in_the_lower_half(standin):
     diff = np.abs(closed.astype(int) - opened.astype(int)).sum(axis=2)
     rows = np.flatnonzero(diff.sum(axis=1))
     assert rows.size and rows.mean() > 64  # what moved is below the middle of the picture
+
+
+@pytest.mark.slow
+def test_export_a2f_of_a_flame_manifest_is_flames_mesh_posed_by_its_curves(
+    flame_manifest, flame_extraction, standin, tmp_path
+):
+    import runpy
+
+    from click.testing import CliRunner
+
+    from medtalk_cli.data import cli as data_cli
+    from medtalk_data.export.a2f import export_a2f
+    from medtalk_data.export.skin import EYE_PAIRS, LIP_PAIRS
+    from medtalk_data.face.canonical_mesh import load_canonical_mesh
+    from medtalk_data.face.frames import read_frames
+    from medtalk_data.manifest import load_manifest
+    from tests.geometry import rotation_deg
+
+    out = tmp_path / "a2f"
+    result = CliRunner().invoke(data_cli, ["export-a2f", str(flame_manifest), "--out", str(out), "--flame-model",
+                                           str(standin.pkl), "--flame-embedding", str(standin.embedding)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"flame mesh of {standin.n_vertices} vertices" in result.output
+    assert "skipped mead_W009_front_happy_level3_001: no audio" in result.output
+    config = runpy.run_path(str(out / "config_dataset.py"))
+    (actor,) = config["ACTOR_NAMES"]
+    manifest = load_manifest(flame_manifest)
+    row = next(r for r in manifest.rows() if r.has_audio)
+    cache = np.load(Path(config["SKIN_CACHE_ROOT"][actor]) / row.clip_id / f"{row.clip_id}.npy", allow_pickle=False)
+    assert cache.dtype == np.float32 and cache.shape == (row.n_frames, standin.n_vertices, 3)
+    assert np.isfinite(cache).all()
+    # the template posed by exactly the manifest's curves, head pose at zero, in centimetres (recomputed here)
+    curves = manifest.curves(row.clip_id).astype(np.float64)
+    frames = [f for f in (0, len(curves) // 2, len(curves) - 1) if np.isfinite(curves[f]).all()]
+    model = load_flame_model(standin.pkl)
+    pose = np.zeros((len(frames), 15))
+    pose[:, 6:9] = curves[frames, E:]
+    with torch.no_grad():
+        expected = FlameLayer(model, 1, E).double()(torch.zeros(1, dtype=torch.float64),
+                                                   torch.tensor(curves[frames, :E]), torch.tensor(pose))  # fmt: skip
+    assert frames and np.abs(cache[frames] - expected.numpy() * 100).max() < 1e-4
+    # head-stabilised: the fit turned the head, the cache keeps the template's orientation (the rigid points; the
+    # stand-in's template is the canonical face, so its vertex ids are MediaPipe's; its expression bumps tilt them by
+    # up to ~3°, like the MediaPipe export's test allows). The inner-eye-corner distance (the issue's 1 %) is checked
+    # by the real-FLAME test: the stand-in's random expression bases move the eye corners by ~16 %.
+    fit = read_frames(flame_extraction / "clips" / row.clip_id / "frames.parquet").flame
+    turned = Rotation.from_rotvec(fit.global_pose[np.isfinite(fit.global_pose).all(axis=1)]).magnitude()
+    rigid = load_canonical_mesh().procrustes_ids
+    left = rotation_deg(cache[:, rigid], model.v_template[rigid] * 100)
+    assert np.degrees(np.ptp(turned)) > 10 and left.max() < 3.0, (np.degrees(np.ptp(turned)), left.max())  # 38°, 2.6°
+    # the stand-in's template is MediaPipe's canonical face, so FLAME's lip/eyelid vertices are the same numbers
+    geom = Path(config["SKIN_NEUTRAL_FPATH"][actor]).parent
+    assert json.loads((geom / "lip_dist_vertex_list.json").read_text()) == LIP_PAIRS
+    assert json.loads((geom / "eye_dist_vertex_list.json").read_text()) == EYE_PAIRS
+    neutral = np.load(geom / "neutral_pose.npy", allow_pickle=False)
+    assert neutral.shape == (standin.n_vertices, 3) and neutral.dtype == np.float32
+    # another FLAME model than the manifest's curves were fitted with, and none at all: one line each
+    other = make_standin(tmp_path / "other", seed=1)
+    with pytest.raises(MedtalkError, match="is not the FLAME model the manifest's curves were fitted with"):
+        export_a2f(flame_manifest, tmp_path / "x", flame_model=other.pkl, flame_embedding=other.embedding)
+    with pytest.raises(MedtalkError, match="MEDTALK_FLAME_MODEL"):
+        export_a2f(flame_manifest, tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -3,14 +3,16 @@
 NVIDIA's framework (github.com/NVIDIA/Audio2Face-3D-Training-Framework, Apache-2.0) has no video
 tracking: it wants, per actor, a folder of per-shot vertex caches of one fixed, head-stabilised
 mesh and a folder of WAVs of the same names and durations, plus optional geometry (a neutral pose,
-lip and eyelid vertex pairs). This writes that from the MediaPipe landmarks of every clip with
-audio, mapped onto the canonical head frame (cm, +y up: what the framework's thresholds expect)::
+lip and eyelid vertex pairs). This writes that from every clip with audio: the MediaPipe landmarks
+mapped onto the canonical head frame (cm, +y up: what the framework's thresholds expect), or, for a
+``--rig flame`` manifest, the user's FLAME mesh posed by the clip's expression and jaw (cm; head
+pose left at zero, so stabilised by construction) — see :mod:`.skin`::
 
     DIR/config_dataset.py                         # the framework's dataset config, paths filled in
     DIR/shots.csv                                 # actor, shot, clip, emotion, fps, frames, filled frames
     DIR/data/<actor>/audio/<shot>.wav             # 16 kHz 16-bit mono, cut or padded to the cache's length
-    DIR/data/<actor>/cache/skin/<shot>/<shot>.npy # float32 [frames, 468, 3]
-    DIR/data/<actor>/geom/skin/neutral_pose.npy   # float32 [468, 3]: the actor's mean neutral face
+    DIR/data/<actor>/cache/skin/<shot>/<shot>.npy # float32 [frames, vertices, 3] (468, or FLAME's 5023)
+    DIR/data/<actor>/geom/skin/neutral_pose.npy   # float32 [vertices, 3]: the actor's mean neutral face
     DIR/data/<actor>/geom/skin/lip_dist_vertex_list.json, eye_dist_vertex_list.json
 
 Actors are the manifest's speakers; every shot gets one frame rate (resampled where a clip differs).
@@ -31,19 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MedtalkError
-from ..face.canonical_mesh import N_VERTICES, CanonicalMesh, load_canonical_mesh
-from ..face.head_frame import canonical_shapes
-from ..io.arrow import fixed_size_numpy
 from ..io.files import atomic_write_json, display_path, swap_into_place
 from ..io.wav import read_wav, write_wav
 from ..manifest import Manifest, load_manifest
 from ..manifest.schema import ClipRow
 from ..resample import frame_times, interpolate_rows
+from .skin import SkinSource, skin_source, write_cache
 
 AUDIO_RATE = 16_000
-# MediaPipe face-mesh vertex pairs, upper then lower: inner lips (centre, both sides) and eyelids (both eyes)
-LIP_DIST_VERTICES = {"upper": [13, 82, 312], "lower": [14, 87, 317]}
-EYE_DIST_VERTICES = {"upper": [159, 386], "lower": [145, 374]}
 NEUTRAL = "neutral"  # the framework requires this emotion name
 
 
@@ -64,6 +61,9 @@ class A2FShot:
 class A2FExport:
     out_dir: Path
     fps: float
+    mesh: str  # "mediapipe" (the canonical face, 468 vertices) or "flame"
+    n_vertices: int
+    eye_corners: tuple[int, int]  # vertex ids of the inner eye corners (a rigid pair)
     shots: list[A2FShot] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # clip id -> why
     resampled: list[str] = field(default_factory=list)  # clips whose fps differed
@@ -81,18 +81,19 @@ def identifier(name: str, fallback: str) -> str:
 
 def export_a2f(
     manifest_dir: Path, out_dir: Path, *, fps: float | None = None, overwrite: bool = False,
-    min_face_ratio: float = 0.5,
+    min_face_ratio: float = 0.5, flame_model: str | os.PathLike[str] | None = None,
+    flame_embedding: str | os.PathLike[str] | None = None,
 ) -> A2FExport:  # fmt: skip
-    """Write the dataset into ``out_dir`` atomically (a half-written export never appears there)."""
+    """Write the dataset into ``out_dir`` atomically (a half-written export never appears there).
+
+    ``flame_model``/``flame_embedding`` (else $MEDTALK_FLAME_MODEL/$MEDTALK_FLAME_EMBEDDING): for a
+    ``--rig flame`` manifest, the FLAME model its curves were fitted with, and the landmark embedding
+    that names FLAME's lip and eyelid vertices."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise MedtalkError(f"{display_path(out_dir)}: already exists; pass --overwrite to replace it")
     manifest = load_manifest(Path(manifest_dir))
-    if not manifest.has_frame_column("landmarks"):
-        raise MedtalkError(
-            f"{display_path(manifest.path)}: built without landmarks, which the vertex caches are made of; rebuild "
-            f"it with {manifest.rebuild_command('--landmarks')}"
-        )
+    skin = skin_source(manifest, flame_model, flame_embedding)
     rows, skipped = _usable_rows(manifest.rows(), min_face_ratio)
     if not rows:
         why = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:5]) or "the manifest has no clips"
@@ -100,12 +101,12 @@ def export_a2f(
     target = float(fps) if fps else Counter(float(r.fps or 0) for r in rows).most_common(1)[0][0]
     if not np.isfinite(target) or target <= 0:
         raise MedtalkError(f"cannot export at fps {target!r}; pass --fps with a positive frame rate")
-    report = A2FExport(out_dir, target, skipped=skipped)
+    report = A2FExport(out_dir, target, skin.name, skin.n_vertices, skin.eye_corners, skipped=skipped)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = out_dir.with_name(f".{out_dir.name}.tmp.{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     try:
-        _write(manifest, rows, work, report)
+        _write(manifest, rows, skin, work, report)
         swap_into_place(work, out_dir, out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}"))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -129,8 +130,7 @@ def _usable_rows(rows: list[ClipRow], min_face_ratio: float) -> tuple[list[ClipR
     return usable, skipped
 
 
-def _write(manifest: Manifest, rows: list[ClipRow], work: Path, report: A2FExport) -> None:
-    mesh = load_canonical_mesh()
+def _write(manifest: Manifest, rows: list[ClipRow], skin: SkinSource, work: Path, report: A2FExport) -> None:
     neutral_sums: dict[str, list[np.ndarray]] = {}
     any_sums: dict[str, list[np.ndarray]] = {}
     taken: set[tuple[str, str]] = set()
@@ -140,30 +140,29 @@ def _write(manifest: Manifest, rows: list[ClipRow], work: Path, report: A2FExpor
         while (actor, shot) in taken:
             shot += "_"
         taken.add((actor, shot))
-        cache, filled = _skin_cache(manifest, row, mesh)
-        if cache is None:
-            report.skipped[row.clip_id] = "no frame with finite landmarks"
+        clip = skin.clip_rows(manifest, row)
+        if clip is None:
+            report.skipped[row.clip_id] = "no frame with a face fit"
             continue
-        source_fps = float(row.fps or report.fps)
+        values, source_fps = clip.rows, float(row.fps or report.fps)
         resampled = not np.isclose(source_fps, report.fps, rtol=1e-6)
         if resampled:
-            cache = _resample(cache, source_fps, report.fps)
+            t_in, t_out = frame_times(len(values), source_fps, report.fps)
+            values = interpolate_rows(t_in, values, t_out)
         wav = work / "data" / actor / "audio" / f"{shot}.wav"
         try:
             manifest.check_audio(row)
-            audio_s = _write_audio(manifest, row, len(cache) / report.fps, wav)
+            audio_s = _write_audio(manifest, row, len(values) / report.fps, wav)
         except MedtalkError as err:  # e.g. its wav missing or truncated: that clip only
             report.skipped[row.clip_id] = str(err)
             continue
         if resampled:
             report.resampled.append(row.clip_id)
-        shot_dir = work / "data" / actor / "cache" / "skin" / shot
-        shot_dir.mkdir(parents=True, exist_ok=True)
-        np.save(shot_dir / f"{shot}.npy", cache.astype(np.float32))
+        mean = write_cache(skin, values, work / "data" / actor / "cache" / "skin" / shot / f"{shot}.npy")
         emotion = row.emotion or NEUTRAL
-        (neutral_sums if emotion == NEUTRAL else any_sums).setdefault(actor, []).append(cache.mean(axis=0))
+        (neutral_sums if emotion == NEUTRAL else any_sums).setdefault(actor, []).append(mean)
         report.shots.append(
-            A2FShot(actor, shot, row.clip_id, emotion, source_fps, report.fps, len(cache), filled, audio_s)
+            A2FShot(actor, shot, row.clip_id, emotion, source_fps, report.fps, len(values), clip.filled, audio_s)
         )
     if not report.shots:
         raise MedtalkError("no clip became a shot: " + "; ".join(f"{k}: {v}" for k, v in report.skipped.items()))
@@ -172,30 +171,10 @@ def _write(manifest: Manifest, rows: list[ClipRow], work: Path, report: A2FExpor
         geom.mkdir(parents=True, exist_ok=True)
         means = neutral_sums.get(actor) or any_sums[actor]  # the actor's neutral shots, else all of them
         np.save(geom / "neutral_pose.npy", np.mean(means, axis=0).astype(np.float32))
-        atomic_write_json(geom / "lip_dist_vertex_list.json", LIP_DIST_VERTICES)
-        atomic_write_json(geom / "eye_dist_vertex_list.json", EYE_DIST_VERTICES)
+        atomic_write_json(geom / "lip_dist_vertex_list.json", skin.lip_pairs)
+        atomic_write_json(geom / "eye_dist_vertex_list.json", skin.eye_pairs)
     (work / "shots.csv").write_text(_shots_csv(report.shots), encoding="utf-8")
     (work / "config_dataset.py").write_text(_config(report, out_root=report.out_dir.resolve()), encoding="utf-8")
-
-
-def _skin_cache(manifest: Manifest, row: ClipRow, mesh: CanonicalMesh) -> tuple[np.ndarray | None, int]:
-    """(T, 468, 3) head-stabilised shapes of one clip; frames without a face interpolated in time."""
-    table = manifest.frames(["face_found", "landmarks"], [row.clip_id])
-    found = table["face_found"].to_numpy(zero_copy_only=False).astype(bool)
-    landmarks = fixed_size_numpy(table["landmarks"]).reshape(table.num_rows, -1, 3)
-    good = found & np.isfinite(landmarks).all(axis=(1, 2))
-    if not good.any():
-        return None, 0
-    size = (row.frame_width or 1, row.frame_height or 1)
-    shapes = canonical_shapes(landmarks[good], mesh, *size)
-    frames = np.arange(len(good), dtype=np.float64)
-    flat = interpolate_rows(frames[good], shapes.reshape(len(shapes), -1), frames)
-    return flat.reshape(len(good), N_VERTICES, 3), int((~good).sum())
-
-
-def _resample(cache: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
-    t_in, t_out = frame_times(len(cache), fps_in, fps_out)
-    return interpolate_rows(t_in, cache.reshape(len(cache), -1), t_out).reshape(len(t_out), N_VERTICES, 3)
 
 
 def _write_audio(manifest: Manifest, row: ClipRow, duration_s: float, path: Path) -> float:
