@@ -23,6 +23,7 @@ import numpy as np
 from ...assets import UserFile
 from ...errors import MedtalkError
 from ...io.files import display_path, sha256_cached
+from ..weights import load_fitted, read_weights
 from .params import INPUT_SIZE, param_slices
 
 DECA_MODEL_ENV = "MEDTALK_DECA_MODEL"
@@ -73,29 +74,13 @@ class DecaEncoder:
             raise MedtalkError("face.deca.device is cuda, but torch sees no CUDA device; use --deca-device cpu")
         path = find_deca_path(model_path)
         shown = display_path(path)
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # weights_only refuses anything but tensors and containers
-            raise MedtalkError(
-                f"{shown}: not a readable DECA model ({type(err).__name__}: {err})".split("\n")[0]
-            ) from err
+        checkpoint = read_weights(path, "DECA model")
         if not isinstance(checkpoint, dict) or "E_flame" not in checkpoint:
             keys = sorted(checkpoint)[:5] if isinstance(checkpoint, dict) else type(checkpoint).__name__
             raise MedtalkError(f"{shown}: not DECA's deca_model.tar (no 'E_flame' encoder; it holds {keys})")
-        net = DecaCoarseEncoder()
-        state = checkpoint["E_flame"]
-        expected = net.state_dict()
-        wrong = [k for k in expected if k not in state or tuple(state[k].shape) != tuple(expected[k].shape)]
-        extra = [k for k in state if k not in expected]
-        if wrong or extra:
-            example = (wrong or extra)[0]
-            raise MedtalkError(
-                f"{shown}: 'E_flame' is not DECA's coarse encoder (ResNet-50 + 2048-1024-236 head): "
-                f"{len(wrong)} tensors missing or of another shape, {len(extra)} unknown, e.g. {example!r}"
-            )
-        net.load_state_dict(state)
+        what = "DECA's coarse encoder in 'E_flame' (ResNet-50 + 2048-1024-236 head)"
         self._torch = torch
-        self.net = net.eval().to(device)
+        self.net = load_fitted(DecaCoarseEncoder(), checkpoint["E_flame"], path, what).to(device)
         self.device = device
         self.size = INPUT_SIZE
         self.summary = DecaSummary(model_sha256=sha256_cached(path), device=device)

@@ -30,6 +30,7 @@ from ...assets import UserFile
 from ...errors import MedtalkError
 from ...io.files import display_path, sha256_cached
 from ..ibug68 import MEDIAPIPE_FOR_IBUG68, N_IBUG
+from ..weights import load_fitted, read_weights
 from .settings import FanSettings
 
 FAN_MODEL_ENV = "MEDTALK_FAN_MODEL"
@@ -89,35 +90,18 @@ def find_fan_path(explicit: str | os.PathLike[str] | None, kind: str) -> Path:
 
 
 def _load_state(path: Path, what: str) -> dict[str, Any]:
-    import torch
 
     shown = display_path(path)
     match = _HASH_IN_NAME.search(path.name)
     if path.name in DOWNLOAD_NAMES.values() and match and not sha256_cached(path).startswith(match.group(1)):
         raise MedtalkError(f"{shown}: damaged download (its sha256 does not start with {match.group(1)}); delete it "
                            "and let face-alignment fetch it again, or pass the file with --fan-model")  # fmt: skip
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # weights_only refuses anything but tensors and containers
-        problem = f"{type(err).__name__}: {err}".split("\n")[0]
-        raise MedtalkError(f"{shown}: not readable {what} weights ({problem})") from err
+    state = read_weights(path, f"{what} weights")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise MedtalkError(f"{shown}: not {what} weights (holds a {type(state).__name__}, not a state dict)")
     return {k.removeprefix("module."): v for k, v in state.items()}
-
-
-def _fitted(net: Any, state: dict[str, Any], path: Path, what: str) -> Any:
-    expected = net.state_dict()
-    wrong = [k for k in expected if k not in state or tuple(state[k].shape) != tuple(expected[k].shape)]
-    extra = [k for k in state if k not in expected]
-    if wrong or extra:
-        example = (wrong or extra)[0]
-        raise MedtalkError(f"{display_path(path)}: not {what} weights: {len(wrong)} tensors missing or of another "
-                           f"shape, {len(extra)} unknown, e.g. {example!r}")  # fmt: skip
-    net.load_state_dict(state)
-    return net.eval()
 
 
 def _face_alignment() -> tuple[Any, Any]:
@@ -150,12 +134,13 @@ class FanLandmarker:
         models, utils = _face_alignment()
         path = find_fan_path(settings.model_path, settings.landmarks)
         what = f"FAN ({settings.landmarks}FAN4)"
-        self.net = _fitted(models.FAN(4), _load_state(path, what), path, what).to(settings.device)
+        self.net = load_fitted(models.FAN(4), _load_state(path, what), path, f"{what} weights").to(settings.device)
         self.depth = None
         if settings.landmarks == "3D":
             depth_path = find_fan_path(settings.depth_model_path, "depth")
             state = _load_state(depth_path, "FAN's depth network")
-            self.depth = _fitted(models.ResNetDepth(), state, depth_path, "FAN's depth network").to(settings.device)
+            depth = load_fitted(models.ResNetDepth(), state, depth_path, "FAN's depth network weights")
+            self.depth = depth.to(settings.device)
         self._torch, self._utils = torch, utils
         self.settings = settings
         self.summary = FanSummary(settings.landmarks, sha256_cached(path), settings.device)
