@@ -9,7 +9,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import re
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -413,7 +415,7 @@ def test_eleven_minutes_of_audio_are_transcribed_in_bounded_chunks(
     assert summary.source == "known" and summary.n_aligned / summary.n_words >= 0.95
 
 
-# -- WhisperX (not installable here: pinned torch) -----------------------------------------------------
+# -- WhisperX (its own environment: pinned torch) -----------------------------------------------------
 
 
 def test_whisperx_shaped_result_converts_with_unaligned_digits() -> None:
@@ -448,6 +450,94 @@ def test_whisperx_shaped_result_converts_with_unaligned_digits() -> None:
     assert words[1].start_s == 0.8 and words[1].end_s == 1.4 and math.isclose(words[0].score, 0.9)
     assert (words[4].start_s, words[4].end_s) == (2.4, 2.6) and math.isnan(words[4].score)  # its times fit: kept
     assert (words[5].start_s, words[6].end_s) == (3.5, 4.5)  # the segment's text spread over its times
+
+
+WHISPERX_RESULTS = sorted((Path(__file__).parent / "data" / "whisperx").glob("*.whisperx-*.json"))
+
+
+def test_real_whisperx_result_files_convert_word_for_word(shared_data: Path) -> None:
+    """JSON written by WhisperX's own command line (3.3.1 and 3.8.6, tests/data/whisperx/make_results.py) on real
+    speech: every word kept in order; aligned exactly where WhisperX gave start, end and score, with its times;
+    the rest placed between their neighbours (3.3.1 leaves digits untimed, 3.8.6 aligns them as wildcards)."""
+    from medtalk_data.io.media import probe
+
+    sources = runpy.run_path(str(Path(__file__).parent / "data" / "whisperx" / "make_results.py"))["CLIPS"]
+    versions, untimed = set(), 0
+    for path in WHISPERX_RESULTS:
+        clip, version = path.name.split(".whisperx-")
+        versions.add(version.removesuffix(".json"))
+        result = json.loads(path.read_text())
+        total = probe(shared_data / sources[clip]).duration_s
+        given = [w for s in result["segments"] for w in s["words"] if w["word"].strip()]
+        words = convert_result(result, total)
+        assert [w.text for w in words] == [w["word"].strip() for w in given], path.name
+        assert " ".join(w.text for w in words) == " ".join(s["text"].strip() for s in result["segments"])
+        for ours, theirs in zip(words, given, strict=True):
+            timed = {"start", "end", "score"} <= theirs.keys()
+            assert ours.aligned == timed, (path.name, theirs)
+            if timed:
+                assert (ours.start_s, ours.end_s, ours.score) == (theirs["start"], theirs["end"], theirs["score"])
+            untimed += "start" not in theirs
+        starts = [w.start_s for w in words]
+        assert starts == sorted(starts) and all(0 <= w.start_s <= w.end_s <= total for w in words), path.name
+        for before, word, after in zip(words, words[1:], words[2:], strict=False):
+            if not word.aligned:  # placed between its aligned neighbours
+                assert before.end_s <= word.start_s <= word.end_s <= after.start_s, (path.name, word)
+    assert {"3.3.1", "3.8.6"} <= versions and untimed > 0
+
+
+WHISPERX_RUN = """
+import json, os, sys, wave
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, str(Path(sys.argv[1]) / "tests" / "data" / "whisperx"))
+import numpy as np
+from make_results import aligner_folder, punkt_data
+from medtalk_data.words.whisperx_backend import WhisperXBackend
+work = Path(sys.argv[2])
+os.environ["NLTK_DATA"] = str(punkt_data(work / "nltk_data"))
+backend = WhisperXBackend(sys.argv[3], str(aligner_folder(work / "w2v")), "en")
+with wave.open(sys.argv[4], "rb") as wav:
+    audio = np.frombuffer(wav.readframes(wav.getnframes()), np.int16).astype(np.float32) / 32768
+heard, language, _ = backend.transcribe(audio)
+known, _, _ = backend.align_known(audio, "Listen I will be more ready than I was in 2012")
+print(json.dumps({"language": language, "heard": [w.text for w in heard], "known": [w.to_dict() for w in known]}))
+"""
+
+
+@pytest.mark.skipif(
+    not os.environ.get("MEDTALK_WHISPERX_PYTHON"),
+    reason="set MEDTALK_WHISPERX_PYTHON to the "
+    "python of an environment with whisperx (see tests/data/whisperx/make_results.py) to run this",
+)
+def test_whisperx_backend_runs_inside_whisperx_own_environment(shared_data: Path, tmp_path: Path) -> None:
+    """Our backend driving real WhisperX (its ASR with the bundled tiny.en, its aligner on a random wav2vec2)."""
+    import subprocess
+
+    wav = tmp_path / "speech.wav"
+    extract_audio(shared_data / "video" / "pcavs_audio_source_00015.mp4", wav)
+    asr = assets.resolve("whisper_tiny_en")
+    done = subprocess.run([os.environ["MEDTALK_WHISPERX_PYTHON"], "-c", WHISPERX_RUN, str(Path(__file__).parents[1]),
+                           str(tmp_path), str(asr), str(wav)], capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["language"] == "en" and "2012" in out["heard"]
+    known = out["known"]
+    assert [w["text"] for w in known] == [
+        "Listen",
+        "I",
+        "will",
+        "be",
+        "more",
+        "ready",
+        "than",
+        "I",
+        "was",
+        "in",
+        "2012",
+    ]
+    starts = [w["start_s"] for w in known]
+    assert starts == sorted(starts) and sum(w["aligned"] for w in known) >= 10
 
 
 def test_whisperx_known_transcript_is_cut_at_asr_segment_gaps() -> None:

@@ -21,8 +21,9 @@ already set) before WhisperX loads. WhisperX's own VAD (pyannote) ships inside t
 What comes back, and how it maps to our words:
 
 - WhisperX's aligner spells words with the characters of its wav2vec2 vocabulary; words it cannot
-  place (numbers, symbols; older versions) come back without ``start``/``end``, and newer versions
-  interpolate times for them but give no ``score``. A word is ``aligned = true`` only with start, end
+  place (numbers, symbols) come back without ``start``/``end``/``score`` in older versions (3.3.1,
+  checked on a real result file), while newer ones align them as wildcards (3.8.6) or interpolate
+  times without a ``score``. A word is ``aligned = true`` only with start, end
   and score; otherwise it keeps WhisperX's interpolated times where they fit between its aligned
   neighbours, else is placed by our fill policy (:data:`medtalk_data.words.align.FILL_POLICY`).
 - A segment the aligner gave up on (``words: []``) keeps its text: its words are spread over the
