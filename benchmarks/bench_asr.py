@@ -1,7 +1,8 @@
 """Which offline ASR model: word error rate and real-time factor of Whisper tiny.en and base.
 
 Every clip of ``../shared/data`` whose words are known is run through the whole words stage
-(recognition + forced alignment, one CPU thread, as ``extract`` runs it), once per model:
+(recognition + forced alignment; one CPU thread, as each of ``extract``'s two workers runs it on two
+cores — ``--threads 2`` for one worker alone), once per model:
 
 - English, known text: the RAVDESS statements (the statement is coded in the file name of the
   eight audio-visual files; the four EmoTalk copies were identified against the two RAVDESS
@@ -88,16 +89,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--models", nargs="*", default=["tiny.en", "base"])
+    parser.add_argument("--threads", type=int, default=1, help="Whisper's CPU threads (extract: cores / workers)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         wavs = {rel: _wav(args.data, rel, tmp) for rel in (*KNOWN, *UNKNOWN_ENGLISH, *MANDARIN)}
         heard: dict[str, dict[str, str]] = {m: {} for m in args.models}
-        print("known English transcripts (WER; RTF of the whole words stage, 1 thread)")
+        print(f"known English transcripts (WER; RTF of the whole words stage, {args.threads} thread(s))")
         print(f"{'clip':44s} " + " ".join(f"{m + ' WER':>12s} {m + ' RTF':>12s}" for m in args.models))
         totals = {m: [] for m in args.models}
         rtfs = {m: [] for m in args.models}
-        stages = {m: WordsStage(WordsSettings(asr_model=m, language="en")) for m in args.models}
+        threads = args.threads
+        stages = {m: WordsStage(WordsSettings(asr_model=m, language="en", asr_threads=threads)) for m in args.models}
         for rel, (text, _source) in KNOWN.items():
             cells = []
             for m in args.models:
@@ -135,7 +138,7 @@ def main() -> None:
         if multilingual:
             print("\nMandarin (language detected: words.language auto)")
             for m in multilingual:
-                stage = WordsStage(WordsSettings(asr_model=m, language="auto"))
+                stage = WordsStage(WordsSettings(asr_model=m, language="auto", asr_threads=threads))
                 for rel in MANDARIN:
                     got, rtf, info = _run(stage, wavs[rel], tmp)
                     prob = info["doc"].get("language_probability")

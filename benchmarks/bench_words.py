@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--durations", type=float, nargs="*", default=[30.0, 120.0, 300.0])
     args = parser.parse_args()
     os.environ["MEDTALK_OFFLINE"] = "1"
-    settings = WordsSettings(asr_model="tiny.en")  # the model of the README's figures (base: bench_asr.py)
+    settings = WordsSettings(asr_model="tiny.en", asr_threads=1)  # the README's figures (base: bench_asr.py)
     stage = WordsStage(settings)
     asr, aligner = stage.asr, stage.aligner  # load once, outside the timings
     model = asr._model  # the faster-whisper WhisperModel itself, for the bare baseline

@@ -140,7 +140,10 @@ class ExtractSettings:
 
     def words_hash(self) -> str:
         """Hash of what the words stage's output depends on besides the audio and the clip's labels."""
-        payload = json.dumps({"words": asdict(self.words) if Stage.WORDS in self.stages else None}, sort_keys=True)
+        words = asdict(self.words) if Stage.WORDS in self.stages else None
+        if words is not None:
+            words.pop("asr_threads")  # how fast, not what: the transcript is the same
+        payload = json.dumps({"words": words}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

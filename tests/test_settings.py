@@ -52,3 +52,18 @@ def test_settings_hash_changes_with_outputs_not_with_nothing() -> None:
         change(c)
         assert a.output_hash("m") != c.output_hash("m")
     assert a.output_hash("m") != a.output_hash("other-model")
+
+
+def test_whisper_threads_change_no_hash_and_workers_share_the_cores() -> None:
+    from medtalk_data.extract.batch import Run, _sharing_cores
+
+    a, b = ExtractSettings(), ExtractSettings()
+    b.words.asr_threads = 2  # how fast, not what (the same transcript: README, words settings)
+    assert (a.words_hash(), a.output_hash("m")) == (b.words_hash(), b.output_hash("m"))
+    b.words.beam_size = 2
+    assert a.words_hash() != b.words_hash()
+    run = Run(Path("out"), a, "hash", lambda clip: None)
+    assert _sharing_cores(run, 3).settings.words.asr_threads == 3 and a.words.asr_threads == 0  # a copy
+    assert _sharing_cores(_sharing_cores(run, 3), 1).settings.words.asr_threads == 3  # a user's count is kept
+    with pytest.raises(ConfigError, match=r"words\.asr_threads"):
+        settings_from_dict({"words": {"asr_threads": -1}})

@@ -543,9 +543,18 @@ def _progress(todo: list[ClipSource], progress: bool, report: ExtractReport) -> 
         bar.close()
 
 
+def _sharing_cores(run: Run, threads: int) -> Run:
+    """``run`` with Whisper's automatic thread count (``words.asr_threads: 0``) set to each worker's share."""
+    words = run.settings.words
+    if words.asr_threads:
+        return run
+    return replace(run, settings=replace(run.settings, words=replace(words, asr_threads=threads)))
+
+
 def _execute(todo: list[ClipSource], run: Run, workers: int | None, progress: bool, report: ExtractReport) -> None:
     """The local engine: this process (one worker) or a process pool."""
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    run = _sharing_cores(run, max(1, (os.cpu_count() or 1) // n_workers))
 
     def job(pool: ProcessPoolExecutor, clip: ClipSource) -> Future[ClipStatus]:
         return pool.submit(_run_one, *run.args(clip))
@@ -584,6 +593,7 @@ def _execute_on_ray(
     """The Ray engine: one task per clip on the cluster; each task stages and commits its clip itself."""
     from ..cluster import ray_session
 
+    run = _sharing_cores(run, max(1, int(options.cpus_per_task)))
     session = ray_session(options, shared=[videos_dir, todo[0].path], writable=staging_dir(run.out_dir))
     with session as ray, _progress(todo, progress, report) as on_result:
 

@@ -21,6 +21,10 @@ class WordsSettings:
     # base (multilingual, the default: see the README's table) | tiny.en (English only, faster) | a CTranslate2
     # Whisper folder; None: $MEDTALK_WHISPER_MODEL if set, else base
     asr_model: str | None = None
+    # CPU threads of Whisper (CTranslate2); 0: the machine's cores shared among extract's workers (all of them
+    # when the stage is used alone). Output is the same whatever the count (checked on 13 real clips), so it
+    # is not part of the words settings hash.
+    asr_threads: int = 0
     beam_size: int = 1  # Whisper beam width; 1 (greedy) measured WER 0 on the RAVDESS test clips, and is fastest
     vad: bool = True  # Silero VAD (bundled with faster-whisper) skips silence and most music
     # long audio is read and recognised in chunks this long, cut at the quietest 100 ms of the last 5 s;
@@ -38,6 +42,8 @@ class WordsSettings:
             found.append(f"words.language: must be an ISO code such as 'en', or 'auto', got {self.language!r}")
         if self.chunk_s < 5:
             found.append(f"words.chunk_s: must be >= 5 s, got {self.chunk_s}")
+        if not isinstance(self.asr_threads, int) or self.asr_threads < 0:
+            found.append(f"words.asr_threads: must be 0 (automatic) or a number of threads, got {self.asr_threads!r}")
         if self.beam_size < 1:
             found.append(f"words.beam_size: must be >= 1, got {self.beam_size}")
         if not 0.0 <= self.min_speech_prob <= 1.0:

@@ -30,6 +30,7 @@ probability (null for a known transcript). ``phones`` are ARPAbet without stress
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -88,7 +89,8 @@ class WordsStage:
             from .asr import WhisperASR
 
             s = self.settings
-            self._asr = WhisperASR(s.asr_model, beam_size=s.beam_size, vad=s.vad)
+            threads = s.asr_threads or os.cpu_count() or 1
+            self._asr = WhisperASR(s.asr_model, beam_size=s.beam_size, vad=s.vad, cpu_threads=threads)
         return self._asr
 
     @property
@@ -97,7 +99,10 @@ class WordsStage:
             from .whisperx_backend import WhisperXBackend
 
             s = self.settings
-            self._whisperx = WhisperXBackend(s.whisperx_model, s.whisperx_align_model, s.language, chunk_s=s.chunk_s)
+            threads = s.asr_threads or os.cpu_count() or 1
+            self._whisperx = WhisperXBackend(
+                s.whisperx_model, s.whisperx_align_model, s.language, chunk_s=s.chunk_s, threads=threads
+            )
         return self._whisperx
 
     def run(
