@@ -66,6 +66,9 @@ USER_FILES = ("model_path", "embedding_path", "depth_model_path")
 
 
 NOT_OUTPUTS = ("row_group_frames", "recipe", "speaker_from")
+# raised when the words stage's output changes for the same settings, so extractions made before redo their words
+# (2: an unsure language detection is checked against the likelier transcript; Whisper's own silence rule)
+WORDS_STAGE_VERSION = 2
 SPEAKER_RULES = ("auto", "folder", "file", "none")  # medtalk_pipelines.generic applies them
 
 
@@ -143,7 +146,8 @@ class ExtractSettings:
         words = asdict(self.words) if Stage.WORDS in self.stages else None
         if words is not None:
             words.pop("asr_threads")  # how fast, not what: the transcript is the same
-        payload = json.dumps({"words": words}, sort_keys=True)
+        content = {"words": words, "stage": WORDS_STAGE_VERSION} if words else {"words": None}
+        payload = json.dumps(content, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -282,6 +282,32 @@ def test_fill_policy_on_hand_made_words() -> None:
     assert (shared[2].start_s, shared[2].end_s) == (0.5 + 1.5 * 2 / 5, 2.0)
 
 
+def test_english_that_whisper_takes_for_welsh_is_transcribed_in_english(
+    stage: WordsStage, shared_data: Path, tmp_path: Path
+) -> None:
+    """Two British speakers Whisper base detects as Welsh (p 0.58 and 0.69), whose Welsh transcripts are
+    gibberish: the likelier transcript's language wins, with a warning naming both."""
+    said = {"pcavs_input_00098": "worse than what it actually was", "pcavs_audio_source_00086": "14 next year"}
+    for clip, words in said.items():
+        wav = tmp_path / f"{clip}.wav"
+        extract_audio(shared_data / "video" / f"{clip}.mp4", wav)
+        summary, doc = _run(stage, wav, tmp_path)
+        assert doc["language"] == "en" and summary.n_aligned >= 0.8 * summary.n_words > 8, (clip, doc["transcript"])
+        assert any("detected 'cy'" in w and "transcribed as 'en'" in w for w in summary.warnings), summary.warnings
+        assert words in doc["transcript"]
+
+
+def test_loud_clear_speech_that_whisper_calls_no_speech_keeps_its_words(
+    stage: WordsStage, shared_data: Path, tmp_path: Path
+) -> None:
+    """A loud VoxCeleb clip gets no-speech probability 0.81 on every segment of a fluent transcript: Whisper's
+    own rule (no-speech high *and* log-probability low) keeps it, where the no-speech figure alone emptied it."""
+    wav = tmp_path / "loud.wav"
+    extract_audio(shared_data / "video" / "pcavs_audio_source_681100216.mp4", wav)
+    summary, doc = _run(stage, wav, tmp_path)
+    assert "fashion police" in doc["transcript"] and summary.n_aligned > 40
+
+
 def test_languages_without_an_aligner(stage: WordsStage, wavs: dict[str, Path], tmp_path: Path) -> None:
     german = WordsStage(WordsSettings(language="de"))
     german._asr, german._aligner = stage.asr, stage.aligner

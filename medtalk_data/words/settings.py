@@ -30,7 +30,8 @@ class WordsSettings:
     # long audio is read and recognised in chunks this long, cut at the quietest 100 ms of the last 5 s;
     # bounds memory (a 60 s chunk is two Whisper windows) and the length of each alignment search
     chunk_s: float = 60.0
-    min_speech_prob: float = 0.4  # drop ASR segments whose no-speech probability is above 1 - this
+    # drop ASR segments whose no-speech probability is above 1 - this and whose text is unlikely (Whisper's rule)
+    min_speech_prob: float = 0.4
     whisperx_model: str | None = None  # whisperx backend: local CTranslate2 Whisper folder (required)
     whisperx_align_model: str | None = None  # whisperx backend: local wav2vec2 CTC folder for the language
 

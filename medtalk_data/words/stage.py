@@ -227,9 +227,16 @@ class WordsStage:
             check_stop()
             offset = start / TARGET_RATE
             heard = self.asr.transcribe(chunk, request)
-            segments = [seg for seg in heard.segments if seg.no_speech_prob <= 1.0 - s.min_speech_prob]
+            segments = [seg for seg in heard.segments if not seg.silent(s.min_speech_prob)]
             if not segments:
                 continue
+            if heard.overruled:
+                detected, p, scores = heard.overruled
+                warnings.append(
+                    f"Whisper detected {detected!r} (p = {p:.2f}) from {offset:.0f} s, but its transcript in "
+                    f"{heard.language!r} is likelier (mean log-probability {scores[heard.language]:.2f} against "
+                    f"{scores[detected]:.2f}): transcribed as {heard.language!r} (pass --language to choose)"
+                )
             if check_hint and not self.asr.english_only:
                 check_hint = False
                 detected, p = self.asr.detect_language(chunk)
