@@ -84,13 +84,17 @@ class WordsStage:
         return self._aligner
 
     @property
+    def _threads(self) -> int:
+        """Whisper's CPU threads: ``words.asr_threads``, else every core (extract sets each worker's share)."""
+        return self.settings.asr_threads or os.cpu_count() or 1
+
+    @property
     def asr(self):
         if self._asr is None:
             from .asr import WhisperASR
 
             s = self.settings
-            threads = s.asr_threads or os.cpu_count() or 1
-            self._asr = WhisperASR(s.asr_model, beam_size=s.beam_size, vad=s.vad, cpu_threads=threads)
+            self._asr = WhisperASR(s.asr_model, beam_size=s.beam_size, vad=s.vad, cpu_threads=self._threads)
         return self._asr
 
     @property
@@ -99,9 +103,8 @@ class WordsStage:
             from .whisperx_backend import WhisperXBackend
 
             s = self.settings
-            threads = s.asr_threads or os.cpu_count() or 1
             self._whisperx = WhisperXBackend(
-                s.whisperx_model, s.whisperx_align_model, s.language, chunk_s=s.chunk_s, threads=threads
+                s.whisperx_model, s.whisperx_align_model, s.language, chunk_s=s.chunk_s, threads=self._threads
             )
         return self._whisperx
 
