@@ -143,10 +143,11 @@ class ExtractSettings:
 
     def words_hash(self) -> str:
         """Hash of what the words stage's output depends on besides the audio and the clip's labels."""
-        words = asdict(self.words) if Stage.WORDS in self.stages else None
-        if words is not None:
+        content: dict[str, Any] = {"words": None}
+        if Stage.WORDS in self.stages:
+            words = asdict(self.words)
             words.pop("asr_threads")  # how fast, not what: the transcript is the same
-        content = {"words": words, "stage": WORDS_STAGE_VERSION} if words else {"words": None}
+            content = {"words": words, "stage": WORDS_STAGE_VERSION}
         payload = json.dumps(content, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
