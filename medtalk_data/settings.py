@@ -67,8 +67,9 @@ USER_FILES = ("model_path", "embedding_path", "depth_model_path")
 
 NOT_OUTPUTS = ("row_group_frames", "recipe", "speaker_from")
 # raised when the words stage's output changes for the same settings, so extractions made before redo their words
-# (2: an unsure language detection is checked against the likelier transcript; Whisper's own silence rule)
-WORDS_STAGE_VERSION = 2
+# (2: an unsure language detection is checked against the likelier transcript; Whisper's own silence rule;
+# 3: words.asr_window, a short encoder window for English and language detection)
+WORDS_STAGE_VERSION = 3
 SPEAKER_RULES = ("auto", "folder", "file", "none")  # medtalk_pipelines.generic applies them
 
 

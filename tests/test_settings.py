@@ -62,6 +62,9 @@ def test_whisper_threads_change_no_hash_and_workers_share_the_cores() -> None:
     assert (a.words_hash(), a.output_hash("m")) == (b.words_hash(), b.output_hash("m"))
     b.words.beam_size = 2
     assert a.words_hash() != b.words_hash()
+    c = ExtractSettings()
+    c.words.asr_window = "full"  # Whisper's window changes what it hears, so the words are redone
+    assert a.words_hash() != c.words_hash() and a.output_hash("m") == c.output_hash("m")
     run = Run(Path("out"), a, "hash", lambda clip: None)
     assert _sharing_cores(run, 3).settings.words.asr_threads == 3 and a.words.asr_threads == 0  # a copy
     assert _sharing_cores(_sharing_cores(run, 3), 1).settings.words.asr_threads == 3  # a user's count is kept

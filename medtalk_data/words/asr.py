@@ -40,6 +40,7 @@ _TAG = re.compile(r"^\s*([\[(*♪].*[\])*♪]|♪+)\s*$")
 
 
 SILENT_LOGPROB = -1.0  # Whisper's log_prob_threshold: below it a high no-speech probability means silence
+NO_SPEECH_P = 0.6  # Whisper's no_speech_threshold
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,44 @@ CANDIDATE_MASS = 0.95  # candidates: the likeliest languages up to this much det
 MAX_CANDIDATES = 3
 SCORE_WINDOW_S = 30  # the candidates are compared on one Whisper window
 LOOP_COMPRESSION_RATIO = 2.4  # Whisper's (and faster-whisper's) limit above which a decode is a failed loop
+
+# Whisper's encoder reads a 30 s window of 10 ms mel frames; faster-whisper pads shorter audio with zero frames,
+# and a 3 s clip then costs as much as a 30 s one (the encoder is 75 % of the words stage there). With
+# ``words.asr_window: auto``, audio whose speech (after the VAD) fits in 9 s is read in a 10 s window. Windows
+# cut to the speech of longer clips were measured and rejected: they merged sentences into one segment and
+# dropped the last one (a 55 s chunk of four sentences), or left out disfluencies (a 14 s clip). Mandarin
+# transcripts changed characters even in a 20 s window, so languages other than English keep the full window.
+SHORT_WINDOW_FRAMES = 1000  # 10 s
+SHORT_WINDOW_MARGIN_FRAMES = 100  # at least 1 s of padding after the speech
+SHORT_WINDOW_LANGUAGES = frozenset({"en"})
+
+
+def short_window(features: np.ndarray) -> np.ndarray:
+    """``features`` (n_mels, frames) or (batch, n_mels, frames), padded by faster-whisper with all-zero
+    frames to Whisper's window: its first :data:`SHORT_WINDOW_FRAMES` where the frames with sound and the
+    margin fit in them, else unchanged. A real log-mel frame is never all zeros: silence is the clip's
+    maximum minus 8 (normalised), not 0."""
+    sounding = np.flatnonzero(np.any(features != 0, axis=tuple(range(features.ndim - 1))))
+    content = int(sounding[-1]) + 1 if sounding.size else 0
+    fits = content + SHORT_WINDOW_MARGIN_FRAMES <= SHORT_WINDOW_FRAMES < features.shape[-1]
+    return features[..., :SHORT_WINDOW_FRAMES] if fits else features
+
+
+def _windowed_whisper_class() -> type:
+    """faster-whisper's WhisperModel whose encoder may read a short window (:func:`short_window`); made on
+    first use, so importing this module does not import faster-whisper."""
+    from faster_whisper import WhisperModel
+
+    class WindowedWhisperModel(WhisperModel):
+        short_windows = 0  # how many of the next encoder calls read a short window (WhisperASR sets it per call)
+
+        def encode(self, features: np.ndarray):
+            if self.short_windows > 0:
+                self.short_windows -= 1
+                features = short_window(features)
+            return super().encode(features)
+
+    return WindowedWhisperModel
 
 
 @dataclass(frozen=True)
@@ -148,15 +187,24 @@ def is_non_speech(text: str) -> bool:
 
 
 class WhisperASR:
-    def __init__(self, asr_model: str | None, *, beam_size: int = 1, vad: bool = True, cpu_threads: int = 1) -> None:
+    def __init__(
+        self,
+        asr_model: str | None,
+        *,
+        beam_size: int = 1,
+        vad: bool = True,
+        cpu_threads: int = 1,
+        window: str = "auto",
+    ) -> None:
         try:
-            from faster_whisper import WhisperModel
+            model_class = _windowed_whisper_class()
         except ImportError as err:
             raise MedtalkError("ASR needs faster-whisper: pip install 'medtalk[speech]'") from err
         self.choice = choose_model(asr_model)
         self.model_path = self.choice.path
+        self.window = window
         try:
-            self._model = WhisperModel(
+            self._model = model_class(
                 str(self.model_path), device="cpu", compute_type="int8", cpu_threads=cpu_threads, local_files_only=True
             )
         except (RuntimeError, ValueError, OSError) as err:
@@ -185,6 +233,7 @@ class WhisperASR:
         """(language, probability) Whisper hears in the first 30 s of ``audio`` (16 kHz mono float32)."""
         if self.english_only:
             return "en", 1.0
+        self._model.short_windows = int(self.window == "auto")
         language, probability, _all = self._model.detect_language(audio.astype(np.float32, copy=False))
         return language, float(probability)
 
@@ -198,6 +247,7 @@ class WhisperASR:
         lang = self.language_for(language)
         if lang is not None or self.english_only:
             return self._decode(audio, lang, None)
+        self._model.short_windows = int(self.window == "auto")
         detected, p, ranked = self._model.detect_language(audio, vad_filter=self.vad)
         candidates = _candidates(ranked)
         if float(p) >= SURE_LANGUAGE_P or len(candidates) < 2:
@@ -212,7 +262,9 @@ class WhisperASR:
         """How likely Whisper finds a greedy transcript of ``audio`` in ``language``: the duration-weighted
         mean log-probability of its segments; −inf where a segment is a repetition loop (compression ratio
         above Whisper's own 2.4 limit: wrong-language decodes of these clips were loops of ratio 11–13 with a
-        *higher* log-probability than the right language's) or there is no speech."""
+        *higher* log-probability than the right language's) or there is no speech. Every candidate is read
+        in Whisper's full window, so their scores compare."""
+        self._model.short_windows = 0
         segments, _info = self._model.transcribe(audio, language=language, beam_size=1, temperature=0.0,
                                                  vad_filter=self.vad, condition_on_previous_text=False)  # fmt: skip
         spans = []
@@ -228,6 +280,21 @@ class WhisperASR:
 
         # the temperature fallback samples: a fixed seed makes a re-run give the same words
         ctranslate2.set_random_seed(0)
+        if self.window == "auto" and (self.english_only or lang in SHORT_WINDOW_LANGUAGES):
+            # The first window is short where the speech fits (short_window); the greedy decode is kept only if
+            # every segment passes Whisper's own checks, else the clip is decoded as Whisper would. Measured: a
+            # 6 s clip failed them, and Whisper's resampling in the short window cost 9.4 s instead of 1.4.
+            self._model.short_windows = 1
+            segments, info = self._transcribe(audio, lang, temperature=0.0)
+            if all(_passes_whisper_checks(seg) for seg in segments):
+                return _transcription(segments, info.language, detected_p)
+            log.debug("the short Whisper window failed Whisper's checks: decoded again in the full window")
+        self._model.short_windows = 0
+        segments, info = self._transcribe(audio, lang)
+        return _transcription(segments, info.language, detected_p)
+
+    def _transcribe(self, audio: np.ndarray, lang: str | None, **options: object) -> tuple[list, object]:
+        """faster-whisper's segments, all decoded (``options``: e.g. one temperature instead of its fallback)."""
         segments, info = self._model.transcribe(
             audio,
             language=lang,
@@ -235,25 +302,38 @@ class WhisperASR:
             word_timestamps=True,
             vad_filter=self.vad,
             condition_on_previous_text=False,  # a hallucination in one window does not seed the next
+            **options,
         )
-        out = []
-        for seg in segments:
-            if is_non_speech(seg.text):
-                continue
-            words = [
-                Word(w.word.strip(), float(w.start), float(w.end), float(w.probability), aligned=False)
-                for w in (seg.words or [])
-                if not is_non_speech(w.word)
-            ]
-            if words:
-                out.append(
-                    Segment(
-                        seg.text.strip(),
-                        float(seg.start),
-                        float(seg.end),
-                        words,
-                        float(seg.no_speech_prob),
-                        float(seg.avg_logprob),
-                    )
+        return list(segments), info
+
+
+def _passes_whisper_checks(seg) -> bool:
+    """Whisper's test of a decode (no resampling needed): not a repetition loop, and likely enough unless
+    Whisper takes the window for silence."""
+    likely = seg.avg_logprob >= SILENT_LOGPROB or seg.no_speech_prob > NO_SPEECH_P
+    return seg.compression_ratio <= LOOP_COMPRESSION_RATIO and likely
+
+
+def _transcription(segments: list, language: str, detected_p: float | None) -> Transcription:
+    """Our segments of faster-whisper's, without sound tags and wordless segments."""
+    out = []
+    for seg in segments:
+        if is_non_speech(seg.text):
+            continue
+        words = [
+            Word(w.word.strip(), float(w.start), float(w.end), float(w.probability), aligned=False)
+            for w in (seg.words or [])
+            if not is_non_speech(w.word)
+        ]
+        if words:
+            out.append(
+                Segment(
+                    seg.text.strip(),
+                    float(seg.start),
+                    float(seg.end),
+                    words,
+                    float(seg.no_speech_prob),
+                    float(seg.avg_logprob),
                 )
-        return Transcription(out, info.language, detected_p)
+            )
+    return Transcription(out, language, detected_p)

@@ -94,7 +94,9 @@ class WordsStage:
             from .asr import WhisperASR
 
             s = self.settings
-            self._asr = WhisperASR(s.asr_model, beam_size=s.beam_size, vad=s.vad, cpu_threads=self._threads)
+            self._asr = WhisperASR(
+                s.asr_model, beam_size=s.beam_size, vad=s.vad, cpu_threads=self._threads, window=s.asr_window
+            )
         return self._asr
 
     @property
