@@ -74,12 +74,13 @@ LOOP_COMPRESSION_RATIO = 2.4  # Whisper's (and faster-whisper's) limit above whi
 
 # Whisper's encoder reads a 30 s window of 10 ms mel frames; faster-whisper pads shorter audio with zero frames,
 # and a 3 s clip then costs as much as a 30 s one (the encoder is 75 % of the words stage there). With
-# ``words.asr_window: auto``, audio whose speech (after the VAD) fits in 9 s is read in a 10 s window. Windows
+# ``words.asr_window: auto``, audio up to 9 s long is read in a 10 s window. Windows
 # cut to the speech of longer clips were measured and rejected: they merged sentences into one segment and
 # dropped the last one (a 55 s chunk of four sentences), or left out disfluencies (a 14 s clip). Mandarin
 # transcripts changed characters even in a 20 s window, so languages other than English keep the full window.
 SHORT_WINDOW_FRAMES = 1000  # 10 s
 SHORT_WINDOW_MARGIN_FRAMES = 100  # at least 1 s of padding after the speech
+SHORT_AUDIO_S = (SHORT_WINDOW_FRAMES - SHORT_WINDOW_MARGIN_FRAMES) / 100  # audio up to this long: a short window
 SHORT_WINDOW_LANGUAGES = frozenset({"en"})
 
 
@@ -233,7 +234,7 @@ class WhisperASR:
         """(language, probability) Whisper hears in the first 30 s of ``audio`` (16 kHz mono float32)."""
         if self.english_only:
             return "en", 1.0
-        self._model.short_windows = int(self.window == "auto")
+        self._model.short_windows = int(self._short(audio))
         language, probability, _all = self._model.detect_language(audio.astype(np.float32, copy=False))
         return language, float(probability)
 
@@ -247,7 +248,7 @@ class WhisperASR:
         lang = self.language_for(language)
         if lang is not None or self.english_only:
             return self._decode(audio, lang, None)
-        self._model.short_windows = int(self.window == "auto")
+        self._model.short_windows = int(self._short(audio))
         detected, p, ranked = self._model.detect_language(audio, vad_filter=self.vad)
         candidates = _candidates(ranked)
         if float(p) >= SURE_LANGUAGE_P or len(candidates) < 2:
@@ -280,10 +281,10 @@ class WhisperASR:
 
         # the temperature fallback samples: a fixed seed makes a re-run give the same words
         ctranslate2.set_random_seed(0)
-        if self.window == "auto" and (self.english_only or lang in SHORT_WINDOW_LANGUAGES):
-            # The first window is short where the speech fits (short_window); the greedy decode is kept only if
-            # every segment passes Whisper's own checks, else the clip is decoded as Whisper would. Measured: a
-            # 6 s clip failed them, and Whisper's resampling in the short window cost 9.4 s instead of 1.4.
+        if self._short(audio) and (self.english_only or lang in SHORT_WINDOW_LANGUAGES):
+            # The greedy decode in the short window is kept only if every segment passes Whisper's own checks,
+            # else the clip is decoded as Whisper would. Measured: a 6 s clip failed them, and Whisper's
+            # resampling in the short window cost 9.4 s instead of 1.4.
             self._model.short_windows = 1
             segments, info = self._transcribe(audio, lang, temperature=0.0)
             if all(_passes_whisper_checks(seg) for seg in segments):
@@ -292,6 +293,11 @@ class WhisperASR:
         self._model.short_windows = 0
         segments, info = self._transcribe(audio, lang)
         return _transcription(segments, info.language, detected_p)
+
+    def _short(self, audio: np.ndarray) -> bool:
+        """Whether ``audio`` is read in the short window: ``words.asr_window: auto`` and at most
+        :data:`SHORT_AUDIO_S` long (by its length, so a decode never pays for a short window it cannot use)."""
+        return self.window == "auto" and len(audio) <= SHORT_AUDIO_S * TARGET_RATE
 
     def _transcribe(self, audio: np.ndarray, lang: str | None, **options: object) -> tuple[list, object]:
         """faster-whisper's segments, all decoded (``options``: e.g. one temperature instead of its fallback)."""

@@ -26,7 +26,7 @@ class WordsSettings:
     # when the stage is used alone). Output is the same whatever the count (checked on 13 real clips), so it
     # is not part of the words settings hash.
     asr_threads: int = 0
-    # auto: audio whose speech fits in 9 s is read in a 10 s Whisper window, not 30 s, to detect its language
+    # auto: audio up to 9 s long (a clip or a chunk) is read in a 10 s Whisper window, not 30 s, to detect its language
     # and to transcribe English (a short window changed Mandarin characters); full: always Whisper's 30 s window.
     # auto: the same words on the 24 real clips compared, 4.5x faster on 3 s clips (README, "Whisper's window").
     asr_window: str = "auto"
