@@ -4,7 +4,8 @@ Every clip of ``../shared/data`` whose words are known is run through the whole 
 (language detection + recognition + forced alignment, ``words.language: auto`` as for a clip whose
 recipe names no language; one CPU thread, as each of ``extract``'s two workers runs it on two cores —
 ``--threads 2`` for one worker alone), once per model and Whisper encoder window (``words.asr_window``:
-``auto``, the audio plus 1 s for English and detection, against ``full``, Whisper's 30 s window):
+``auto``, audio up to 9 s read in a 10 s window for English and detection, against ``full``, Whisper's
+30 s window):
 
 - English, known text: the RAVDESS statements (the statement is coded in the file name of the
   eight audio-visual files; the four EmoTalk copies were identified against the two RAVDESS
