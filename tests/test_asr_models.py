@@ -177,3 +177,51 @@ def test_english_and_detection_read_a_short_window_and_mandarin_the_full_one(
     assert max(abs(a["start_s"] - b["start_s"]) for a, b in zip(same["words"], english["words"], strict=True)) < 0.05
     with pytest.raises(ConfigError, match=r"words\.asr_window"):
         settings_from_dict({"words": {"asr_window": "short"}})
+
+
+def test_detection_the_language_scores_and_the_decode_share_one_encoder_run(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first window is encoded once per clip: language detection reads the frames the decode reads,
+    and an unsure language's candidate scores reuse that encoding too; the words are those of encoding
+    every time."""
+    from faster_whisper import WhisperModel
+
+    clips = {
+        "sure": "video/edtalk_uncrop_Obama.mp4",  # 20 s, English, p 0.99: full window, detection + decode
+        "unsure": "video/pcavs_input_00098.mp4",  # 9.9 s: Whisper says 'cy' (p 0.62): 'cy' and 'en' scored
+    }
+    encoded: list[int] = []  # the windows the encoder really ran on
+    real_encode = WhisperModel.encode
+
+    def counting(self, features):
+        encoded.append(features.shape[-1])
+        return real_encode(self, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", counting)
+    asr = asr_module.WhisperASR("base", cpu_threads=2)
+    windowed = type(asr._model)
+    keeping = windowed.encode
+    fresh = False  # True: forget the last encoding before each call (what the code did before it was kept)
+
+    def forgetting(self, features):
+        if fresh:
+            self._last = None
+        return keeping(self, features)
+
+    monkeypatch.setattr(windowed, "encode", forgetting)
+    heard, runs = {}, {}
+    for name, rel in clips.items():
+        extract_audio(shared_data / rel, tmp_path / f"{name}.wav")
+        encoded.clear()
+        heard[name] = asr.transcribe(read_wav(tmp_path / f"{name}.wav")[0], None)
+        runs[name] = len(encoded)
+    assert heard["sure"].language == heard["unsure"].language == "en"
+    assert heard["sure"].overruled is None and heard["unsure"].overruled[0] == "cy"
+    fresh = True
+    for name in clips:
+        encoded.clear()
+        again = asr.transcribe(read_wav(tmp_path / f"{name}.wav")[0], None)
+        # saved: the decode's first window (sure); both scores' and the decode's (unsure)
+        assert len(encoded) - runs[name] == (1 if name == "sure" else 3), (name, runs[name], encoded)
+        assert again == heard[name]

@@ -19,17 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..audio.stage import extract_audio
 from ..clip_labels import ClipLabels
 from ..errors import ClipError, MedtalkError, output_error
 from ..face.stage import run_face_stage
 from ..io.files import atomic_write_json, display_path, link_or_copy, swap_into_place
-from ..io.media import probe
+from ..io.media import MediaInfo, probe
 from ..settings import ExtractSettings, Stage
 from ..stopping import check_stop
 from .discovery import ClipSource
 from .layout import (
-    AUDIO_FILE,
     DONE,
     EXPRESSION_FILE,
     FAILURE_FILE,
@@ -43,6 +41,8 @@ from .layout import (
     read_status,
     staging_dir,
 )
+from .models import cached, face_backends, new_classifier
+from .sound import SoundThread, apply_sound, apply_words, first_video_time, run_sound, words_of
 
 log = logging.getLogger(__name__)
 
@@ -133,27 +133,6 @@ def _finish(work: Path, out_dir: Path, clip_id: str, status: ClipStatus, seconds
     return status
 
 
-MAX_SPAN_MISMATCH_S = 0.5  # audio and video ends further apart than this are reported
-
-
-def _span_mismatch(offset_s: float, audio_s: float, video_s: float) -> str | None:
-    """A warning when the audio starts or ends well apart from the video (on the video time axis)."""
-    start, end = offset_s, offset_s + audio_s
-    parts = []
-    if start > MAX_SPAN_MISMATCH_S:
-        parts.append(f"starts {start:.1f} s after the video")
-    if end - video_s > MAX_SPAN_MISMATCH_S:
-        parts.append(f"runs {end - video_s:.1f} s past the video's end")
-    elif video_s - end > MAX_SPAN_MISMATCH_S:
-        parts.append(f"ends {video_s - end:.1f} s before the video does")
-    if not parts:
-        return None
-    return (
-        f"audio ({audio_s:.1f} s) {' and '.join(parts)} ({video_s:.1f} s): speech there has no face frames "
-        "(or face frames no speech); check that audio and video belong together, or trim the file"
-    )
-
-
 def _names_path_in(err: OSError, folder: Path) -> bool:
     return err.filename is not None and Path(os.fsdecode(err.filename)).is_relative_to(folder)
 
@@ -172,59 +151,24 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
             "a talking clip needs moving video or speech; remove it from the folder (or give it its real extension)",
         )
     status.kind = "video" if info.has_video else "audio"
-    video_start = None
-    expression = None
-    if Stage.FACE in settings.stages:
-        if info.has_video:
-            t0 = time.perf_counter()
-            meta = {"clip_id": clip.clip_id, "source_sha256": status.source.sha256}
-            if Stage.LABELS in settings.stages:  # classified inside the face stage's frame loop: one decode
-                from ..expression.stage import ExpressionObserver
-
-                expression = ExpressionObserver(_cached("expression", _new_classifier))
-            observers = [expression] if expression is not None else []
-            backends = _face_backends(settings)
-            face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers, backends)
-            status.timings_s["face"] = round(time.perf_counter() - t0, 4)
-            status.warnings.extend(face.warnings)
-            status.video, status.face = face.video, face.face
-            status.flame, status.deca, status.fan = face.flame, face.deca, face.fan
-            for name, summary in (("flame", face.flame), ("deca", face.deca), ("fan", face.fan)):
-                if summary is not None:
-                    status.timings_s[name] = round(summary.seconds, 4)  # inside the face stage's time
-            status.outputs["frames"] = FRAMES_FILE
-            video_start = face.video.first_pts_time_s
-        else:
-            status.warnings.append("audio-only file: face stage skipped")
-    if Stage.AUDIO in settings.stages:
+    sound = None  # the audio and words stages on their own thread while the face stage runs (see .sound)
+    if Stage.FACE in settings.stages and Stage.WORDS in settings.stages and info.has_video and info.has_audio:
+        start = first_video_time(clip.path, info)
+        if start is not None:
+            sound = SoundThread(clip.path, info, work, settings, status.labels, start)
+    try:
+        video_start, expression = _face_stages(clip, info, work, settings, status)
+        heard = sound.result() if sound is not None else None
+    except BaseException:
+        if sound is not None:
+            sound.wait()  # its files are in the staging folder the caller removes
+        raise
+    if heard is None or (status.video is not None and heard.video_start_s != video_start):
+        if heard is not None:  # not seen on real files: the audio is placed again on the face stage's time
+            log.debug("%s: first video time %s, not %s: audio redone", clip.relpath, video_start, heard.video_start_s)
         check_stop()
-        t0 = time.perf_counter()
-        if info.has_audio:
-            try:
-                audio = extract_audio(clip.path, work / AUDIO_FILE, video_start_s=video_start)
-                status.audio = audio
-                status.outputs["audio"] = AUDIO_FILE
-                if audio.peak == 0.0:
-                    status.warnings.append("audio is digital silence")
-                if audio.clipped_fraction > 1e-3:
-                    status.warnings.append(
-                        f"audio is clipped ({audio.clipped_fraction:.1%} of samples at full scale); "
-                        "word timings and audio features may suffer"
-                    )
-                if status.face is not None:
-                    mismatch = _span_mismatch(audio.offset_s, audio.duration_s, status.face.duration_s)
-                    if mismatch:
-                        status.warnings.append(mismatch)
-            except ClipError as err:
-                if err.reason != "no_audio":
-                    raise
-                status.warnings.append(f"no audio: {err.message}; audio stages skipped")
-        else:
-            status.warnings.append("no audio stream: face data only; audio stages skipped for this clip")
-        status.timings_s["audio"] = round(time.perf_counter() - t0, 4)
-    if Stage.WORDS in settings.stages and status.has("audio"):
-        check_stop()
-        _words_stage(work, settings, status)
+        heard = run_sound(clip.path, info, work, settings, status.labels, video_start)
+    apply_sound(status, heard, settings)
     if expression is not None and status.has("frames"):
         t0 = time.perf_counter()
         status.expression = expression.write(work / FRAMES_FILE, work / EXPRESSION_FILE, settings.row_group_frames)
@@ -233,92 +177,36 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
         status.timings_s["labels"] = round(status.expression.seconds + time.perf_counter() - t0, 4)
 
 
-_MODELS: dict[str, Any] = {}
+def _face_stages(
+    clip: ClipSource, info: MediaInfo, work: Path, settings: ExtractSettings, status: ClipStatus
+) -> tuple[float | None, Any]:
+    """The face stage (with the expression classifier in its frame loop when labels are asked for).
 
-
-def _cached(key: str, make: Any) -> Any:
-    """Models loaded once per worker process and reused for every clip it extracts."""
-    if key not in _MODELS:
-        _MODELS[key] = make()
-    return _MODELS[key]
-
-
-def _face_backends(settings: ExtractSettings) -> Any:
-    """The backends the settings name beside MediaPipe, each loaded once per worker process."""
-    from ..face.stage import FaceBackends
-
-    chosen = settings.face.backends
-    return FaceBackends(
-        flame=_flame_setup(settings) if "flame" in chosen else None,
-        deca=_deca_encoder(settings) if "deca" in chosen else None,
-        fan=_fan_landmarker(settings) if "fan" in chosen else None,
-    )
-
-
-def _flame_setup(settings: ExtractSettings) -> Any:
-    """The user's FLAME model and embedding, read and checked once per worker process."""
-    from ..face.flame.embedding import find_embedding_path
-    from ..face.flame.fitter import load_setup
-    from ..face.flame.model_file import find_model_path
-
-    fs = settings.face.flame
-    files = f"{find_model_path(fs.model_path).resolve()}:{find_embedding_path(fs.embedding_path).resolve()}"
-    key = f"flame:{files}:{fs.version}:{fs.landmarks}:{fs.n_shape}:{fs.n_expression}:{fs.device}"
-    setup = _cached(key, lambda: load_setup(fs))
-    setup.settings = fs  # the fitting weights may differ between runs that share a model
-    return setup
-
-
-def _deca_encoder(settings: ExtractSettings) -> Any:
-    """DECA's encoder with the user's weights, loaded once per worker process."""
-    from ..face.deca.encoder import DecaEncoder, find_deca_path
-
-    ds = settings.face.deca
-    key = f"deca:{find_deca_path(ds.model_path).resolve()}:{ds.device}"
-    return _cached(key, lambda: DecaEncoder(ds.model_path, ds.device))
-
-
-def _fan_landmarker(settings: ExtractSettings) -> Any:
-    """face-alignment's FAN with the user's weights, loaded once per worker process."""
-    from ..face.fan.landmarker import FanLandmarker, find_fan_path
-
-    fs = settings.face.fan
-    files = str(find_fan_path(fs.model_path, fs.landmarks).resolve())
-    if fs.landmarks == "3D":
-        files += ":" + str(find_fan_path(fs.depth_model_path, "depth").resolve())
-    return _cached(f"fan:{fs.landmarks}:{files}:{fs.device}", lambda: FanLandmarker(fs))
-
-
-def _new_classifier() -> Any:
-    from ..expression.classifier import ExpressionClassifier
-
-    return ExpressionClassifier()
-
-
-def _words_stage(work: Path, settings: ExtractSettings, status: ClipStatus) -> None:
-    """Transcript + timings. A missing model for the clip's language is a warning, not a failed clip."""
-    from ..words.stage import WordsStage
-
+    Returns the first video timestamp (None without a face stage) and the expression observer.
+    """
+    if Stage.FACE not in settings.stages:
+        return None, None
+    if not info.has_video:
+        status.warnings.append("audio-only file: face stage skipped")
+        return None, None
     t0 = time.perf_counter()
-    transcript, language = status.labels.words_inputs()
-    stage = _cached(f"words:{settings.words}", lambda: WordsStage(settings.words))
-    try:
-        summary = stage.run(
-            work / AUDIO_FILE,
-            work / WORDS_FILE,
-            offset_s=status.audio.offset_s if status.audio is not None else 0.0,
-            known_transcript=transcript,
-            language_hint=language,  # the recipe's or labels CSV's; used where words.language is auto
-        )
-    except MedtalkError as err:
-        status.warnings.append(f"words stage skipped: {err}")
-        status.words_warnings = [status.warnings[-1]]
-        return
-    status.warnings.extend(summary.warnings)
-    status.words_warnings = list(summary.warnings)  # so that redoing only the words can take them back
-    status.words = summary
-    status.outputs["words"] = WORDS_FILE
-    status.timings_s["words"] = round(time.perf_counter() - t0, 4)
+    meta = {"clip_id": clip.clip_id, "source_sha256": status.source.sha256}
+    expression = None
+    if Stage.LABELS in settings.stages:  # classified inside the face stage's frame loop: one decode
+        from ..expression.stage import ExpressionObserver
+
+        expression = ExpressionObserver(cached("expression", new_classifier))
+    observers = [expression] if expression is not None else []
+    face = run_face_stage(clip.path, info, settings, work / FRAMES_FILE, meta, observers, face_backends(settings))
+    status.timings_s["face"] = round(time.perf_counter() - t0, 4)
+    status.warnings.extend(face.warnings)
+    status.video, status.face = face.video, face.face
+    status.flame, status.deca, status.fan = face.flame, face.deca, face.fan
+    for name, summary in (("flame", face.flame), ("deca", face.deca), ("fan", face.fan)):
+        if summary is not None:
+            status.timings_s[name] = round(summary.seconds, 4)  # inside the face stage's time
+    status.outputs["frames"] = FRAMES_FILE
+    return face.video.first_pts_time_s, expression
 
 
 def _commit(work: Path, out_dir: Path, clip_id: str, status: ClipStatus) -> None:
@@ -339,6 +227,11 @@ def _commit(work: Path, out_dir: Path, clip_id: str, status: ClipStatus) -> None
             return
         if status.done:
             status.output_files = output_checksums(work, status.outputs)
+        else:  # e.g. the words the sound thread made for a clip whose face stage failed: not recorded, not kept
+            listed = set(status.outputs.values())
+            for leftover in work.iterdir():
+                if leftover.name not in listed and leftover.is_file():
+                    leftover.unlink()
         atomic_write_json(work / STATUS_FILE, status.to_dict())
         swap_into_place(work, final, staging_dir(out_dir) / f"{clip_id}.old.{os.getpid()}")
     except OSError as err:
@@ -383,7 +276,8 @@ def redo_words(
     )
     try:
         if Stage.WORDS in settings.stages and status.has("audio"):
-            _words_stage(work, settings, status)
+            offset = status.audio.offset_s if status.audio is not None else 0.0
+            apply_words(status, *words_of(work, settings, status.labels, offset))
     except Exception as err:  # recorded beside the finished clip, whose outputs are kept (see _commit)
         status.fail("internal_error", f"{type(err).__name__}: {err}", traceback.format_exc())
     return _finish(work, out_dir, clip.clip_id, status, time.perf_counter() - started, "words_redo_total")

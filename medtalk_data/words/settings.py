@@ -22,9 +22,9 @@ class WordsSettings:
     # base (multilingual, the default: see the README's table) | tiny.en (English only, faster) | a CTranslate2
     # Whisper folder; None: $MEDTALK_WHISPER_MODEL if set, else base
     asr_model: str | None = None
-    # CPU threads of Whisper (CTranslate2); 0: the machine's cores shared among extract's workers (all of them
-    # when the stage is used alone). Output is the same whatever the count (checked on 13 real clips), so it
-    # is not part of the words settings hash.
+    # CPU threads of Whisper (CTranslate2); 0: the machine's cores shared among extract's workers, less the one
+    # the face stage holds beside it (all of them when the stage is used alone). Output is the same whatever the
+    # count (checked on 13 real clips), so it is not part of the words settings hash.
     asr_threads: int = 0
     # auto: audio up to 9 s long (a clip or a chunk) is read in a 10 s Whisper window, not 30 s, to detect its language
     # and to transcribe English (a short window changed Mandarin characters); full: always Whisper's 30 s window.
