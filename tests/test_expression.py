@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,30 @@ def test_no_face_rows_get_nan_interpolated_rows_get_probabilities(
     assert pq.ParquetFile(out).metadata.num_row_groups == -(-n // 32)
     assert summary.n_with_face == summary.n_classified == n - 20
     assert sorted(p.name for p in tmp_path.iterdir()) == ["doctored.parquet", "expression.parquet", "frames.parquet"]
+
+
+def test_the_classifier_runs_on_its_own_thread_and_sees_every_tracked_frame(
+    w009: dict[str, tuple[Path, dict]], classifier, tmp_path: Path
+) -> None:
+    """The face loop hands its crops over instead of waiting for the classifier (it uses the other core)."""
+    threads: set[int] = set()
+
+    class Recording:
+        model_path, model_sha256 = classifier.model_path, classifier.model_sha256
+
+        def probabilities(self, face: np.ndarray) -> np.ndarray:
+            threads.add(threading.get_ident())
+            return classifier.probabilities(face)
+
+    clip, _ = w009["neutral"]
+    observer, frames = _observed(clip, Recording(), tmp=tmp_path)
+    assert threads and threading.get_ident() not in threads
+    assert all(t.name != "expression" for t in threading.enumerate())  # finished with the face stage
+    found = pq.read_table(frames, columns=["face_found"])["face_found"].to_numpy()
+    assert len(observer.probs) >= found.sum() > 0  # every tracked frame was classified before the stage returned
+    summary = observer.write(frames, tmp_path / "expression.parquet")
+    np.testing.assert_array_equal(_probs(tmp_path / "expression.parquet"), _probs(clip / "expression.parquet"))
+    assert summary.n_inferences == len(observer.probs)
 
 
 def test_a_failure_midway_leaves_no_file_and_keeps_the_old_one(

@@ -1,12 +1,15 @@
 """Classify the tracked face of every grid frame → ``expression.parquet`` (one row per row of frames.parquet).
 
-The classifier runs inside the face stage's own frame loop (:class:`ExpressionObserver` is handed
+The classifier is fed by the face stage's own frame loop (:class:`ExpressionObserver` is handed
 to :func:`medtalk_data.face.stage.run_face_stage`): each decoded frame whose face the tracker
-follows is cropped on that face's landmarks and classified while the picture is in memory, so the
-video is decoded once for both stages. Afterwards a grid row takes the probabilities of its
-``source_frame`` (the nearest decoded frame, as its landmarks do); a row whose face was
-interpolated across a short gap (``interpolated``: the face is in the picture, the tracker missed
-it) takes the probabilities interpolated in time between the classified rows around the gap.
+follows is cropped on that face's landmarks while the picture is in memory, so the video is
+decoded once for both stages. The crop is classified on a thread of the observer's own (LiteRT's
+``invoke`` releases the GIL), so the classifier uses a core the serial face loop leaves idle
+instead of lengthening it; a bounded queue keeps at most :data:`QUEUE_CROPS` crops waiting.
+Afterwards a grid row takes the probabilities of its ``source_frame`` (the nearest decoded frame,
+as its landmarks do); a row whose face was interpolated across a short gap (``interpolated``: the
+face is in the picture, the tracker missed it) takes the probabilities interpolated in time
+between the classified rows around the gap.
 What is kept per decoded frame is its seven probabilities (28 bytes), and of the grid only five
 small columns are read back (no landmarks), so memory stays a few dozen bytes per frame.
 
@@ -19,6 +22,8 @@ file's ``medtalk`` metadata (JSON) names the classes, the model and its sha256, 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +52,8 @@ EXPRESSION_SCHEMA = pa.schema(
 )
 
 _FRAME_COLUMNS = ["frame_index", "time_s", "source_frame", "face_found", "interpolated"]
+QUEUE_CROPS = 32  # crops waiting for the classifier thread: the face loop waits when it is this far ahead
+_DONE = None  # the queue's last item
 
 
 @dataclass
@@ -68,22 +75,61 @@ class ExpressionSummary:
 
 
 class ExpressionObserver:
-    """Sees every decoded frame of the face stage with the face it follows, and classifies that face."""
+    """Sees every decoded frame of the face stage with the face it follows, crops that face and has it
+    classified on its own thread. One per clip; :meth:`finish` (called by the face stage) waits for the
+    last crop and raises the classifier's error, if it had one."""
 
     def __init__(self, classifier: ExpressionClassifier | None = None) -> None:
         self.classifier = classifier or ExpressionClassifier()
         self.probs: dict[int, np.ndarray] = {}  # decoded frame index → (7,) float32
-        self.seconds = 0.0  # spent cropping and classifying (the decode is the face stage's)
+        self._crop_seconds = 0.0  # on the face stage's thread (the decode is the face stage's)
+        self._classify_seconds = 0.0  # on the classifier thread
+        self._crops: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(maxsize=QUEUE_CROPS)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def observe(self, frame: DecodedFrame, face: FaceObservation | None) -> None:
+        if self._error is not None:  # the classifier failed: so does the face stage, at once
+            raise self._error
         if face is None:
             return
         started = time.perf_counter()
         height, width = frame.rgb.shape[:2]
         box = face_box(face.landmarks, width, height)
         if box is not None:  # off the frame or under 8 px: not classified
-            self.probs[frame.index] = self.classifier.probabilities(crop_grey(frame.rgb, box))
-        self.seconds += time.perf_counter() - started
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._classify, name="expression", daemon=True)
+                self._thread.start()
+            crop = crop_grey(frame.rgb, box)  # a copy: the frame may be reused once this returns
+            self._crop_seconds += time.perf_counter() - started
+            self._crops.put((frame.index, crop))
+        else:
+            self._crop_seconds += time.perf_counter() - started
+
+    @property
+    def seconds(self) -> float:
+        """Spent cropping and classifying, on both threads."""
+        return self._crop_seconds + self._classify_seconds
+
+    def _classify(self) -> None:
+        while (item := self._crops.get()) is not _DONE:
+            if self._error is not None:
+                continue  # drained without work, so a waiting face loop is never stuck on a full queue
+            started = time.perf_counter()
+            try:
+                self.probs[item[0]] = self.classifier.probabilities(item[1])
+            except BaseException as err:  # handed to the face thread, raised there
+                self._error = err
+            self._classify_seconds += time.perf_counter() - started
+
+    def finish(self) -> None:
+        """Wait until every crop is classified; raise the classifier's error if it failed. Idempotent."""
+        if self._thread is not None:
+            self._crops.put(_DONE)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
 
     def grid_probs(self, source_frame: np.ndarray, found: np.ndarray, interpolated: np.ndarray) -> np.ndarray:
         """(n, 7) probabilities of the grid rows: found rows from their source frame, interpolated rows
@@ -110,6 +156,7 @@ class ExpressionObserver:
         over classified rows), ``argmax_histogram`` (rows per top class), ``top``, ``seconds`` (cropping
         and classifying), ``frames_per_s`` (grid rows per second of that), ``model``, ``model_sha256``.
         """
+        self.finish()
         clf = self.classifier
         frames = pq.read_table(frames_parquet, columns=_FRAME_COLUMNS)
         fps = json.loads((frames.schema.metadata or {}).get(b"medtalk", b"{}")).get("fps")

@@ -173,7 +173,7 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
         t0 = time.perf_counter()
         status.expression = expression.write(work / FRAMES_FILE, work / EXPRESSION_FILE, settings.row_group_frames)
         status.outputs["expression"] = EXPRESSION_FILE
-        # the classifier's own time inside the face loop, and writing the file
+        # cropping (in the face loop), classifying (on the observer's thread beside it), writing the file
         status.timings_s["labels"] = round(status.expression.seconds + time.perf_counter() - t0, 4)
 
 

@@ -5,6 +5,7 @@ observer of this loop, so a clip's video is decoded once."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -30,9 +31,12 @@ if TYPE_CHECKING:
 
 
 class FrameObserver(Protocol):
-    """Sees each decoded frame with the face the tracker follows in it (None: no face)."""
+    """Sees each decoded frame with the face the tracker follows in it (None: no face); ``finish`` is
+    called once after the last frame, and on failure, to end work it does beside the loop."""
 
     def observe(self, frame: DecodedFrame, face: FaceObservation | None) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass
@@ -210,6 +214,8 @@ def run_face_stage(
             for s in grid.push(sample):
                 write(gaps.push(s))
             n_decoded += 1
+        for observer in observers:
+            observer.finish()
         for s in grid.finish():
             write(gaps.push(s))
         write(gaps.finish())
@@ -234,6 +240,9 @@ def run_face_stage(
         writer.close()
     except BaseException:
         writer.abort()
+        for observer in observers:
+            with contextlib.suppress(Exception):  # the first error is the one raised
+                observer.finish()
         raise
     finally:
         fitter.close()
