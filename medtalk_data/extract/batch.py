@@ -249,13 +249,13 @@ def _check_flame_files(settings: ExtractSettings, load: bool) -> str:
     from ..face.flame.embedding import find_embedding_path
     from ..face.flame.model_file import find_model_path
     from ..io.files import sha256_cached
-    from .clip import _flame_setup
+    from .models import flame_setup
 
     fs = settings.face.flame
     fs.model_path = str(find_model_path(fs.model_path).resolve())
     fs.embedding_path = str(find_embedding_path(fs.embedding_path).resolve())
     if load:
-        _flame_setup(settings)
+        flame_setup(settings)
     return f"{sha256_cached(fs.model_path)}:{sha256_cached(fs.embedding_path)}"
 
 
@@ -263,12 +263,12 @@ def _check_deca_file(settings: ExtractSettings, load: bool) -> str:
     """As :func:`_check_flame_files`, for the deca backend's deca_model.tar."""
     from ..face.deca.encoder import find_deca_path
     from ..io.files import sha256_cached
-    from .clip import _deca_encoder
+    from .models import deca_encoder
 
     ds = settings.face.deca
     ds.model_path = str(find_deca_path(ds.model_path).resolve())
     if load:
-        _deca_encoder(settings)
+        deca_encoder(settings)
     return sha256_cached(ds.model_path)
 
 
@@ -276,7 +276,7 @@ def _check_fan_files(settings: ExtractSettings, load: bool) -> str:
     """As :func:`_check_flame_files`, for the fan backend's weights (and the depth network for 3D)."""
     from ..face.fan.landmarker import find_fan_path
     from ..io.files import sha256_cached
-    from .clip import _fan_landmarker
+    from .models import fan_landmarker
 
     fs = settings.face.fan
     fs.model_path = str(find_fan_path(fs.model_path, fs.landmarks).resolve())
@@ -285,7 +285,7 @@ def _check_fan_files(settings: ExtractSettings, load: bool) -> str:
         fs.depth_model_path = str(find_fan_path(fs.depth_model_path, "depth").resolve())
         digest += ":" + sha256_cached(fs.depth_model_path)
     if load:
-        _fan_landmarker(settings)
+        fan_landmarker(settings)
     return digest
 
 

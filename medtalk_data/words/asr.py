@@ -29,6 +29,7 @@ import numpy as np
 from .. import assets
 from ..audio.stage import TARGET_RATE
 from ..errors import ClipError, MedtalkError
+from ..io.blas import OneBlasThread
 from ..io.files import display_path, sha256_cached
 from .types import Word
 
@@ -76,6 +77,7 @@ LOOP_COMPRESSION_RATIO = 2.4  # Whisper's (and faster-whisper's) limit above whi
 # wrong-language loop ran on to Whisper's 224-token limit (2.4 s of the 5.6 s words stage of a 10 s clip).
 SCORE_TOKENS_PER_S = 12
 SCORE_MIN_TOKENS = 32
+WHISPER_MAX_NEW_TOKENS = 440  # Whisper's decoder holds 448 positions, the prompt takes a few
 
 # Whisper's encoder reads a 30 s window of 10 ms mel frames; faster-whisper pads shorter audio with zero frames,
 # and a 3 s clip then costs as much as a 30 s one (the encoder is 75 % of the words stage there). With
@@ -109,12 +111,17 @@ def _windowed_whisper_class() -> type:
         short_windows = 0  # how many of the next encoder calls read a short window (WhisperASR sets it per call)
         _last: tuple[np.ndarray, object] | None = None  # the last window encoded and its encoder output
 
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            self.feature_extractor = OneBlasThread(self.feature_extractor)  # the same features on every engine
+
         def encode(self, features: np.ndarray):
             if self.short_windows > 0:
                 self.short_windows -= 1
                 features = short_window(features)
-            # The same window is often encoded again (language detection, the candidates' scores, the
-            # decode): the encoder is deterministic, so its output is reused instead.
+            # The same window is often encoded again (each unsure language's score reads the same first
+            # window, and so does the decode of a clip up to 30 s): the encoder is deterministic, so its
+            # output is reused instead.
             last = self._last
             if last is not None and last[0].shape == features.shape and np.array_equal(last[0], features):
                 return last[1]
@@ -262,7 +269,11 @@ class WhisperASR:
         if lang is not None or self.english_only:
             return self._decode(audio, lang, None)
         self._model.short_windows = int(self._short(audio))
-        detected, p, ranked = self._model.detect_language(features=self._first_window(audio))
+        # Detection reads the VAD's speech with the STFT's last frame, which the decode leaves out, so the two
+        # encoder inputs differ by that frame. Reading the decode's frames instead (to share one encoder run)
+        # was tried and rejected: it moved a British speaker's Welsh probability from 0.88 to 0.90, past
+        # SURE_LANGUAGE_P, and the clip came back in Welsh (tests/test_words.py).
+        detected, p, ranked = self._model.detect_language(audio, vad_filter=self.vad)
         candidates = _candidates(ranked)
         if float(p) >= SURE_LANGUAGE_P or len(candidates) < 2:
             return self._decode(audio, detected, float(p))
@@ -272,20 +283,6 @@ class WhisperASR:
         result = self._decode(audio, best, float(dict(ranked)[best]))
         return result if best == detected else replace(result, overruled=(detected, float(p), scores))
 
-    def _first_window(self, audio: np.ndarray) -> np.ndarray:
-        """The mel frames faster-whisper's ``transcribe`` encodes first (the VAD's speech, less the STFT's
-        padding frame): detection reads the very window the decode does, so the encoder runs once for both
-        (:func:`_windowed_whisper_class`). ``detect_language(audio)`` reads that padding frame too."""
-        speech = audio
-        if self.vad:
-            from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
-
-            chunks, _meta = collect_chunks(audio, get_speech_timestamps(audio, VadOptions()))
-            speech = np.concatenate(chunks, axis=0)
-        features = self._model.feature_extractor(speech)
-        # no speech at all: the padding frame alone, as detect_language(audio) reads it (the decode reads none)
-        return features[..., :-1] if features.shape[-1] > 1 else features
-
     def _likelihood(self, audio: np.ndarray, language: str) -> float:
         """How likely Whisper finds a greedy transcript of ``audio`` in ``language``: the duration-weighted
         mean log-probability of its segments; −inf where a segment is a repetition loop (compression ratio
@@ -293,7 +290,7 @@ class WhisperASR:
         *higher* log-probability than the right language's) or there is no speech. Every candidate is read
         in Whisper's full window, so their scores compare."""
         self._model.short_windows = 0
-        cap = max(SCORE_MIN_TOKENS, round(SCORE_TOKENS_PER_S * len(audio) / TARGET_RATE))
+        cap = min(WHISPER_MAX_NEW_TOKENS, max(SCORE_MIN_TOKENS, round(SCORE_TOKENS_PER_S * len(audio) / TARGET_RATE)))
         segments, _info = self._model.transcribe(audio, language=language, beam_size=1, temperature=0.0,
                                                  vad_filter=self.vad, condition_on_previous_text=False,
                                                  max_new_tokens=cap)  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.io.blas import OneBlasThread
 from medtalk_data.io.files import display_path, sha256_cached
 
 from ._common import (
@@ -132,7 +133,7 @@ class WhisperExtractor(AudioFeatureExtractor):
                 "use a complete model folder or another compute_type"
             ) from err
         self._ct2 = ctranslate2
-        self._fe = self._model.feature_extractor
+        self._fe = OneBlasThread(self._model.feature_extractor)  # the same features on every engine
         self._window_samples = int(self._fe.n_samples)  # 30 s
         self._hop = int(self._fe.hop_length)  # 160 samples = 10 ms
         self._mel_frames = self._window_samples // self._hop  # 3000
