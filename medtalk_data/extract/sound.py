@@ -127,7 +127,6 @@ class SoundThread:
     def __init__(self, *args: Any) -> None:
         self._result: SoundResult | None = None
         self._error: BaseException | None = None
-        self._words_s = 0.0
         self._thread = threading.Thread(target=self._run, args=args, name="medtalk-sound", daemon=True)
         self._thread.start()
 
