@@ -305,7 +305,9 @@ class WhisperASR:
     def _decode(self, audio: np.ndarray, lang: str | None, detected_p: float | None) -> Transcription:
         import ctranslate2
 
-        # the temperature fallback samples: a fixed seed makes a re-run give the same words
+        # The temperature fallback samples. The seed makes a fresh process's first sampled decode repeatable, not
+        # every one: consecutive calls in one process gave two music clips different words (measured; CTranslate2
+        # issue #1757, open: set_random_seed does not make temperature decoding deterministic).
         ctranslate2.set_random_seed(0)
         if self._short(audio) and (self.english_only or lang in SHORT_WINDOW_LANGUAGES):
             # The greedy decode in the short window is kept only if every segment passes Whisper's own checks,
