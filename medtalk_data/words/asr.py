@@ -74,7 +74,7 @@ SCORE_WINDOW_S = 30  # the candidates are compared on one Whisper window
 LOOP_COMPRESSION_RATIO = 2.4  # Whisper's (and faster-whisper's) limit above which a decode is a failed loop
 # A candidate's scoring decode stops at this many tokens per second of audio (at least SCORE_MIN_TOKENS): speech
 # in the right language stays well below it (the 49 clips with audio here: at most 7.2 a second), while a
-# wrong-language loop ran on to Whisper's 224-token limit (2.4 s of the 5.6 s words stage of a 10 s clip).
+# wrong-language loop ran on to 224 tokens (2.4 s of the 5.6 s words stage of a 10 s clip).
 SCORE_TOKENS_PER_S = 12
 SCORE_MIN_TOKENS = 32
 WHISPER_MAX_NEW_TOKENS = 440  # Whisper's decoder holds 448 positions, the prompt takes a few
