@@ -96,15 +96,14 @@ class ExpressionObserver:
         started = time.perf_counter()
         height, width = frame.rgb.shape[:2]
         box = face_box(face.landmarks, width, height)
-        if box is not None:  # off the frame or under 8 px: not classified
+        # None off the frame or under 8 px (not classified); else a copy: the frame may be reused once this returns
+        crop = crop_grey(frame.rgb, box) if box is not None else None
+        self._crop_seconds += time.perf_counter() - started
+        if crop is not None:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._classify, name="expression", daemon=True)
                 self._thread.start()
-            crop = crop_grey(frame.rgb, box)  # a copy: the frame may be reused once this returns
-            self._crop_seconds += time.perf_counter() - started
             self._crops.put((frame.index, crop))
-        else:
-            self._crop_seconds += time.perf_counter() - started
 
     @property
     def seconds(self) -> float:

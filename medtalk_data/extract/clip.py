@@ -180,7 +180,7 @@ def _run_stages(clip: ClipSource, work: Path, settings: ExtractSettings, status:
 def _face_stages(
     clip: ClipSource, info: MediaInfo, work: Path, settings: ExtractSettings, status: ClipStatus
 ) -> tuple[float | None, Any]:
-    """The face stage (with the expression classifier in its frame loop when labels are asked for).
+    """The face stage (its frame loop feeding the expression classifier when labels are asked for).
 
     Returns the first video timestamp (None without a face stage) and the expression observer.
     """
@@ -192,7 +192,7 @@ def _face_stages(
     t0 = time.perf_counter()
     meta = {"clip_id": clip.clip_id, "source_sha256": status.source.sha256}
     expression = None
-    if Stage.LABELS in settings.stages:  # classified inside the face stage's frame loop: one decode
+    if Stage.LABELS in settings.stages:  # fed by the face stage's frame loop: one decode
         from ..expression.stage import ExpressionObserver
 
         expression = ExpressionObserver(cached("expression", new_classifier))

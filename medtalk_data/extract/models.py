@@ -1,4 +1,5 @@
-"""Models loaded once per worker process and reused for every clip it extracts."""
+"""The models of extract's stages (face backends, expression classifier, words stage), each made on first
+use in a worker process and kept for every clip it extracts."""
 
 from __future__ import annotations
 
