@@ -53,6 +53,7 @@ METHODS = ("model", "ridge_context", "ridge", "energy_jaw", "mean_pose", "shuffl
 AGREEMENT = ("r_mouth", "lag_mouth", "amp_mouth", "r_jaw", "amp_jaw", "r_upper", "amp_upper", "r_all", "amp_all")
 METRICS = (*AGREEMENT, "MLE", "MEE", "EIE", "FRD", "FRD_abs", "LVE", "FDD", "lip_sync_r", "lip_sync_lag")
 MAX_LAG = 3  # frames of lag allowed when comparing with the real face
+CHANNEL_METHODS = ("model", "ridge_context")  # whose agreement is also reported channel by channel (mouth group)
 
 
 class MeshScorer:
@@ -259,6 +260,11 @@ def _evaluate(
                                "frames": int(valid.sum())}  # fmt: skip
         for name, values in methods.items():
             row[name] = _scores(values[valid], gt[valid], rig, envelope[valid], opening, mesh)
+        row["mouth_channel_r"] = {
+            name: [agreement(methods[name][valid], gt[valid], [c], MAX_LAG)[0] for c in rig.indices("mouth")]
+            for name in CHANNEL_METHODS
+            if name in methods
+        }
         row["ground_truth_lip_sync_r"] = lip_sync(gt[valid][:, opening], envelope[valid])[0] if opening >= 0 else None
         per_clip.append(row)
     methods_seen = [m for m in METHODS if all(m in r for r in per_clip)]
@@ -296,8 +302,33 @@ def _evaluate(
         "recognisability": recognition,
         "ground_truth_lip_sync_r": _nanmean([r["ground_truth_lip_sync_r"] for r in per_clip]),
         "notes": notes,
+        "mouth_channel_r": mouth_channel_summary(per_clip, [rig.channel_names[c] for c in rig.indices("mouth")]),
         "per_clip": per_clip,
     }
+
+
+def mouth_channel_summary(per_clip: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, float]]:
+    """Mean over clips of each mouth channel's r (its own best lag within ±MAX_LAG), per method: where a
+    group figure hides which channels a model loses on."""
+    methods = [m for m in CHANNEL_METHODS if per_clip and all(m in r.get("mouth_channel_r", {}) for r in per_clip)]
+    return {
+        name: {m: _nanmean([r["mouth_channel_r"][m][i] for r in per_clip]) for m in methods}
+        for i, name in enumerate(names)
+    }
+
+
+def channel_gap_lines(channels: dict[str, dict[str, float]], count: int = 5) -> list[str]:
+    """The mouth channels where the model trails ridge ±k most, and those where it leads most."""
+    gaps = {n: v["model"] - v["ridge_context"] for n, v in channels.items()
+            if "model" in v and "ridge_context" in v and np.isfinite(v["model"] - v["ridge_context"])}  # fmt: skip
+    trails = sorted((n for n in gaps if gaps[n] < 0), key=gaps.get)[:count]
+    leads = sorted((n for n in gaps if gaps[n] > 0), key=gaps.get, reverse=True)[:count]
+
+    def said(names: list[str]) -> str:
+        return ", ".join(f"{n} {channels[n]['model']:.2f} vs {channels[n]['ridge_context']:.2f}" for n in names)
+
+    parts = [f"{how}: {said(names)}" for how, names in (("trails most", trails), ("leads most", leads)) if names]
+    return ["", f"Mouth channels, model r vs ridge ±k r — {'; '.join(parts)}."] if parts else []
 
 
 def _other_truth(clips: list, i: int, data: TrainingData, donors: TrainingData | None) -> np.ndarray | None:
@@ -364,6 +395,7 @@ def markdown_table(report: dict[str, Any]) -> str:
         lines.append(f"| {method} | " + " | ".join(_cell(values[k], k) for k in rest) + " |")
     if report.get("model_beats_ridge_context_on_r_mouth"):
         lines += ["", f"Model above ridge ±k on mouth r: {report['model_beats_ridge_context_on_r_mouth']} clips."]
+    lines += channel_gap_lines(report.get("mouth_channel_r") or {})
     if report.get("recognisability"):
         lines += recognition_lines(report["recognisability"])
     coverage = LabelCoverage.from_dict(report.get("label_coverage"))

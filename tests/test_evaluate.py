@@ -127,8 +127,30 @@ def test_evaluate_beats_the_mean_pose(run_dir: Path, training_manifest: Path, tm
     assert np.isnan(s["mean_pose"]["r_mouth"]) and s["mean_pose"]["amp_mouth"] == pytest.approx(0.0, abs=1e-9)
     assert np.isfinite(s["model"]["LVE"]) and np.isfinite(s["model"]["FDD"])
     assert "| model |" in (tmp_path / "e.md").read_text()
+    channels = report["mouth_channel_r"]
+    assert len(channels) == len(report["per_clip"][0]["mouth_channel_r"]["model"]) > 0
+    assert all(set(v) == {"model", "ridge_context"} for v in channels.values())
+    assert "Mouth channels, model r vs ridge ±k r — trails most:" in (tmp_path / "e.md").read_text()
     bad = CliRunner().invoke(cli, ["evaluate", "-k", str(run_dir), "-m", str(training_manifest), "--split", "nope"])
     assert bad.exit_code == 2 and "no clip of split 'nope'" in bad.output
+
+
+def test_mouth_channel_summary_by_hand() -> None:
+    from medtalk_models.evaluate import channel_gap_lines, mouth_channel_summary
+
+    per_clip = [  # two clips; the second's jawForward did not move (NaN): its mean is the first clip's alone
+        {"mouth_channel_r": {"model": [0.5, 0.1], "ridge_context": [0.2, 0.4]}},
+        {"mouth_channel_r": {"model": [0.3, float("nan")], "ridge_context": [0.4, 0.6]}},
+    ]
+    channels = mouth_channel_summary(per_clip, ["jawOpen", "jawForward"])
+    assert channels["jawOpen"] == pytest.approx({"model": 0.4, "ridge_context": 0.3})
+    assert channels["jawForward"] == pytest.approx({"model": 0.1, "ridge_context": 0.5})
+    line = channel_gap_lines(channels, count=1)[1]
+    assert "trails most: jawForward 0.10 vs 0.50; leads most: jawOpen 0.40 vs 0.30." in line
+    assert mouth_channel_summary([{"mouth_channel_r": {"model": [0.5]}}], ["jawOpen"]) == {"jawOpen": {"model": 0.5}}
+    assert channel_gap_lines({"jawOpen": {"model": 0.5}}) == []  # no ridge: nothing to compare
+    leads_only = channel_gap_lines({"jawOpen": {"model": 0.5, "ridge_context": 0.25}})[1]
+    assert leads_only == "Mouth channels, model r vs ridge ±k r — leads most: jawOpen 0.50 vs 0.25."
 
 
 @pytest.mark.realdata
