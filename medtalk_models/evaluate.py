@@ -235,6 +235,7 @@ def _evaluate(
         raise MedtalkError(_empty_split_message(manifest_path, manifest, split))
     baselines, notes = _training_baselines(animator, manifest, rig, cfg)
     opening = _opening_channel(rig)
+    mouth = rig.indices("mouth")
     mesh = _mesh_scorer(rig, flame_files, notes)
     donors = None  # one clip: another clip's truth comes from the manifest's other clips
     if len(clips) == 1:
@@ -261,7 +262,7 @@ def _evaluate(
         for name, values in methods.items():
             row[name] = _scores(values[valid], gt[valid], rig, envelope[valid], opening, mesh)
         row["mouth_channel_r"] = {
-            name: [agreement(methods[name][valid], gt[valid], [c], MAX_LAG)[0] for c in rig.indices("mouth")]
+            name: [agreement(methods[name][valid], gt[valid], [c], MAX_LAG)[0] for c in mouth]
             for name in CHANNEL_METHODS
             if name in methods
         }
@@ -302,7 +303,7 @@ def _evaluate(
         "recognisability": recognition,
         "ground_truth_lip_sync_r": _nanmean([r["ground_truth_lip_sync_r"] for r in per_clip]),
         "notes": notes,
-        "mouth_channel_r": mouth_channel_summary(per_clip, [rig.channel_names[c] for c in rig.indices("mouth")]),
+        "mouth_channel_r": mouth_channel_summary(per_clip, [rig.channel_names[c] for c in mouth]),
         "per_clip": per_clip,
     }
 
