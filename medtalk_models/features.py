@@ -20,7 +20,8 @@ from medtalk_data.io.files import atomic_path, display_path, sha256_file
 from medtalk_data.io.wav import read_wav
 
 SAMPLE_RATE = 16000
-SILENCE_HANGOVER_S = 0.15
+SILENCE_HANGOVER_S = 0.3  # animate: pauses shorter than twice this keep the mouth articulating, as real mouths do
+REST_HANGOVER_S = 0.15  # training frames this far from speech energy count as the face at rest (train.rest_pose)
 
 
 def align_to_frames(feats: np.ndarray, rate_hz: float, times_s: np.ndarray, fps: float) -> np.ndarray:
@@ -139,13 +140,16 @@ def frame_rms(wave_16k: np.ndarray, times_s: np.ndarray, half_window: int) -> np
     return np.sqrt(np.maximum(mean, 0.0))
 
 
-def voice_activity(wave_16k: np.ndarray, times_s: np.ndarray, fps: float) -> np.ndarray:
+def voice_activity(
+    wave_16k: np.ndarray, times_s: np.ndarray, fps: float, hangover_s: float = SILENCE_HANGOVER_S
+) -> np.ndarray:
     """Frames with speech energy: RMS over each frame's interval above a level set from the loud
-    part of the file (so a quiet recording is judged against itself), with a short hangover."""
+    part of the file (so a quiet recording is judged against itself), widened by ``hangover_s`` on
+    each side."""
     rms = frame_rms(wave_16k, times_s, int(SAMPLE_RATE / fps / 2) + 1)
     loud = np.percentile(rms, 95) if len(rms) else 0.0
     active = rms > max(0.1 * loud, 10 ** (-50 / 20))
-    hang = max(int(SILENCE_HANGOVER_S * fps), 1)
+    hang = max(int(hangover_s * fps), 1)
     if active.any():
         idx = np.flatnonzero(active)
         near = np.zeros_like(active)

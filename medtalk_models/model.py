@@ -37,6 +37,7 @@ class ModelDims:
     audio_input_norm: bool = False  # normalise each feature frame (LayerNorm without parameters) before the map
     audio_dropout: float = 0.0  # dropout inside the audio content map (training only)
     lip_residual: tuple[int, ...] = ()  # rig channels a direct audio→rig map adds to (see MEDTalk.with_lips); () = none
+    audio_members: int = 1  # audio content maps trained side by side, their codes averaged (1 = official)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +94,26 @@ class AudioContentMap(nn.Module):
         return self.fc2(torch.relu(self.fc1(self.dropout(feats))))
 
 
+class AudioContentEnsemble(nn.Module):
+    """Several audio content maps of one shape, each trained on its own loss from its own initialisation;
+    the content code is their mean.
+
+    Not in the paper (README "Where we differ"): on a few minutes of speech one map's errors on an unseen
+    speaker are largely its own (initialisation, dropout, noise); averaging independently trained maps
+    cancels that part, which no single wider or more regularised map did (issue 12)."""
+
+    def __init__(self, count: int, build) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(build() for _ in range(count))
+
+    def each(self, feats: torch.Tensor, noise_std: float = 0.0) -> torch.Tensor:
+        """(K, B, T, latent): every member's code, for training each on its own loss."""
+        return torch.stack([member(feats, noise_std=noise_std) for member in self.members])
+
+    def forward(self, feats: torch.Tensor, noise_std: float = 0.0) -> torch.Tensor:
+        return self.each(feats, noise_std).mean(0)
+
+
 class IntensityFusion(nn.Module):
     """Frame-wise intensity from audio emotion features (queries) attending to transcript tokens
     (keys/values): the official post-LN cross-attention block with a linear head. Projections in
@@ -137,10 +158,16 @@ class MEDTalk(nn.Module):
         self.emo_encoder = MLP(c, h, z)
         self.cont_encoder = MLP(c, h, z)
         self.decoder = MLP(2 * z, h, c)
-        self.audio_content_map = AudioContentMap(
-            dims.content_feat_dim, dims.audio_hidden_dim or h, z, dims.audio_conv_kernel, dims.audio_input_norm,
-            dims.audio_dropout,
-        )  # fmt: skip
+
+        def content_map() -> AudioContentMap:
+            return AudioContentMap(
+                dims.content_feat_dim, dims.audio_hidden_dim or h, z, dims.audio_conv_kernel, dims.audio_input_norm,
+                dims.audio_dropout,
+            )  # fmt: skip
+
+        self.audio_content_map: AudioContentMap | AudioContentEnsemble = (
+            content_map() if dims.audio_members <= 1 else AudioContentEnsemble(dims.audio_members, content_map)
+        )
         self.fusion_predictor = IntensityFusion(
             dims.emotion_feat_dim, dims.text_token_dim, dims.fusion_dim, dims.fusion_heads, dims.fusion_dropout
         )
@@ -177,6 +204,12 @@ class MEDTalk(nn.Module):
         residual = self.lip_residual(feats, noise_std=noise_std).to(out.dtype)
         index = torch.as_tensor(self.dims.lip_residual, dtype=torch.long, device=out.device)
         return out.index_add(-1, index, residual)
+
+    def member_codes(self, feats: torch.Tensor, noise_std: float = 0.0) -> torch.Tensor:
+        """(K, B, T, latent): the content code of every audio content map (K = 1 for a single map)."""
+        if isinstance(self.audio_content_map, AudioContentEnsemble):
+            return self.audio_content_map.each(feats, noise_std)
+        return self.audio_content_map(feats, noise_std=noise_std)[None]
 
     def emotion_code(self, x: torch.Tensor) -> torch.Tensor:
         """Ee of a rig sequence (B, T, C). With ``emotion_pooling: window`` the per-frame codes are

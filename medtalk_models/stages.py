@@ -139,11 +139,14 @@ class StageLoss:
         with torch.no_grad():
             e_gt, c_gt = m.emotion_code(x), m.cont_encoder(x)
         noise = float(self.section.get("feature_noise", 0.0))
-        z_c = m.audio_content_map(batch["content"], noise_std=noise)
-        x_hat = m.with_lips(m.decode(e_gt, z_c), batch["content"], noise_std=noise)
-        rec = self._mse(x_hat, x)
-        cos = 1 - flat_cos(z_c, c_gt)
-        ccc = 1 - window_concordance(x_hat, x, self.motion_floor)
+        codes = m.member_codes(batch["content"], noise_std=noise)  # (K, B, T, latent)
+        k = len(codes)  # several content maps: each learns on its own loss, the K copies batched as one
+        z_c = codes.reshape(-1, *codes.shape[2:])
+        x_k, e_k, c_k, feats_k = (t.repeat(k, *([1] * (t.dim() - 1))) for t in (x, e_gt, c_gt, batch["content"]))
+        x_hat = m.with_lips(m.decode(e_k, z_c), feats_k, noise_std=noise)
+        rec = self._mse(x_hat, x_k)
+        cos = 1 - flat_cos(z_c, c_k)
+        ccc = 1 - window_concordance(x_hat, x_k, self.motion_floor)
         loss = rec + self.section["cos_weight"] * cos + float(self.section.get("concordance_weight", 0.0)) * ccc
         terms = {"rec": rec, "cos": cos, "ccc": ccc}
         if float(self.section.get("tune_decoder", 0.0)) > 0:
@@ -151,6 +154,9 @@ class StageLoss:
             anchor = self._mse(m.decode(e_gt, c_gt), x)
             loss = loss + float(self.section.get("decoder_anchor_weight", 1.0)) * anchor
             terms["anchor"] = anchor
+        if k > 1:  # what animate decodes: the members' mean code
+            with torch.no_grad():
+                x_hat = m.with_lips(m.decode(e_gt, codes.mean(0)), batch["content"])
         return {"loss": loss, **terms}, x_hat
 
     def _content(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -175,6 +175,7 @@ def model_dims(cfg: dict[str, Any], rig: RigSpec, backbones: Backbones) -> Model
         audio_input_norm=m["audio_input_norm"],
         audio_dropout=m["audio_dropout"],
         lip_residual=tuple(rig.indices("mouth")) if m.get("lip_residual", False) else (),
+        audio_members=int(m.get("audio_members", 1)),
     )
 
 
@@ -194,7 +195,7 @@ def rest_pose(data: TrainingData, min_frames: int = 10) -> list[float] | None:
     the pose `animate` eases the mouth to in silence. None when the clips have too little silence."""
     from medtalk_data.io.wav import read_wav
 
-    from .features import voice_activity
+    from .features import REST_HANGOVER_S, voice_activity
 
     quiet = []
     for clip in data.clips:
@@ -202,7 +203,8 @@ def rest_pose(data: TrainingData, min_frames: int = 10) -> list[float] | None:
             continue
         wave_16k, _ = read_wav(data.audio_file(clip))
         times = np.arange(clip.length) / data.rig.fps - clip.audio_offset_s
-        silent = ~voice_activity(wave_16k, times, data.rig.fps) & data.valid[clip.start : clip.start + clip.length]
+        speech = voice_activity(wave_16k, times, data.rig.fps, REST_HANGOVER_S)
+        silent = ~speech & data.valid[clip.start : clip.start + clip.length]
         quiet.append(data.curves[clip.start : clip.start + clip.length][silent])
     frames = np.concatenate(quiet) if quiet else np.zeros((0, data.rig.dim))
     if len(frames) < min_frames:

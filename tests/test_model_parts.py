@@ -64,6 +64,7 @@ def test_config_presets_load_and_round_trip(tmp_path: Path) -> None:
         ("audio:\n  content:\n    kind: hf\n", "needs audio.content.path"),
         ("model:\n  emotions: [happy, bored]\n", "model.emotions"),
         ("data:\n  window_frames: null\n", "needs data.batch_size 1"),
+        ("model:\n  audio_members: 0\n", "model.audio_members must be a whole number >= 1"),
         ("- a list\n", "a config is a YAML mapping"),
         ("data: [\n", "not valid YAML"),
     ],
@@ -162,3 +163,41 @@ def test_lip_residual_adds_to_the_mouth_channels_only_and_trains_in_stage_2() ->
     assert all(p.requires_grad for p in m.lip_residual.parameters())
     trainable_parameters(m, "intensity")
     assert not any(p.requires_grad for p in m.lip_residual.parameters())
+
+
+def test_audio_members_average_their_codes_and_each_learns_on_its_own_loss() -> None:
+    """model.audio_members > 1: the content code is the members' mean, and stage 2 gives every member the
+    gradient of its own reconstruction (as if trained alone), not of the averaged prediction."""
+    from medtalk_models.rig import rig_spec_for
+    from medtalk_models.stages import StageLoss
+
+    torch.manual_seed(0)
+    rig = rig_spec_for("mediapipe52", list(MEDIAPIPE_BLENDSHAPES), 25.0)
+    dims = ModelDims(rig_dim=52, content_feat_dim=24, emotion_feat_dim=24, text_token_dim=24, sentence_dim=24,
+                     image_dim=52, fusion_dim=16, fusion_heads=4, audio_conv_kernel=3, audio_members=3)  # fmt: skip
+    m = MEDTalk(dims).eval()
+    feats, x = torch.randn(2, 12, 24), torch.rand(2, 12, 52)
+    members = m.audio_content_map.members
+    assert len(members) == 3 and not torch.equal(members[0].fc2.weight, members[1].fc2.weight)  # own initialisations
+    torch.testing.assert_close(m.audio_content_map(feats), torch.stack([mb(feats) for mb in members]).mean(0))
+    keys = set(m.state_dict())
+    assert {"audio_content_map.members.2.fc1.weight", "audio_content_map.members.0.conv.0.weight"} <= keys
+
+    cfg = preset("small")
+    cfg["stages"]["audio_content"].update(feature_noise=0.0, concordance_weight=0.0)
+    params = trainable_parameters(m, "audio_content")
+    loss = StageLoss("audio_content", m, rig, cfg, torch.device("cpu")).audio_content({"x": x, "content": feats})[0]
+    loss["loss"].backward()
+    got = [p.grad.clone() for p in members[1].parameters()]
+    # member 1 alone, through the same frozen decoder: its loss divided by the member count
+    for p in params:
+        p.grad = None
+    with torch.no_grad():
+        e_gt, c_gt = m.emotion_code(x), m.cont_encoder(x)
+    z = members[1](feats)
+    alone = ((m.decode(e_gt, z) - x) ** 2).mean() + cfg["stages"]["audio_content"]["cos_weight"] * (
+        1 - torch.nn.functional.cosine_similarity(z.reshape(2, -1), c_gt.reshape(2, -1), dim=1).mean()
+    )
+    (alone / 3).backward()
+    for g, p in zip(got, members[1].parameters(), strict=True):
+        torch.testing.assert_close(g, p.grad)
