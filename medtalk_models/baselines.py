@@ -80,6 +80,42 @@ def _folds(groups: list[str]) -> list[np.ndarray]:
     return [np.array([i for i, g in enumerate(groups) if order[g] == f]) for f in range(n_folds)]
 
 
+def _path_errors(evals: np.ndarray, projected: np.ndarray, val_rot: np.ndarray, y_val: np.ndarray,
+                 lambdas: tuple[float, ...]) -> np.ndarray:  # fmt: skip
+    """Held-out squared error of the ridge fit for every penalty, from one eigendecomposition."""
+    evals = np.maximum(evals, 0)
+    return np.array([((val_rot @ (projected / (evals + lam)[:, None]) - y_val) ** 2).sum() for lam in lambdas])
+
+
+def _search_primal(zs: list[np.ndarray], ys: list[np.ndarray], folds: list[np.ndarray], lambdas) -> np.ndarray:
+    """Per-penalty errors from the features' Gram matrices: one pass over the frames, each fold's training
+    Gram being the total minus its own."""
+    d, c = zs[0].shape[1], ys[0].shape[1]
+    grams = [sum((zs[i].T @ zs[i] for i in fold), np.zeros((d, d))) for fold in folds]
+    crosses = [sum((zs[i].T @ ys[i] for i in fold), np.zeros((d, c))) for fold in folds]
+    gram_all, cross_all = sum(grams), sum(crosses)
+    errors = np.zeros(len(lambdas))
+    for fold, gram, cross in zip(folds, grams, crosses, strict=True):
+        evals, evecs = np.linalg.eigh(gram_all - gram)
+        z_val, y_val = np.concatenate([zs[i] for i in fold]), np.concatenate([ys[i] for i in fold])
+        errors += _path_errors(evals, evecs.T @ (cross_all - cross), z_val @ evecs, y_val, lambdas)
+    return errors
+
+
+def _search_dual(zs: list[np.ndarray], ys: list[np.ndarray], folds: list[np.ndarray], lambdas) -> np.ndarray:
+    """The same errors from the frames' kernel matrix (the kernel form of the same ridge), for fewer frames
+    than features: its cost grows with frames², not features²."""
+    errors = np.zeros(len(lambdas))
+    for fold in folds:
+        held = set(fold.tolist())
+        rest = [i for i in range(len(zs)) if i not in held]
+        z_fit, y_fit = np.concatenate([zs[i] for i in rest]), np.concatenate([ys[i] for i in rest])
+        z_val, y_val = np.concatenate([zs[i] for i in fold]), np.concatenate([ys[i] for i in fold])
+        evals, evecs = np.linalg.eigh(z_fit @ z_fit.T)
+        errors += _path_errors(evals, evecs.T @ y_fit, (z_val @ z_fit.T) @ evecs, y_val, lambdas)
+    return errors
+
+
 def fit_ridge(
     feats: list[np.ndarray],
     curves: list[np.ndarray],
@@ -106,25 +142,16 @@ def fit_ridge(
     if len(set(groups)) < 2:
         groups = [str(i) for i in range(len(feats))]
     folds = _folds(groups) if len(feats) > 1 else []
-    # Gram matrices per fold once; a fold's training Gram is the total minus its own (no re-pass over frames).
-    grams = [sum((zs[i].T @ zs[i] for i in fold), np.zeros((len(mean), len(mean)))) for fold in folds]
-    crosses = [sum((zs[i].T @ ys[i] for i in fold), np.zeros((len(mean), y_mean.size))) for fold in folds]
-    if folds:
-        gram_all, cross_all = sum(grams), sum(crosses)
-    else:
-        gram_all, cross_all = zs[0].T @ zs[0], zs[0].T @ ys[0]
+    dual = sum(len(z) for z in zs) < len(mean)  # fewer frames than features: short manifests, wide context
     lam = float(lambdas[len(lambdas) // 2])
     if len(folds) >= 2:
-        errors = np.zeros(len(lambdas))
-        for fold, gram, cross in zip(folds, grams, crosses, strict=True):
-            evals, evecs = np.linalg.eigh(gram_all - gram)
-            projected = evecs.T @ (cross_all - cross)
-            xv, yv = np.concatenate([zs[i] for i in fold]), np.concatenate([ys[i] for i in fold])
-            xv_rot = xv @ evecs
-            for j, candidate in enumerate(lambdas):
-                errors[j] += ((xv_rot @ (projected / (np.maximum(evals, 0) + candidate)[:, None]) - yv) ** 2).sum()
+        errors = (_search_dual if dual else _search_primal)(zs, ys, folds, lambdas)
         lam = float(lambdas[int(np.argmin(errors))])
-    weights = np.linalg.solve(gram_all + lam * np.eye(len(mean)), cross_all)
+    z_all, y_all = np.concatenate(zs), np.concatenate(ys)
+    if dual:
+        weights = z_all.T @ np.linalg.solve(z_all @ z_all.T + lam * np.eye(len(z_all)), y_all)
+    else:
+        weights = ridge_solve(z_all, y_all, lam)
     return RidgeMap(context, mean, scale, weights, y_mean, lam)
 
 

@@ -74,6 +74,25 @@ def test_context_stacking_and_ridge_against_the_closed_form() -> None:
     assert fit_ridge(clips_x, noisy, valid, ["a", "b", "c", "a", "b", "c"], context=1).lam >= 100.0
 
 
+def test_ridge_with_fewer_frames_than_features_matches_the_closed_form() -> None:
+    """Short manifests with wide context (Whisper's 384 × 7 stacked) are solved in the frames' space:
+    the same weights as the feature-space closed form, the same penalty errors as its search."""
+    from medtalk_models.baselines import LAMBDAS, _folds, _search_dual, _search_primal
+
+    rng = np.random.default_rng(1)
+    clips_x = [rng.normal(size=(12, 30)) for _ in range(4)]  # 48 frames, 30 × 3 = 90 stacked features
+    clips_y = [cx[:, :2] * 2.0 + 0.1 * rng.normal(size=(12, 2)) for cx in clips_x]
+    valid = [np.ones(12, bool) for _ in clips_x]
+    fitted = fit_ridge(clips_x, clips_y, valid, ["a", "b", "c", "d"], context=1)
+    x_all = np.concatenate([with_context(cx, 1) for cx in clips_x])
+    y_all = np.concatenate(clips_y)
+    z = (x_all - x_all.mean(0)) / (x_all.std(0) + 1e-6)
+    np.testing.assert_allclose(fitted.weights, ridge_solve(z, y_all - y_all.mean(0), fitted.lam), atol=1e-8)
+    zs, ys = np.split(z, 4), np.split(y_all - y_all.mean(0), 4)
+    folds = _folds(["a", "b", "c", "d"])
+    np.testing.assert_allclose(_search_dual(zs, ys, folds, LAMBDAS), _search_primal(zs, ys, folds, LAMBDAS), rtol=1e-6)
+
+
 def test_vertex_metrics_by_hand() -> None:
     gt = np.zeros((2, 3, 3))
     pred = np.zeros((2, 3, 3))
