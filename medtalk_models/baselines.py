@@ -87,19 +87,25 @@ def _path_errors(evals: np.ndarray, projected: np.ndarray, val_rot: np.ndarray, 
     return np.array([((val_rot @ (projected / (evals + lam)[:, None]) - y_val) ** 2).sum() for lam in lambdas])
 
 
-def _search_primal(zs: list[np.ndarray], ys: list[np.ndarray], folds: list[np.ndarray], lambdas) -> np.ndarray:
-    """Per-penalty errors from the features' Gram matrices: one pass over the frames, each fold's training
-    Gram being the total minus its own."""
+def _search_primal(
+    zs: list[np.ndarray], ys: list[np.ndarray], folds: list[np.ndarray], lambdas
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Per-penalty errors (None without two folds) from the features' Gram matrices, and the Gram and cross
+    matrices of all clips for the final fit: one pass over the frames, each fold's training Gram being
+    the total minus its own, and no copy of all frames at once."""
     d, c = zs[0].shape[1], ys[0].shape[1]
-    grams = [sum((zs[i].T @ zs[i] for i in fold), np.zeros((d, d))) for fold in folds]
-    crosses = [sum((zs[i].T @ ys[i] for i in fold), np.zeros((d, c))) for fold in folds]
+    groups = folds if folds else [np.arange(len(zs))]
+    grams = [sum((zs[i].T @ zs[i] for i in fold), np.zeros((d, d))) for fold in groups]
+    crosses = [sum((zs[i].T @ ys[i] for i in fold), np.zeros((d, c))) for fold in groups]
     gram_all, cross_all = sum(grams), sum(crosses)
+    if len(folds) < 2:
+        return None, gram_all, cross_all
     errors = np.zeros(len(lambdas))
     for fold, gram, cross in zip(folds, grams, crosses, strict=True):
         evals, evecs = np.linalg.eigh(gram_all - gram)
         z_val, y_val = np.concatenate([zs[i] for i in fold]), np.concatenate([ys[i] for i in fold])
         errors += _path_errors(evals, evecs.T @ (cross_all - cross), z_val @ evecs, y_val, lambdas)
-    return errors
+    return errors, gram_all, cross_all
 
 
 def _search_dual(zs: list[np.ndarray], ys: list[np.ndarray], folds: list[np.ndarray], lambdas) -> np.ndarray:
@@ -144,14 +150,17 @@ def fit_ridge(
     folds = _folds(groups) if len(feats) > 1 else []
     dual = sum(len(z) for z in zs) < len(mean)  # fewer frames than features: short manifests, wide context
     lam = float(lambdas[len(lambdas) // 2])
-    if len(folds) >= 2:
-        errors = (_search_dual if dual else _search_primal)(zs, ys, folds, lambdas)
-        lam = float(lambdas[int(np.argmin(errors))])
-    z_all, y_all = np.concatenate(zs), np.concatenate(ys)
     if dual:
+        errors = _search_dual(zs, ys, folds, lambdas) if len(folds) >= 2 else None
+    else:
+        errors, gram_all, cross_all = _search_primal(zs, ys, folds, lambdas)
+    if errors is not None:
+        lam = float(lambdas[int(np.argmin(errors))])
+    if dual:
+        z_all, y_all = np.concatenate(zs), np.concatenate(ys)
         weights = z_all.T @ np.linalg.solve(z_all @ z_all.T + lam * np.eye(len(z_all)), y_all)
     else:
-        weights = ridge_solve(z_all, y_all, lam)
+        weights = np.linalg.solve(gram_all + lam * np.eye(len(mean)), cross_all)
     return RidgeMap(context, mean, scale, weights, y_mean, lam)
 
 

@@ -90,7 +90,9 @@ def test_ridge_with_fewer_frames_than_features_matches_the_closed_form() -> None
     np.testing.assert_allclose(fitted.weights, ridge_solve(z, y_all - y_all.mean(0), fitted.lam), atol=1e-8)
     zs, ys = np.split(z, 4), np.split(y_all - y_all.mean(0), 4)
     folds = _folds(["a", "b", "c", "d"])
-    np.testing.assert_allclose(_search_dual(zs, ys, folds, LAMBDAS), _search_primal(zs, ys, folds, LAMBDAS), rtol=1e-6)
+    np.testing.assert_allclose(
+        _search_dual(zs, ys, folds, LAMBDAS), _search_primal(zs, ys, folds, LAMBDAS)[0], rtol=1e-6
+    )
 
 
 def test_vertex_metrics_by_hand() -> None:
