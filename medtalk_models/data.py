@@ -51,7 +51,7 @@ class Clip:
     transcript: str
     row: ClipRow  # the manifest's record (its audio, reference frame)
     has_audio: bool = False
-    labelled: bool = False  # the manifest gives its emotion (False: data.default_emotion, or none)
+    labelled: bool = False  # the manifest gives its emotion (not: data.default_emotion, none, data.labels_left_out)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,6 +119,8 @@ class TrainingData:
         self.optional_audio = optional_audio
         self.window = cfg["data"]["window_frames"]
         self.emotions: list[str] = list(cfg["model"]["emotions"])
+        # data.labels_left_out: the datasets' own labels (emotion_raw) whose clips do not count as labelled
+        self.labels_left_out = {str(raw).strip().lower() for raw in cfg["data"].get("labels_left_out") or ()}
         self.excluded: dict[str, str] = {}
         self.backbones = backbones
         self.cache_dir = Path(cache_dir) if cache_dir else manifest.path / "cache"
@@ -128,6 +130,9 @@ class TrainingData:
         self.emotion_offset: np.ndarray | None = None
         if optional_audio and cfg["data"]["video_only_content"] == "neutralised":
             self.emotion_offset = self._emotion_offsets()
+        self.displacement: tuple[np.ndarray, np.ndarray] | None = None  # label stages: see _displacements
+        if "label" in self.needs:
+            self.displacement = self._displacements()
         self.feats: dict[str, np.ndarray] = {}
         self.text_tokens: list[np.ndarray] = []
         self.image_feats: np.ndarray | None = None
@@ -154,6 +159,9 @@ class TrainingData:
             emotion = self.cfg["data"]["default_emotion"]
         return self.emotions.index(emotion) if emotion in self.emotions else -1
 
+    def _left_out(self, emotion_raw: str | None) -> bool:
+        return bool(emotion_raw) and str(emotion_raw).strip().lower() in self.labels_left_out
+
     def _load_curves(self, manifest: Manifest) -> None:
         min_face = self.cfg["data"]["min_face_ratio"]
         keep: list[ClipRow] = []
@@ -165,6 +173,10 @@ class TrainingData:
             elif "audio" in self.needs and not self.optional_audio and not (r.has_audio and r.audio_path):
                 self.excluded[r.clip_id] = "no audio (needed by this stage)" + (
                     "" if r.audio_path or not r.has_audio else ": the manifest was built with --audio none"
+                )
+            elif "label" in self.needs and self._left_out(r.emotion_raw):
+                self.excluded[r.clip_id] = (
+                    f"its dataset label {r.emotion_raw!r} is left out of the label stages (data.labels_left_out)"
                 )
             elif "label" in self.needs and self._label(r.emotion) < 0:
                 self.excluded[r.clip_id] = "no emotion label (set data.default_emotion to use it)"
@@ -221,7 +233,7 @@ class TrainingData:
                     transcript=r.transcript or "",
                     row=r,
                     has_audio=bool(r.has_audio and r.audio_path),
-                    labelled=r.emotion in self.emotions,
+                    labelled=r.emotion in self.emotions and not self._left_out(r.emotion_raw),
                 )
             )
             curves_parts.append(curves)
@@ -315,13 +327,9 @@ class TrainingData:
     def __len__(self) -> int:
         return len(self.clips)
 
-    def _emotion_offsets(self) -> np.ndarray:
-        """Per clip without audio: its mean pose minus its speaker's neutral mean pose (the mean of every
-        neutral training frame where the speaker has no neutral clip): the static part of its expression.
-        Stage 3 takes it out of what the content encoder sees, so that the label's code has to carry it
-        (at animate time the content comes from speech, which carries no expression). Zero for clips with
-        audio, whose content comes from the audio."""
-        out = np.zeros((len(self.clips), self.rig.dim), np.float32)
+    def _clip_means(self) -> tuple[list[np.ndarray], dict[str, np.ndarray], np.ndarray | None]:
+        """Each clip's mean pose, each speaker's mean pose over its labelled neutral clips, and the mean of every
+        neutral training frame (None without any)."""
         neutral = self.emotions.index("neutral") if "neutral" in self.emotions else -1
         means, speaker_neutral, all_neutral = [], {}, []
         for clip in self.clips:
@@ -332,14 +340,44 @@ class TrainingData:
                 all_neutral.append(frames)
                 if clip.labelled:
                     speaker_neutral.setdefault(clip.speaker, []).append(frames)
-        if not all_neutral:
-            return out
-        fallback = np.concatenate(all_neutral).mean(0)
         reference = {k: np.concatenate(v).mean(0) for k, v in speaker_neutral.items()}
+        return means, reference, np.concatenate(all_neutral).mean(0) if all_neutral else None
+
+    def _emotion_offsets(self) -> np.ndarray:
+        """Per clip without audio: its mean pose minus its speaker's neutral mean pose (the mean of every
+        neutral training frame where the speaker has no neutral clip): the static part of its expression.
+        Stage 3 takes it out of what the content encoder sees, so that the label's code has to carry it
+        (at animate time the content comes from speech, which carries no expression). Zero for clips with
+        audio, whose content comes from the audio."""
+        out = np.zeros((len(self.clips), self.rig.dim), np.float32)
+        means, reference, fallback = self._clip_means()
+        if fallback is None:
+            return out
         for i, clip in enumerate(self.clips):
             if not clip.has_audio:
                 out[i] = means[i] - reference.get(clip.speaker, fallback)
         return out
+
+    def _displacements(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per labelled clip whose speaker has a labelled neutral clip: its mean pose minus that speaker's neutral
+        mean, i.e. how far this person's face moves for the clip's emotion (the label's own effect, free of the
+        person's resting face); and which clips have one. The label path learns to reproduce it
+        (``stages.intensity.displacement_weight``)."""
+        out = np.zeros((len(self.clips), self.rig.dim), np.float32)
+        known = np.zeros(len(self.clips), bool)
+        means, reference, _ = self._clip_means()
+        for i, clip in enumerate(self.clips):
+            if clip.labelled and clip.speaker in reference:
+                out[i], known[i] = means[i] - reference[clip.speaker], True
+        return out, known
+
+    def displacement_spread(self) -> np.ndarray | None:
+        """Each channel's spread (std) of the displacements over the clips that have one (None without two such
+        clips): the units the displacement term counts each channel in, as the emotion classifier of
+        :mod:`medtalk_models.recognise` does, so the brows do not drown the nose and cheeks."""
+        if self.displacement is None or int(self.displacement[1].sum()) < 2:
+            return None
+        return self.displacement[0][self.displacement[1]].std(0)
 
     def valid_frames(self) -> list[int]:
         """Valid rig frames per clip, in clip order."""
@@ -380,6 +418,9 @@ class TrainingData:
         out["has_audio"] = np.array([self.clips[c].has_audio for c in windows[:, 0]], bool)
         if self.emotion_offset is not None:
             out["emotion_offset"] = self.emotion_offset[windows[:, 0]]
+        if self.displacement is not None:
+            out["displacement"] = self.displacement[0][windows[:, 0]]
+            out["displaced"] = self.displacement[1][windows[:, 0]]
         return out
 
     def to_batch(
@@ -393,6 +434,9 @@ class TrainingData:
         }
         if "emotion_offset" in g:
             batch["emotion_offset"] = torch.from_numpy(g["emotion_offset"]).to(device)
+        for name in ("displacement", "displaced"):
+            if name in g:
+                batch[name] = torch.from_numpy(g[name]).to(device)
         for name in self.feats:
             batch[name] = torch.from_numpy(g[name].astype(np.float32)).to(device)
         clips = windows[:, 0]

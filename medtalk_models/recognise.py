@@ -25,6 +25,10 @@ from typing import Any
 import numpy as np
 
 INTENSITY = 0.8  # the user intensity every label is animated with
+# A channel's spread is floored at this share of the median channel's: channels that hardly move in the fitting
+# clips (MediaPipe's cheekSquint and noseSneer on MEAD: a spread of 0) would otherwise turn a 0.001 flicker of an
+# animation into a distance of 10^6 that outweighs every other channel.
+SPREAD_FLOOR_SHARE = 0.1
 NEUTRAL = "neutral"
 
 # Held-out descriptions for text control: none uses the label word or its training synonyms' exact wording.
@@ -57,7 +61,7 @@ class EmotionClassifier:
     def fit(cls, feats: np.ndarray, labels: np.ndarray, channels: list[int]) -> EmotionClassifier:
         classes = np.unique(labels)
         centroids = np.stack([feats[labels == c].mean(0) for c in classes])
-        return cls(classes, centroids, feats.std(0) + 1e-6, np.asarray(channels, np.int64))
+        return cls(classes, centroids, floored_spread(feats.std(0)), np.asarray(channels, np.int64))
 
     def feature(self, curves: np.ndarray) -> np.ndarray:
         return clip_feature(curves, self.channels)
@@ -78,9 +82,15 @@ class EmotionClassifier:
         return cls(
             np.asarray(arrays["classes"], np.int64),
             np.asarray(arrays["centroids"], np.float64),
-            np.asarray(arrays["scale"], np.float64),
+            floored_spread(np.asarray(arrays["scale"], np.float64)),  # checkpoints from before the floor too
             np.asarray(arrays["channels"], np.int64),
         )
+
+
+def floored_spread(spread: np.ndarray, share: float = SPREAD_FLOOR_SHARE) -> np.ndarray:
+    """Per-channel spreads, none below ``share`` of the median channel's (nor below 1e-6)."""
+    spread = np.asarray(spread, np.float64)
+    return np.maximum(spread, max(share * float(np.median(spread)), 1e-6)) if spread.size else spread
 
 
 def fit_emotion_classifier(data: Any, channels: list[int]) -> EmotionClassifier | None:

@@ -577,7 +577,8 @@ class Trainer:
             phases.remove("content")
         self._mixed_phases = list(phases)
         channel_std = train.curves[train.valid].std(0) if len(train.curves) else None
-        losses_fn = StageLoss(name, self.model, self.rig, self.cfg, self.device, channel_std)
+        spread = train.displacement_spread()
+        losses_fn = StageLoss(name, self.model, self.rig, self.cfg, self.device, channel_std, spread)
         self._step_module = wrap_ddp(self.model, self._terms, self.device) if self.dist.world > 1 else None
         epochs = STAGES[name].epochs(self.cfg)
         accum = int(section.get("grad_accum", 1))

@@ -65,6 +65,21 @@ def test_recognisability_measures_by_hand() -> None:
     assert back.predict(np.array([0.9, 0.8])) == 3 and np.allclose(back.centroid(3), [1.1, 1.0])
 
 
+def test_a_channel_that_never_moved_does_not_decide_the_emotion() -> None:
+    """MediaPipe's noseSneer stays at 0 in every MEAD clip: without a floor under its spread, an animation's 0.001
+    flicker there outweighed a clear smile on the other channels (the classifier named every animation at random)."""
+    # channel 2 hardly moved while fitting (1e-5 apart); the smile (class 3) is clear on channels 0 and 1
+    feats = np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [1.0, 1.0, 1e-5], [1.1, 0.9, 1e-5]])
+    clf = EmotionClassifier.fit(feats, np.array([4, 4, 3, 3]), [0, 1, 2])
+    smile = np.array([1.0, 1.0, -0.002])  # with a 0.002 flicker the wrong way on channel 2
+    assert clf.predict(smile) == 3
+    assert clf.scale[2] == pytest.approx(0.1 * np.median(feats.std(0)))
+    bare = EmotionClassifier(clf.classes, clf.centroids, feats.std(0) + 1e-6, clf.channels)  # no floor: flicker wins
+    assert bare.predict(smile) == 4
+    old = clf.to_arrays() | {"scale": feats.std(0) + 1e-6}  # a checkpoint stored before the floor
+    assert EmotionClassifier.from_arrays(old).predict(smile) == 3
+
+
 def test_video_only_labelled_clips_move_their_labels(run_dir: Path) -> None:
     """The small manifest's labelled clips are all MEAD (video only); its clips with audio are unlabelled."""
     meta = load_meta(run_dir / "model")
@@ -166,3 +181,69 @@ def test_video_only_content_leaves_the_static_expression_to_the_label(training_m
     assert all(not data.emotion_offset[i].any() for i, c in enumerate(data.clips) if c.has_audio)
     cfg["data"]["video_only_content"] = "own"
     assert TrainingData(manifest, data.rig, cfg, None, {"label"}, optional_audio=True).emotion_offset is None
+    # the displacement term's targets: each labelled clip's move from its own speaker's neutral clip, audio or not
+    moves, known = data.displacement
+    assert np.allclose(moves[by_id[happy]], mean(happy) - mean(neutral), atol=1e-5) and known[by_id[happy]]
+    assert np.allclose(moves[by_id[neutral]], 0, atol=1e-6) and known[by_id[neutral]]
+    assert not any(known[i] for i, c in enumerate(data.clips) if not c.labelled)  # talking clips: no reference
+    spread = data.displacement_spread()
+    assert spread is not None and np.allclose(spread, moves[known].std(0))
+
+
+def test_left_out_dataset_labels_train_no_label_and_no_classifier(training_manifest: Path) -> None:
+    """data.labels_left_out names dataset labels (emotion_raw; the small preset: MEAD's contempt) whose clips the
+    label stages and the emotion classifier leave out, saying why; stage 1 keeps them."""
+    from medtalk_data.manifest import load_manifest
+    from medtalk_models.data import TrainingData, manifest_rig
+    from medtalk_models.recognise import fit_emotion_classifier
+
+    cfg = small_cfg()
+    assert cfg["data"]["labels_left_out"] == ["contempt"]
+    cfg["data"]["labels_left_out"] = ["Sad"]  # the MEAD recipe's raw label is "sad"; case does not matter
+    manifest = load_manifest(training_manifest)
+    rig = manifest_rig(manifest, cfg)
+    sad = {r.clip_id for r in manifest.rows(None) if r.emotion_raw == "sad"}
+    assert sad
+    label_stage = TrainingData(manifest, rig, cfg, None, {"label"}, optional_audio=True)
+    assert sad.isdisjoint(c.clip_id for c in label_stage.clips)
+    assert all("data.labels_left_out" in label_stage.excluded[c] for c in sad)
+    every = TrainingData(manifest, rig, cfg, None, set())
+    kept = [c for c in every.clips if c.clip_id in sad]
+    assert kept and not any(c.labelled for c in kept)  # stage 1 still has them, as unlabelled
+    clf = fit_emotion_classifier(every, rig.indices("emotion"))
+    assert clf is not None and EMOTIONS.index("sad") not in clf.classes and EMOTIONS.index("happy") in clf.classes
+
+
+def test_the_displacement_term_moves_labels_the_way_and_as_far_as_real_faces(
+    run_dir: Path, training_manifest: Path, tmp_path: Path
+) -> None:
+    """stages.intensity.displacement_weight (small preset): animated on speech, each label should move the face
+    from the neutral animation as the training speakers moved from their own neutral clip. The same stage 3
+    without the term (the official losses) is the comparison, judged by evaluate's displacement figures."""
+    import shutil
+
+    from medtalk_models.evaluate import evaluate
+    from medtalk_models.train import train
+
+    cfg = small_cfg(label_epochs=15)
+    assert cfg["stages"]["intensity"]["displacement_weight"] > 0
+    cfg["stages"]["intensity"]["displacement_weight"] = 0.0
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for part in ("disentangle", "audio_content", "rig.json", "config.yaml"):
+        (shutil.copytree if (run_dir / part).is_dir() else shutil.copy)(run_dir / part, plain / part)
+    train(training_manifest, cfg, plain, "intensity", progress=False)
+
+    def figures(run: Path) -> tuple[float, float]:
+        moved = evaluate(run, training_manifest, "all", "cpu", emotion_speech=2)["recognisability"]["displacement"]
+        cosines = [d["cosine"] for d in moved.values()]
+        off = [abs(np.log(d["ratio"])) for d in moved.values()]  # 0 = as far as real faces
+        return float(np.mean(cosines)), float(np.mean(off))
+
+    (cos_with, off_with), (cos_without, off_without) = figures(run_dir), figures(plain)
+    print(
+        f"displacement term: cosine {cos_without:.2f} -> {cos_with:.2f}, "
+        f"|log ratio| {off_without:.2f} -> {off_with:.2f}"
+    )
+    assert cos_with > cos_without + 0.05
+    assert off_with < off_without
