@@ -44,7 +44,14 @@ from .checkpoint import load_extra
 from .data import TrainingData
 from .labels import LabelCoverage, coverage_of
 from .metrics import agreement, audio_envelope, eie, fdd, frd, lip_sync, lve, mee, mle, upper_face_vertices
-from .recognise import EmotionClassifier, RealClip, SpeechClip, fit_emotion_classifier, recognisability
+from .recognise import (
+    EmotionClassifier,
+    RealClip,
+    SpeechClip,
+    classifier_channels,
+    fit_emotion_classifier,
+    recognisability,
+)
 from .recognise import markdown_lines as recognition_lines
 
 log = logging.getLogger(__name__)
@@ -143,7 +150,7 @@ def _emotion_classifier(
                 "this checkpoint stores no emotion classifier (trained before it was kept): no recognisability"
             )
             return None
-        channels = rig.indices("emotion") or list(range(rig.dim))
+        channels = classifier_channels(rig)
         fitted = fit_emotion_classifier(TrainingData(manifest, rig, cfg, "train", set()), channels)
         notes.append(
             "this checkpoint stores no emotion classifier (trained before it was kept)"

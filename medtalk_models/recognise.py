@@ -87,6 +87,12 @@ class EmotionClassifier:
         )
 
 
+def classifier_channels(rig: Any) -> list[int]:
+    """The channels emotions are judged on (and the displacement term of training counts): the rig's
+    emotion region, or every channel of a rig without one."""
+    return rig.indices("emotion") or list(range(rig.dim))
+
+
 def floored_spread(spread: np.ndarray, share: float = SPREAD_FLOOR_SHARE) -> np.ndarray:
     """Per-channel spreads, none below ``share`` of the median channel's (nor below 1e-6)."""
     spread = np.asarray(spread, np.float64)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .data import PairSampler, TrainingData
 from .model import MEDTalk
-from .recognise import floored_spread
+from .recognise import classifier_channels, floored_spread
 from .rig import RigSpec
 
 
@@ -105,7 +105,7 @@ class StageLoss:
         self.mouth = torch.tensor(rig.indices("mouth"), dtype=torch.long, device=device)
         self.upper = torch.tensor(rig.indices("upper"), dtype=torch.long, device=device)
         self.intensity_idx = torch.tensor(rig.indices("intensity"), dtype=torch.long, device=device)
-        self.emotion_idx = torch.tensor(rig.indices("emotion") or list(range(rig.dim)), dtype=torch.long, device=device)
+        self.emotion_idx = torch.tensor(classifier_channels(rig), dtype=torch.long, device=device)
         emotions = list(cfg["model"]["emotions"])
         self.neutral = emotions.index("neutral") if "neutral" in emotions else -1
         # the displacement term counts each emotion channel in units of its spread over the training clips, floored
@@ -237,13 +237,14 @@ class StageLoss:
             terms["intensity_fit"] = fit
         displacement_weight = float(s.get("displacement_weight", 0.0))
         if displacement_weight > 0 and "displaced" in batch:
-            moved = self._displacement_error(batch, predicted, x_hat, content, lips)
+            (moved,) = self._displacement_errors(batch, predicted, (x_hat,), content, lips)
             loss = loss + displacement_weight * moved
             terms["displacement"] = moved
         return {"loss": loss, **terms}, x_hat
 
-    def _displacement_error(self, batch, intensity, x_hat, content, lips) -> torch.Tensor:
-        """How far a code moves the face (``x_hat``) from the neutral label's on the same content and intensity,
+    def _displacement_errors(self, batch, intensity, faces, content, lips) -> list[torch.Tensor]:
+        """For each decoded face of ``faces``: how far its code moves the face from the neutral label's on the
+        same content and intensity (decoded once for all of them),
         against how far the clip's speaker moved from their own neutral clip (``batch["displacement"]``): the
         mean squared error over the emotion-region channels, each in units of its spread, on the non-neutral
         clips whose speaker has a neutral clip (0 in a batch without one, so every batch logs the same terms,
@@ -255,14 +256,17 @@ class StageLoss:
         m = self.model
         shown = batch["displaced"] & (batch["label"] != self.neutral)
         if self.neutral < 0 or not bool(shown.any()):
-            return x_hat.new_zeros((), dtype=torch.float32)
+            return [face.new_zeros((), dtype=torch.float32) for face in faces]
         pick = torch.nonzero(shown).squeeze(1)
         neutral = torch.full_like(batch["label"][pick], self.neutral)
         lips = None if lips is None else lips[pick]
         calm = self._decode(m.label_emotion(neutral, intensity[pick]), content[pick], lips)
-        moved = (x_hat[pick] - calm).float().mean(1).index_select(-1, self.emotion_idx)
         target = batch["displacement"][pick].float().index_select(-1, self.emotion_idx)
-        return (((moved - target) / self.displacement_unit) ** 2).mean()
+        errors = []
+        for face in faces:
+            moved = (face[pick] - calm).float().mean(1).index_select(-1, self.emotion_idx)
+            errors.append((((moved - target) / self.displacement_unit) ** 2).mean())
+        return errors
 
     def emotion_control(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Stage 4. The frame-wise intensity comes from the stage-3 predictor, frozen (the official
@@ -284,8 +288,8 @@ class StageLoss:
         terms = {"rec_image": rec_img, "rec_text": rec_txt, "cos": cos}
         displacement_weight = float(self.section.get("displacement_weight", 0.0))
         if displacement_weight > 0 and "displaced" in batch:
-            for kind, face in (("image", x_img), ("text", x_txt)):
-                moved = self._displacement_error(batch, inten, face, content, lips)
+            errors = self._displacement_errors(batch, inten, (x_img, x_txt), content, lips)
+            for kind, moved in zip(("image", "text"), errors, strict=True):
                 loss = loss + displacement_weight * moved
                 terms[f"displacement_{kind}"] = moved
         return {"loss": loss, **terms}, x_txt

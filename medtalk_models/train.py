@@ -239,9 +239,9 @@ def fit_classifier(data: TrainingData) -> dict[str, torch.Tensor] | None:
     """evaluate's emotion classifier (:mod:`medtalk_models.recognise`), fitted on the real labelled training
     clips (with or without audio) of speakers with a neutral clip, as tensors for the checkpoint; None with fewer
     than two labels among them."""
-    from .recognise import fit_emotion_classifier
+    from .recognise import classifier_channels, fit_emotion_classifier
 
-    channels = data.rig.indices("emotion") or list(range(data.rig.dim))
+    channels = classifier_channels(data.rig)
     fitted = fit_emotion_classifier(data, channels)
     if fitted is None:
         log.info(
