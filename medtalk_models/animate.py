@@ -72,6 +72,13 @@ class Animation:
     info: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # one line each: what the user should know about the result
 
+    def on_frames(self, count: int, fps: float, audio_offset_s: float = 0.0) -> np.ndarray:
+        """The curves on a clip's own ``count`` frames at ``fps`` (linear), its audio starting ``audio_offset_s``
+        after its first frame: how evaluate and calibration compare an animation with the real face."""
+        src = np.clip((np.arange(count) / fps - audio_offset_s) * self.fps, 0, len(self.values) - 1)
+        at = np.arange(len(self.values))
+        return np.stack([np.interp(src, at, self.values[:, k]) for k in range(self.values.shape[1])], 1)
+
 
 def decode_audio(path: Path, workdir: Path) -> Path:
     """Any audio PyAV reads → 16 kHz mono 16-bit WAV in ``workdir`` (one-line errors for bad input)."""
@@ -202,6 +209,9 @@ class Animator:
         self._words_stage: Any = None
         self._silence: torch.Tensor | None = None
         self._feature_cache: dict[tuple[str, bytes], np.ndarray] = {}
+        # train.output_offset: each channel's mean error on the training speech, added back (see calibrate.py)
+        offset = self.meta.get("output_offset")
+        self.output_offset = np.asarray(offset if offset else np.zeros(self.rig.dim), np.float32)
 
     def _silence_features(self) -> torch.Tensor:
         """The content backbone's features of digital silence (1, 1, D): the model's resting input."""
@@ -300,6 +310,7 @@ class Animator:
         transcript: str | None = None,
         smooth: bool = True,
         rest_in_silence: bool = True,
+        clip_to_range: bool = True,
     ) -> Animation:
         control = control or EmotionControl()
         self._check_control(control)
@@ -341,7 +352,7 @@ class Animator:
             values /= np.maximum(weight, 1e-6)[:, None]
         if smooth:
             values = savgol(values, fps)
-        if self.rig.value_range is not None:
+        if clip_to_range and self.rig.value_range is not None:
             values = np.clip(values, *self.rig.value_range)
         info = {"emotion_source": how, "duration_s": duration, "frames": n, "stages": self.stages_done}
         warnings = self._warnings(audio, control, heard, text, transcript)
@@ -418,7 +429,7 @@ class Animator:
 
         scaled = rescale(direction, inten)
         z_e = m.control_emotion_map(scaled) if how in ("image", "text") else m.semantic_emotion_map(scaled)
-        out = m.with_lips(m.decode(z_e, z_c), feats["content"])[0].float().cpu().numpy()
+        out = m.with_lips(m.decode(z_e, z_c), feats["content"])[0].float().cpu().numpy() + self.output_offset
         active = voice_activity(wave_16k, local_t, fps)
         if rest_in_silence and (~active).any():
             if self.meta.get("rest_pose"):  # the training faces' median pose while not speaking
@@ -426,6 +437,7 @@ class Animator:
             else:  # the model's own output for digital silence
                 silent = self._silence_features().expand(1, len(times), -1)
                 rest = m.with_lips(m.decode(z_e, m.audio_content_map(silent)), silent)[0].float().cpu().numpy()
+                rest = rest + self.output_offset
             articulation = [i for i in self.rig.indices("mouth") if i not in set(self.rig.indices("emotion"))]
             gate = savgol(active.astype(np.float32)[:, None], fps, 0.2)[:, 0].clip(0, 1)
             out[:, articulation] = gate[:, None] * out[:, articulation] + (1 - gate[:, None]) * rest[:, articulation]

@@ -77,6 +77,8 @@ def _check_values(cfg: dict[str, Any], where: str) -> None:
         raise MedtalkError(f"{where}: baselines.context_frames must be 0..25 frames")
     if not isinstance(cfg["model"]["audio_members"], int) or cfg["model"]["audio_members"] < 1:
         raise MedtalkError(f"{where}: model.audio_members must be a whole number >= 1 (1 = one map, as official)")
+    if not isinstance(cfg["train"]["output_offset"], bool):
+        raise MedtalkError(f"{where}: train.output_offset must be true or false (false = official)")
     if cfg["model"]["fusion_dim"] % cfg["model"]["fusion_heads"]:
         raise MedtalkError(f"{where}: model.fusion_dim must be divisible by model.fusion_heads")
     for kind in ("content", "emotion"):

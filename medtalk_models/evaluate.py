@@ -256,8 +256,7 @@ def _evaluate(
         wav = data.audio_file(clip)
         result = animator.animate(wav, EmotionControl(label), transcript=clip.transcript or None)
         audio_t = np.arange(clip.length) / rig.fps - clip.audio_offset_s
-        src = np.clip(audio_t * result.fps, 0, len(result.values) - 1)
-        pred = np.stack([np.interp(src, np.arange(len(result.values)), result.values[:, k]) for k in range(rig.dim)], 1)
+        pred = result.on_frames(clip.length, rig.fps, clip.audio_offset_s)
         wave_16k, _ = read_wav(wav)
         envelope = audio_envelope(wave_16k, audio_t)
         methods = {"model": pred, **_baseline_predictions(baselines, data.feats["content"][rows], envelope, opening)}

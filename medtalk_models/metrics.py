@@ -105,8 +105,9 @@ def agreement(pred: np.ndarray, gt: np.ndarray, channels: list[int], max_lag: in
 
     Returns ``(r, lag, amplitude)``: the mean Pearson r over the group's channels that move in the
     ground truth, at the one lag within ±``max_lag`` frames that maximises it (> 0: the prediction
-    comes later than the truth); and ``sqrt(Σ var(pred) / Σ var(truth))`` over the same channels
-    (1 = the real amount of motion). NaN when no channel of the group moves.
+    comes later than the truth), a predicted channel that stays flat counting as r 0; and
+    ``sqrt(Σ var(pred) / Σ var(truth))`` over the same channels (1 = the real amount of motion). NaN when
+    no channel of the group moves, r NaN when the prediction is flat in all of them.
     """
     moving = [c for c in channels if np.std(gt[:, c]) > MOVING_STD]
     if not moving or len(gt) <= 2 * max_lag + 10:
@@ -115,9 +116,11 @@ def agreement(pred: np.ndarray, gt: np.ndarray, channels: list[int], max_lag: in
     for lag in range(-max_lag, max_lag + 1):
         p = pred[lag:] if lag >= 0 else pred[:lag]
         g = gt[: len(gt) - lag] if lag >= 0 else gt[-lag:]
-        rs = [pearson(p[:, c], g[:, c]) for c in moving]
-        rs = [r for r in rs if np.isfinite(r)]
-        r = float(np.mean(rs)) if rs else float("nan")
+        rs = np.array([pearson(p[:, c], g[:, c]) for c in moving])
+        # a predicted channel that stays flat while the real one moves follows it not at all: r 0, not left out
+        # (left out, a model that froze its hardest channels would score higher); a prediction flat in every
+        # channel (the mean pose) has no r
+        r = float(np.nan_to_num(rs, nan=0.0).mean()) if np.isfinite(rs).any() else float("nan")
         if np.isfinite(r) and not r <= best:
             best, best_lag = r, lag
     var_pred = float(np.var(pred[:, moving], axis=0).sum())

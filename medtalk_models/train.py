@@ -333,6 +333,7 @@ class Trainer:
         self.model = MEDTalk(self.dims).to(self.device)
         self.csv = CsvLog(self.out / "log.csv", self.dist.main)
         self.rest_pose: list[float] | None = None
+        self.output_offset: list[float] | None = None  # train.output_offset: see calibrate.py
         self.baselines: dict[str, torch.Tensor] | None = None  # fitted with stage 2 (see medtalk_models.baselines)
         self.coverage = LabelCoverage(list(cfg["model"]["emotions"]))  # which labels trained, per label stage
         self.intensity_info: dict[str, Any] = {}  # stage 3: whether the audio predictor trained, mean Int(x)
@@ -398,6 +399,7 @@ class Trainer:
         """What a checkpoint carries besides weights and optimizer: the rest pose, the training baselines, the
         emotion classifier, the label table and what stage 3's intensity predictor learned from."""
         self.rest_pose = meta.get("rest_pose", self.rest_pose)
+        self.output_offset = meta.get("output_offset", self.output_offset)
         self.baselines = load_extra(where, "baselines") or self.baselines
         self.classifier = load_extra(where, "emotion_classifier") or self.classifier
         self.coverage = LabelCoverage.from_dict(meta.get("label_coverage")) or self.coverage
@@ -407,6 +409,8 @@ class Trainer:
         meta = checkpoint_meta(self.cfg, self.rig, self.dims, done)
         if self.rest_pose is not None:
             meta["rest_pose"] = self.rest_pose
+        if self.output_offset is not None:
+            meta["output_offset"] = self.output_offset
         if self.coverage.stages:
             meta["label_coverage"] = self.coverage.to_dict()
         if self.intensity_info:
@@ -540,6 +544,8 @@ class Trainer:
             self.csv.truncate_after(name, state.step)
             if state.finished:
                 log.info("stage %s: already finished in %s", name, display_path(where))
+                if self.dist.main:  # stopped between the end of stage 3 and its calibration
+                    self._calibrate(name, where, lambda: self._save(where, optimizer, scheduler, scaler, state, done))
                 return True, {}
             log.info("stage %s: resuming at epoch %d, step %d", name, state.epoch, state.step)
         elif self.dist.main:
@@ -645,8 +651,23 @@ class Trainer:
         state.finished = True
         if self.dist.main:
             self._save(where, optimizer, scheduler, scaler, state, done)
+            self._calibrate(name, where, lambda: self._save(where, optimizer, scheduler, scaler, state, done), True)
         self.dist.barrier()
         return True, last
+
+    def _calibrate(self, name: str, where: Path, save: Any, again: bool = False) -> None:
+        """``train.output_offset`` once stage 3 has finished (calibrate.py), then its checkpoint saved again with
+        it; ``again``: also when a resumed checkpoint already holds one (stage 3 just trained anew)."""
+        if name != "intensity" or not self.cfg["train"]["output_offset"]:
+            return
+        if self.output_offset is not None and not again:
+            return
+        from .calibrate import output_offset
+
+        before = capture_rng()  # building the animator draws random initial weights: stage 4 must not see it
+        self.output_offset = output_offset(where, self.manifest)
+        restore_rng(before)
+        save()
 
     def _label_stages_follow(self) -> bool:
         return any(s in LABEL_STAGES for s in (self.stages or STAGE_ORDER))

@@ -49,6 +49,10 @@ def test_agreement_lag_and_amplitude_by_hand() -> None:
     assert np.isnan(r) and np.isnan(amp)  # no moving channel in the group
     r, _, amp = agreement(np.tile(gt.mean(0), (200, 1)), gt, [0, 1], max_lag=3)
     assert np.isnan(r) and amp == pytest.approx(0.0, abs=1e-12)  # a mean pose: no correlation, no motion
+    frozen = gt.copy()
+    frozen[:, 1] = 0.0  # follows channel 0 exactly and never moves channel 1, which moves in the truth
+    r, _, _ = agreement(frozen, gt, [0, 1], max_lag=3)
+    assert r == pytest.approx(0.5, abs=1e-9)  # the frozen channel counts as r 0, it is not left out
 
 
 def test_context_stacking_and_ridge_against_the_closed_form() -> None:
