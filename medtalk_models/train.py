@@ -396,8 +396,8 @@ class Trainer:
         return {k: v for k, v in extra.items() if v is not None} or None
 
     def _restore_extras(self, meta: dict[str, Any], where: Path) -> None:
-        """What a checkpoint carries besides weights and optimizer: the rest pose, the training baselines, the
-        emotion classifier, the label table and what stage 3's intensity predictor learned from."""
+        """What a checkpoint carries besides weights and optimizer: the rest pose, the output offset, the training
+        baselines, the emotion classifier, the label table and what stage 3's intensity predictor learned from."""
         self.rest_pose = meta.get("rest_pose", self.rest_pose)
         self.output_offset = meta.get("output_offset", self.output_offset)
         self.baselines = load_extra(where, "baselines") or self.baselines
@@ -545,7 +545,7 @@ class Trainer:
             if state.finished:
                 log.info("stage %s: already finished in %s", name, display_path(where))
                 if self.dist.main:  # stopped between the end of stage 3 and its calibration
-                    self._calibrate(name, where, lambda: self._save(where, optimizer, scheduler, scaler, state, done))
+                    self._calibrate(name, where, done, (optimizer, scheduler, scaler, state))
                 return True, {}
             log.info("stage %s: resuming at epoch %d, step %d", name, state.epoch, state.step)
         elif self.dist.main:
@@ -651,14 +651,15 @@ class Trainer:
         state.finished = True
         if self.dist.main:
             self._save(where, optimizer, scheduler, scaler, state, done)
-            self._calibrate(name, where, lambda: self._save(where, optimizer, scheduler, scaler, state, done), True)
+            self._calibrate(name, where, done, (optimizer, scheduler, scaler, state), again=True)
         self.dist.barrier()
         return True, last
 
-    def _calibrate(self, name: str, where: Path, save: Any, again: bool = False) -> None:
+    def _calibrate(self, name: str, where: Path, done: list[str], saved: tuple, again: bool = False) -> None:
         """``train.output_offset`` once stage 3 has finished (calibrate.py), then its checkpoint saved again with
-        it; ``again``: also when a resumed checkpoint already holds one (stage 3 just trained anew)."""
-        if name != "intensity" or not self.cfg["train"]["output_offset"]:
+        it; ``again``: also when a resumed checkpoint already holds one (stage 3 just trained anew). Not without
+        stage 2 (a manifest without audio): nothing animates speech then."""
+        if name != "intensity" or not self.cfg["train"]["output_offset"] or "audio_content" not in done:
             return
         if self.output_offset is not None and not again:
             return
@@ -667,7 +668,7 @@ class Trainer:
         before = capture_rng()  # building the animator draws random initial weights: stage 4 must not see it
         self.output_offset = output_offset(where, self.manifest)
         restore_rng(before)
-        save()
+        self._save(where, *saved, done)
 
     def _label_stages_follow(self) -> bool:
         return any(s in LABEL_STAGES for s in (self.stages or STAGE_ORDER))
