@@ -157,9 +157,10 @@ class FanLandmarker:
         started = time.perf_counter()
         centre, scale = box
         crop = utils.crop(rgb, centre, scale).astype(np.float32) / 255.0
-        # channels-last, the layout face-alignment's own stacking of HWC crops hands to torch: the network runs
-        # ~1.2x faster in it on CPU than in the plain NCHW layout (measured, benchmarks/bench_flame.py)
-        inp = torch.from_numpy(crop).permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
+        # channels-last, the layout face-alignment's own stacking of HWC crops hands to torch, copied so that the
+        # batch dimension's stride is a whole image's: a view of the crop gives it stride 3 (or 0), and with that
+        # the network ran 1.25x slower on CPU (benchmarks/bench_flame.py, section 5)
+        inp = torch.from_numpy(crop).permute(2, 0, 1)[None].clone(memory_format=torch.channels_last)
         inp = inp.to(self.settings.device)
         with torch.no_grad():
             out = self.net(inp)
