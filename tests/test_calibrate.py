@@ -52,7 +52,7 @@ def test_the_offset_takes_the_mean_error_off_the_training_speech(run_dir: Path, 
     np.testing.assert_allclose(without, offset, atol=1e-4)
 
 
-def test_the_official_preset_stores_no_offset() -> None:
+def test_the_offset_is_on_in_the_small_preset_and_off_in_the_official_one() -> None:
     from medtalk_models.config import load_config
 
     assert load_config(base="paper")["train"]["output_offset"] is False
