@@ -72,12 +72,21 @@ class Animation:
     info: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # one line each: what the user should know about the result
 
+    def _positions(self, count: int, fps: float, audio_offset_s: float) -> np.ndarray:
+        """Where a clip's own ``count`` frames at ``fps`` fall in this animation (fractional frame indices, held
+        at its ends), the clip's audio starting ``audio_offset_s`` after its first frame."""
+        return np.clip((np.arange(count) / fps - audio_offset_s) * self.fps, 0, len(self.values) - 1)
+
     def on_frames(self, count: int, fps: float, audio_offset_s: float = 0.0) -> np.ndarray:
-        """The curves on a clip's own ``count`` frames at ``fps`` (linear), its audio starting ``audio_offset_s``
-        after its first frame: how evaluate and calibration compare an animation with the real face."""
-        src = np.clip((np.arange(count) / fps - audio_offset_s) * self.fps, 0, len(self.values) - 1)
-        at = np.arange(len(self.values))
+        """The curves on a clip's own frames (linear): how evaluate and calibration compare an animation with
+        the real face."""
+        src, at = self._positions(count, fps, audio_offset_s), np.arange(len(self.values))
         return np.stack([np.interp(src, at, self.values[:, k]) for k in range(self.values.shape[1])], 1)
+
+    def speech_on_frames(self, count: int, fps: float, audio_offset_s: float = 0.0) -> np.ndarray:
+        """The voice-activity mask on a clip's own frames (nearest animation frame)."""
+        assert self.speech is not None
+        return self.speech[np.round(self._positions(count, fps, audio_offset_s)).astype(int)]
 
 
 def decode_audio(path: Path, workdir: Path) -> Path:

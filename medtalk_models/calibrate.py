@@ -44,9 +44,7 @@ def output_offset(checkpoint: Path, manifest: Any) -> list[float] | None:
                 rest_in_silence=False, clip_to_range=False,
             )  # fmt: skip
             pred = result.on_frames(clip.length, animator.rig.fps, clip.audio_offset_s)
-            at = np.round((np.arange(clip.length) / animator.rig.fps - clip.audio_offset_s) * result.fps)
-            speaking = result.speech[np.clip(at.astype(int), 0, len(result.speech) - 1)]
-            use = data.valid[rows] & speaking
+            use = data.valid[rows] & result.speech_on_frames(clip.length, animator.rig.fps, clip.audio_offset_s)
             total += (data.curves[rows][use] - pred[use]).sum(0)
             count += int(use.sum())
     finally:

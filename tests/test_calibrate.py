@@ -31,8 +31,7 @@ def _speaking_errors(run: Path, manifest_path: Path, offset: np.ndarray | None) 
             result = animator.animate(data.audio_file(clip), EmotionControl(label), transcript=clip.transcript or None,
                                       rest_in_silence=False, clip_to_range=False)  # fmt: skip
             pred = result.on_frames(clip.length, animator.rig.fps, clip.audio_offset_s)
-            at = np.round((np.arange(clip.length) / animator.rig.fps - clip.audio_offset_s) * result.fps).astype(int)
-            use = data.valid[rows] & result.speech[np.clip(at, 0, len(result.speech) - 1)]
+            use = data.valid[rows] & result.speech_on_frames(clip.length, animator.rig.fps, clip.audio_offset_s)
             errors.append(data.curves[rows][use] - pred[use])
         return np.concatenate(errors).mean(0)
     finally:
