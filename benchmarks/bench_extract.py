@@ -8,7 +8,9 @@
    clip looped to 1 minute and to 5 minutes; the ratio should be ≈ 1 (streaming).
 4. Stages: extract_videos (one worker) on the same clips with the face stage alone, face + labels
    (the expression classifier inside the face stage's frame loop: one decode), and all four stages;
-   the ratio is frames/s of each against the face stage alone (target for all four ≥ 0.8).
+   the ratio is frames/s of each against the face stage alone (target for all four ≥ 0.8). Then why
+   the words stage's forced aligner runs in a child process there: the rate of a Python loop beside
+   an alignment in this process (pocketsphinx holds the interpreter lock) and in the child.
 
     python benchmarks/bench_extract.py            # full run (~6 min on 2 cores)
     python benchmarks/bench_extract.py --quick    # smoke run (shorter videos)
@@ -161,7 +163,47 @@ def stage_costs(data: Path, work: Path, repeats: int) -> dict:
         )
     ratio = fps["all four"] / fps["face"]
     print(f"all four stages / face stage alone: {ratio:.2f}  (target >= 0.8)")
-    return {"fps": fps, "ratio_labels": fps["face+labels"] / fps["face"], "ratio_all": ratio}
+    lock = aligner_lock(work / "stages_all_four")
+    return {"fps": fps, "ratio_labels": fps["face+labels"] / fps["face"], "ratio_all": ratio, "loop_rate": lock}
+
+
+def aligner_lock(extracted: Path) -> dict:
+    """A Python loop's rate beside forced alignment of a real clip's words, over its rate alone."""
+    import threading
+
+    from medtalk_data.io.wav import read_wav
+    from medtalk_data.words.align import ForcedAligner
+    from medtalk_data.words.align_process import AlignerProcess
+
+    clip = extracted / "clips" / Path(CLIPS[0]).stem
+    pcm = read_wav(clip / "audio.wav")[0]
+    words = [w["text"] for w in json.loads((clip / "words.json").read_text())["words"]]
+
+    def count(seconds: float) -> int:
+        n, end = 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            n += 1
+        return n
+
+    rates = {}
+    for name, aligner in (("in this process", ForcedAligner()), ("in a child process", AlignerProcess())):
+        aligner.align(pcm, words)  # loaded and started
+        done = threading.Event()
+
+        def busy(aligner=aligner, done=done) -> None:
+            while not done.is_set():
+                aligner.align(pcm, words)
+
+        alone = count(1.0)
+        thread = threading.Thread(target=busy)
+        thread.start()
+        time.sleep(0.2)
+        rates[name] = count(1.0) / alone
+        done.set()
+        thread.join()
+        getattr(aligner, "close", lambda: None)()
+        print(f"  a Python loop beside forced alignment {name}: {rates[name]:.2f} of its rate alone")
+    return rates
 
 
 def looped_video(src: Path, seconds: float, dst: Path) -> Path:
@@ -248,13 +290,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "medtalk_bench_cache")
     parser.add_argument("--only", choices=["per_worker", "scaling", "memory", "stages"], default=None)
+    parser.add_argument("--repeats", type=int, default=None, help="rounds of each comparison (best kept; default 3)")
     args = parser.parse_args()
     os.environ["MEDTALK_OFFLINE"] = "1"
     args.cache.mkdir(parents=True, exist_ok=True)
     figures = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        repeats = 1 if args.quick else 2
+        repeats = args.repeats or (1 if args.quick else 3)
         sections = {
             "per_worker": (
                 "1. per-worker throughput (same files, both sides decode)",

@@ -70,7 +70,10 @@ def new_classifier() -> Any:
 
 
 def words_stage(settings: ExtractSettings) -> Any:
-    """The words stage (its ASR and aligner models) for these words settings."""
+    """The words stage (its ASR and aligner models) for these words settings. Where it runs beside the
+    face stage (extract/sound.py), its aligner runs in a child process, which keeps the face stage going."""
+    from ..settings import Stage
     from ..words.stage import WordsStage
 
-    return cached(f"words:{settings.words}", lambda: WordsStage(settings.words))
+    apart = Stage.FACE in settings.stages and Stage.WORDS in settings.stages
+    return cached(f"words:{settings.words}:{apart}", lambda: WordsStage(settings.words, aligner_apart=apart))

@@ -5,7 +5,9 @@ timestamp (to put the audio on the video's time axis), read from the first decod
 face stage reads it, and the words stage only the audio. The face stage keeps one core busy
 (measured: 1.04 cores of 2 on four real clips) and CTranslate2 releases the interpreter lock while
 Whisper runs, so a clip's words are made while its video is fitted instead of after it
-(``benchmarks/bench_extract.py --only stages``; the README has the figures).
+(``benchmarks/bench_extract.py --only stages``; the README has the figures). pocketsphinx keeps the
+lock while it aligns, so here the forced aligner runs in a child process (extract/models.py,
+words/align_process.py).
 
 The thread never touches the clip's status: it returns a :class:`SoundResult` that
 :func:`apply_sound` records once the face stage is done, in the order a sequential run would, so
@@ -29,6 +31,7 @@ from ..errors import ClipError, MedtalkError
 from ..io.media import MediaInfo, iter_frames
 from ..settings import ExtractSettings, Stage
 from ..stopping import check_stop
+from ..words.align_process import AlignerDied
 from ..words.types import WordsSummary
 from .layout import AUDIO_FILE, WORDS_FILE, ClipStatus
 from .models import words_stage
@@ -92,7 +95,8 @@ def words_of(
 ) -> tuple[WordsSummary | None, list[str], float]:
     """Transcript + timings of ``work``'s audio.wav into its words.json, the stage's warnings and seconds.
 
-    A missing model for the clip's language is a warning (summary None), not a failed clip.
+    A missing model for the clip's language is a warning (summary None), not a failed clip; an aligner
+    process that died fails the clip.
     """
     t0 = time.perf_counter()
     transcript, language = labels.words_inputs()
@@ -105,6 +109,8 @@ def words_of(
             known_transcript=transcript,
             language_hint=language,  # the recipe's or labels CSV's; used where words.language is auto
         )
+    except AlignerDied:
+        raise  # the clip fails and a re-run retries it, as when an aligner in this process crashes its worker
     except MedtalkError as err:
         return None, [f"words stage skipped: {err}"], time.perf_counter() - t0
     return summary, list(summary.warnings), time.perf_counter() - t0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 
@@ -28,6 +29,15 @@ FILL_POLICY = (
 def dictionary_form(word: str) -> str:
     """Lower case without surrounding punctuation (``"Door."`` → ``door``, ``don’t`` → ``don't``)."""
     return _EDGE_PUNCT.sub("", word.lower().replace("’", "'"))
+
+
+class Aligner(Protocol):
+    """What the words stage asks of an aligner: :class:`ForcedAligner` here, or in a child process
+    (:class:`~.align_process.AlignerProcess`)."""
+
+    def spell(self, word: str) -> list[str]: ...
+
+    def align(self, pcm: np.ndarray, words: list[str]) -> tuple[list[tuple[float, float] | None], list[Phone]]: ...
 
 
 class ForcedAligner:

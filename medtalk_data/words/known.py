@@ -18,7 +18,7 @@ import numpy as np
 from ..audio.stage import TARGET_RATE
 from ..io.wav import energy_envelope, read_wav_span
 from ..stopping import check_stop
-from .align import ForcedAligner
+from .align import Aligner
 from .anchors import FRAME_S, QUIET_RATIO, ChunkWords, VoicedClock, known_times, plan_cuts, segment_word_times
 from .chunks import iter_wav_chunks
 from .types import Phone, Word
@@ -28,7 +28,7 @@ MIN_PIECE_S = 3.0  # a piece that failed to align is split in two while each hal
 
 
 def align_piece(
-    aligner: ForcedAligner, audio: np.ndarray, tokens: list[str], offset: float, first_index: int
+    aligner: Aligner, audio: np.ndarray, tokens: list[str], offset: float, first_index: int
 ) -> tuple[list[Word], list[Phone]]:
     """Force-align ``tokens`` to ``audio``, which starts ``offset`` s into the clip's audio; the words it
     could not place come back with ``aligned = False`` and zero times (for the fill policy)."""
@@ -44,7 +44,7 @@ def align_piece(
 
 
 def align_resilient(
-    aligner: ForcedAligner,
+    aligner: Aligner,
     audio: np.ndarray,
     tokens: list[str],
     times: np.ndarray,
@@ -77,7 +77,7 @@ def align_resilient(
 
 
 def align_long_known(
-    wav: Path, duration: float, tokens: list[str], aligner: ForcedAligner, asr: Any, *, chunk_s: float
+    wav: Path, duration: float, tokens: list[str], aligner: Aligner, asr: Any, *, chunk_s: float
 ) -> tuple[list[Word], list[Phone]]:
     """Align ``tokens`` to a long 16 kHz mono WAV piece by piece (see the module doc). ``asr``: a
     :class:`medtalk_data.words.asr.WhisperASR`, used only to place the known words in time."""

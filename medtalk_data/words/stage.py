@@ -40,7 +40,7 @@ from ..audio.stage import TARGET_RATE
 from ..io.files import atomic_write_json
 from ..io.wav import read_wav
 from ..stopping import check_stop
-from .align import FILL_POLICY, FILL_POLICY_NAME, ForcedAligner, fill_unaligned
+from .align import FILL_POLICY, FILL_POLICY_NAME, Aligner, ForcedAligner, fill_unaligned
 from .audio_in import words_audio
 from .chunks import iter_wav_chunks
 from .known import align_long_known, align_piece
@@ -69,18 +69,27 @@ class Result:
 
 
 class WordsStage:
-    """Holds the loaded models, so a worker loads them once for many clips."""
+    """Holds the loaded models, so a worker loads them once for many clips.
 
-    def __init__(self, settings: WordsSettings) -> None:
+    ``aligner_apart``: the forced aligner runs in a child process (:mod:`.align_process`), so that
+    aligning does not stall other threads of this process (extract's face stage)."""
+
+    def __init__(self, settings: WordsSettings, *, aligner_apart: bool = False) -> None:
         self.settings = settings
+        self.aligner_apart = aligner_apart
         self._asr = None
-        self._aligner: ForcedAligner | None = None
+        self._aligner: Aligner | None = None
         self._whisperx = None
 
     @property
-    def aligner(self) -> ForcedAligner:
+    def aligner(self) -> Aligner:
         if self._aligner is None:
-            self._aligner = ForcedAligner()
+            if self.aligner_apart:
+                from .align_process import AlignerProcess
+
+                self._aligner = AlignerProcess()
+            else:
+                self._aligner = ForcedAligner()
         return self._aligner
 
     @property
