@@ -115,8 +115,12 @@ class AlignerProcess:
     def _start(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
-        child = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        child = subprocess.Popen(  # a session of its own: a terminal's Ctrl-C is for the parent, not for it
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
         )
         self._finalizer = weakref.finalize(self, _stop_child, child)
         assert child.stdout is not None
@@ -145,7 +149,7 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 
 def serve() -> None:
     """The child's loop: answer requests on stdin until it ends."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes our input
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends our input
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a library's prints must not reach the pipe
     requests = sys.stdin.buffer
