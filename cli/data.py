@@ -1,6 +1,7 @@
 """``medtalk-data``: videos → per-clip face data, audio, words and labels (``extract``) → a self-contained
-Parquet manifest (``build-manifest``, ``validate``, ``stats``) → an HTML report (``report``);
-``status``, ``preview``, ``recipes`` and ``assets`` help along the way."""
+Parquet manifest (``build-manifest``, ``validate``, ``stats``) → an HTML report (``report``) or an
+Audio2Face-3D training dataset (``export-a2f``); ``status``, ``preview``, ``recipes`` and ``assets``
+help along the way."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ import torch
 from medtalk_data.errors import MedtalkError
 from medtalk_data.io.files import display_path
 from medtalk_data.io.wav import read_wav_span, wav_format
+from medtalk_data.resample import interpolate_rows
 
 from .backbones import build_backbones
 from .checkpoint import load_meta, load_model_weights
@@ -80,8 +81,8 @@ class Animation:
     def on_frames(self, count: int, fps: float, audio_offset_s: float = 0.0) -> np.ndarray:
         """The curves on a clip's own frames (linear): how evaluate and calibration compare an animation with
         the real face."""
-        src, at = self._positions(count, fps, audio_offset_s), np.arange(len(self.values))
-        return np.stack([np.interp(src, at, self.values[:, k]) for k in range(self.values.shape[1])], 1)
+        at = np.arange(len(self.values), dtype=np.float64)
+        return interpolate_rows(at, self.values, self._positions(count, fps, audio_offset_s))
 
     def speech_on_frames(self, count: int, fps: float, audio_offset_s: float = 0.0) -> np.ndarray:
         """The voice-activity mask on a clip's own frames (nearest animation frame)."""

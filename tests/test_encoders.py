@@ -187,7 +187,7 @@ def test_minilm_tokens_and_sentences(minilm: TextEncoder) -> None:
     assert tokens.dtype == np.float32 and tokens.ndim == 2 and tokens.shape[1] == 384 and tokens.shape[0] >= 3
     assert minilm.tokens("").shape == (2, 384)  # [CLS] [SEP]
     assert minilm.tokens("word " * 1000).shape == (512, 384)
-    # no word in common with "an angry face" but the meaning: the encoder, not a shared token, does the work
+    # no label word ("angry", "happy") and none of "an angry face"'s words but "face": the meaning does the work
     furious, angry, happy = (
         minilm.sentence(s) for s in ("a face red with rage, shouting", "an angry face", "a happy smiling face")
     )

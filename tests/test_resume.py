@@ -147,3 +147,26 @@ def _live_members(pgid: int) -> list[str]:
         if int(fields[2]) == pgid and fields[0] != "Z":
             live.append(stat.parent.name)
     return live
+
+
+def test_a_changed_or_retried_source_is_hashed_once_per_run(shared_data: Path, tmp_path: Path) -> None:
+    """The planner's digest goes with the clip to its worker, which would otherwise read the file again."""
+    from medtalk_data.extract.batch import plan
+    from medtalk_data.extract.discovery import discover
+    from medtalk_data.io.files import sha256_file
+    from medtalk_data.settings import ExtractSettings
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    clip = videos / "speech.wav"
+    shutil.copyfile(shared_data / "audio" / "emotalk_ravdess_sad.wav", clip)
+    settings = ExtractSettings(stages=["audio"])
+    assert not extract_videos(videos, out, settings=settings, workers=1, progress=False).failed
+    shutil.copyfile(shared_data / "audio" / "emotalk_ravdess_happy.wav", clip)  # another recording, same name
+    found = discover(videos, exclude=(out,)).clips
+    (status,) = iter_statuses(out)
+    settings_hash = status.settings_hash
+    (changed,) = plan(found, out, settings, settings_hash, overwrite=False)
+    assert (changed.action, changed.why, changed.sha256) == ("run", "source changed", sha256_file(clip))
+    (retried,) = plan(found, out, settings, "other settings", overwrite=False)  # hashed above in this run
+    assert (retried.why, retried.sha256) == ("settings changed", sha256_file(clip))

@@ -46,6 +46,7 @@ def test_settings_hash_changes_with_outputs_not_with_nothing() -> None:
     assert a.output_hash("m") == b.output_hash("m")
     b.row_group_frames = 17  # how Parquet cuts row groups: the values written are the same
     b.recipe = "mead"  # labels: refreshed on every run without redoing the clip
+    b.speaker_from = "file"  # the speaker label too
     assert a.output_hash("m") == b.output_hash("m")
     for change in (lambda s: setattr(s, "fps", 30), lambda s: setattr(s.face, "max_gap_s", 0.5)):
         c = ExtractSettings()

@@ -151,14 +151,17 @@ def plan(
             planned.append(PlannedClip(clip, "run", why, sha256=known_sha256(clip.path) or ""))
             continue
         if not previous.done:
-            planned.append(PlannedClip(clip, "run", f"retry ({previous.reason or 'failed'})"))
+            # a digest taken in this run (e.g. by the duplicate check) goes with the clip: hashed once per run
+            retry = f"retry ({previous.reason or 'failed'})"
+            planned.append(PlannedClip(clip, "run", retry, known_sha256(clip.path) or ""))
             continue
         if previous.settings_hash != settings_hash:
-            planned.append(PlannedClip(clip, "run", "settings changed"))
+            planned.append(PlannedClip(clip, "run", "settings changed", known_sha256(clip.path) or ""))
             continue
         damage = damaged_outputs(clip_dir(out_dir, clip.clip_id), previous, verify_hash=verify)
         if damage:
-            planned.append(PlannedClip(clip, "run", "damaged output: " + "; ".join(damage), damaged=True))
+            damaged = "damaged output: " + "; ".join(damage)
+            planned.append(PlannedClip(clip, "run", damaged, known_sha256(clip.path) or "", damaged=True))
             continue
         words_stale = _words_stale(previous, typed_labels(labels_for, clip), settings)
         src = previous.source
@@ -172,7 +175,7 @@ def plan(
         else:
             digest = sha256_cached(clip.path)
             if digest != src.sha256:
-                planned.append(PlannedClip(clip, "run", "source changed"))
+                planned.append(PlannedClip(clip, "run", "source changed", digest))
                 continue
             why = "done (touched, same content)"
         if words_stale:

@@ -9,6 +9,8 @@ decoded by PyAV through :func:`medtalk_data.audio.stage.extract_audio`, which st
 from __future__ import annotations
 
 import wave
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,16 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     return data.astype(np.float32) / PCM16_SCALE, rate
 
 
+@contextmanager
+def wav_reader(path: Path) -> Iterator[tuple[int, Callable[[int], np.ndarray]]]:
+    """A 16-bit mono WAV opened to be read in pieces: (rate, ``read(n)`` → its next ≤ n samples, float32)."""
+    with wave.open(str(path), "rb") as wav:
+        yield (
+            wav.getframerate(),
+            lambda n: np.frombuffer(wav.readframes(n), dtype=np.int16).astype(np.float32) / PCM16_SCALE,
+        )
+
+
 def read_wav_span(path: Path, start_s: float, end_s: float) -> np.ndarray:
     """Samples [start_s, end_s) of a 16-bit mono WAV as float32, reading only that span."""
     with wave.open(str(path), "rb") as wav:
@@ -61,12 +73,12 @@ def read_wav_span(path: Path, start_s: float, end_s: float) -> np.ndarray:
 def energy_envelope(path: Path, frame_s: float = 0.01) -> np.ndarray:
     """RMS of each ``frame_s`` frame of a 16-bit mono WAV (float32, read a second at a time)."""
     out = []
-    with wave.open(str(path), "rb") as wav:
-        frame = max(1, round(frame_s * wav.getframerate()))
+    with wav_reader(path) as (rate, read):
+        frame = max(1, round(frame_s * rate))
         block = frame * 100
         rest = np.zeros(0, dtype=np.float32)
-        while raw := wav.readframes(block):
-            x = np.concatenate([rest, np.frombuffer(raw, dtype=np.int16).astype(np.float32) / PCM16_SCALE])
+        while len(samples := read(block)):
+            x = np.concatenate([rest, samples])
             usable = len(x) // frame * frame
             out.append(np.sqrt((x[:usable].reshape(-1, frame) ** 2).mean(axis=1)))
             rest = x[usable:]

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from ..io.wav import wav_reader
 
 SEARCH_S = 5.0  # look this far back from each nominal cut for the quietest 100 ms
 WINDOW_S = 0.1
@@ -43,16 +44,15 @@ def _quiet_cut(buffer: np.ndarray, rate: int, size: int) -> int:
 
 def iter_wav_chunks(path: Path, chunk_s: float) -> Iterator[tuple[int, np.ndarray]]:
     """(first sample index, float32 samples) of successive chunks of a 16-bit mono WAV, cut where quiet."""
-    with wave.open(str(path), "rb") as wav:
-        rate = wav.getframerate()
+    with wav_reader(path) as (rate, read):
         size = int(chunk_s * rate)
         start = 0
         buffer = np.zeros(0, dtype=np.float32)
         while True:
             need = size + 1 - len(buffer)
-            raw = wav.readframes(max(need, 0))
-            if raw:
-                buffer = np.concatenate([buffer, np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0])
+            samples = read(max(need, 0))
+            if len(samples):
+                buffer = np.concatenate([buffer, samples])
             if len(buffer) <= size:
                 if len(buffer):
                     yield start, buffer

@@ -51,19 +51,12 @@ from medtalk_data.rigs import ARKIT52
 
 from .curves import NEUTRAL, Curves, is_arkit_like, snap_fps, to_uniform_grid
 
-# The app's 52 blendshape columns, in the app's order (Apple's, with Jaw and Mouth Left/Right swapped).
-LLF_BLENDSHAPES: tuple[str, ...] = (
-    "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft",
-    "EyeSquintLeft", "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight",
-    "EyeLookOutRight", "EyeLookUpRight", "EyeSquintRight", "EyeWideRight", "JawForward", "JawRight",
-    "JawLeft", "JawOpen", "MouthClose", "MouthFunnel", "MouthPucker", "MouthRight", "MouthLeft",
-    "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft", "MouthFrownRight", "MouthDimpleLeft",
-    "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight", "MouthRollLower", "MouthRollUpper",
-    "MouthShrugLower", "MouthShrugUpper", "MouthPressLeft", "MouthPressRight", "MouthLowerDownLeft",
-    "MouthLowerDownRight", "MouthUpperUpLeft", "MouthUpperUpRight", "BrowDownLeft", "BrowDownRight",
-    "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight", "CheekPuff", "CheekSquintLeft",
-    "CheekSquintRight", "NoseSneerLeft", "NoseSneerRight", "TongueOut",
-)  # fmt: skip
+# The app's 52 blendshape columns: Apple's names capitalised, in Apple's order but with the Jaw and
+# the Mouth Left/Right pairs swapped (JawRight before JawLeft, MouthRight before MouthLeft).
+_APP_SWAPS = {"jawLeft": "jawRight", "jawRight": "jawLeft", "mouthLeft": "mouthRight", "mouthRight": "mouthLeft"}
+LLF_BLENDSHAPES: tuple[str, ...] = tuple(
+    (name := _APP_SWAPS.get(apple, apple))[0].upper() + name[1:] for apple in ARKIT52
+)
 HEAD_ROTATION = ("HeadYaw", "HeadPitch", "HeadRoll")
 LEFT_EYE_ROTATION = ("LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll")
 RIGHT_EYE_ROTATION = ("RightEyeYaw", "RightEyePitch", "RightEyeRoll")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from medtalk_data.errors import MedtalkError
+from medtalk_data.extract.layout import FRAMES_FILE, clips_dir
 from medtalk_data.face.canonical_mesh import load_canonical_mesh
 from medtalk_data.io.files import display_path
 from medtalk_data.rigs import MEDIAPIPE_BLENDSHAPES
@@ -86,15 +87,15 @@ def clip_dirs(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Every clip folder with a frames.parquet under extraction folders, in a stable order."""
     found: list[Path] = []
     for source in map(Path, sources):
-        if (source / "clips").is_dir():
-            candidates = sorted(p.parent for p in (source / "clips").glob("*/frames.parquet"))
-        elif (source / "frames.parquet").is_file():
+        if clips_dir(source).is_dir():
+            candidates = sorted(p.parent for p in clips_dir(source).glob(f"*/{FRAMES_FILE}"))
+        elif (source / FRAMES_FILE).is_file():
             candidates = [source]
         else:
             raise MedtalkError(
                 f"{display_path(source)}: neither an extraction folder (clips/*/frames.parquet) nor a manifest"
             )
-        found.extend(c for c in candidates if (c / "frames.parquet").is_file() and c not in found)
+        found.extend(c for c in candidates if (c / FRAMES_FILE).is_file() and c not in found)
     if not found:
         raise MedtalkError("no clips with frames.parquet found; run `medtalk-data extract` with the face stage first")
     return found
@@ -111,7 +112,7 @@ def load_fit_frames(sources: Sequence[str | os.PathLike[str]]) -> FitFrames:
         for manifest in manifests:
             yield from manifest_fit_clips(manifest)
         for clip in clip_dirs(folders) if folders else []:
-            yield clip.name, read_frames(clip / "frames.parquet"), frame_size(clip)
+            yield clip.name, read_frames(clip / FRAMES_FILE), frame_size(clip)
 
     return collect_fit_frames(clips(), load_canonical_mesh())
 
