@@ -1,7 +1,7 @@
 """Reading the 16-bit PCM WAV files medtalk writes (the audio stage's 16 kHz mono ``audio.wav``).
 
-One module for every reader: the whole file, a span of it, its format, and its RMS envelope,
-each reading only what it needs; and :func:`write_wav` for samples made in memory (tests,
+One module for every reader: the whole file, a span of it, piece by piece, its format, and its RMS
+envelope, each reading only what it needs; and :func:`write_wav` for samples made in memory (tests,
 benchmarks). The standard library's ``wave`` is enough for these files (16-bit PCM; media files are
 decoded by PyAV through :func:`medtalk_data.audio.stage.extract_audio`, which streams its own).
 """
