@@ -16,9 +16,7 @@ from typing import Any
 
 from .config_tree import merge_checked, read_yaml_mapping
 from .errors import ConfigError
-from .face.deca.settings import DecaSettings
-from .face.fan.settings import FanSettings
-from .face.flame.settings import FlameSettings
+from .face.settings import FACE_BACKENDS, FaceSettings
 from .io.files import display_path
 from .words.settings import WordsSettings
 
@@ -45,22 +43,6 @@ STAGE_REQUIREMENTS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-@dataclass
-class FaceSettings:
-    fitter: str = "mediapipe"
-    model_path: str | None = None  # None: resolved by medtalk_data.assets
-    max_faces: int = 2  # faces the fitter looks for; >1 lets us notice and follow one of several
-    min_detection_confidence: float = 0.5
-    min_presence_confidence: float = 0.5
-    min_tracking_confidence: float = 0.5
-    max_gap_s: float = 0.2  # face-less runs up to this long between two found faces are interpolated
-    backends: list[str] = field(default_factory=lambda: ["mediapipe"])  # + "flame", "deca", "fan" (their settings)
-    flame: FlameSettings = field(default_factory=FlameSettings)
-    deca: DecaSettings = field(default_factory=DecaSettings)
-    fan: FanSettings = field(default_factory=FanSettings)
-
-
-FACE_BACKENDS = ("mediapipe", "flame", "deca", "fan")  # mediapipe finds and tracks the face for every other backend
 # where a backend's files are: their hashes count, not their paths
 USER_FILES = ("model_path", "embedding_path", "depth_model_path")
 
