@@ -74,25 +74,7 @@ class ExtractSettings:
             problems.append("stages: empty; name at least one stage")
         if self.fps is not None and not self.fps > 0:
             problems.append(f"fps: must be positive or null, got {self.fps}")
-        if not 1 <= self.face.max_faces <= 8:
-            problems.append(f"face.max_faces: must be 1..8, got {self.face.max_faces}")
-        for name in ("min_detection_confidence", "min_presence_confidence", "min_tracking_confidence"):
-            value = getattr(self.face, name)
-            if not 0.0 <= value <= 1.0:
-                problems.append(f"face.{name}: must be in [0, 1], got {value}")
-        if self.face.max_gap_s < 0:
-            problems.append(f"face.max_gap_s: must be >= 0, got {self.face.max_gap_s}")
-        unknown_backends = [b for b in self.face.backends if b not in FACE_BACKENDS]
-        if unknown_backends:
-            problems.append(f"face.backends: unknown {unknown_backends}; choose from {list(FACE_BACKENDS)}")
-        elif "mediapipe" not in self.face.backends:
-            problems.append("face.backends: must include mediapipe (it finds and tracks the face the others fit)")
-        problems += self.face.flame.problems()
-        if self.face.deca.device not in ("cpu", "cuda"):
-            problems.append(f"face.deca.device: {self.face.deca.device!r}, choose cpu or cuda")
-        problems += self.face.fan.problems()
-        if self.face.flame.landmarks == "fan" and "flame" in self.face.backends and "fan" not in self.face.backends:
-            problems.append("face.flame.landmarks: fan needs the fan backend too (--face-backend mediapipe,fan,flame)")
+        problems += self.face.problems()
         problems += self.words.problems()
         if self.speaker_from not in SPEAKER_RULES:
             problems.append(f"speaker_from: {self.speaker_from!r}, choose from {list(SPEAKER_RULES)}")

@@ -75,3 +75,12 @@ def test_whisper_threads_change_no_hash_and_workers_share_the_cores() -> None:
     assert _sharing_cores(_sharing_cores(run, 3), 1).settings.words.asr_threads == 2  # a user's count is kept
     with pytest.raises(ConfigError, match=r"words\.asr_threads"):
         settings_from_dict({"words": {"asr_threads": -1}})
+
+
+def test_face_settings_name_each_bad_value() -> None:
+    s = ExtractSettings()
+    s.face.max_faces, s.face.max_gap_s, s.face.backends = 9, -1.0, ["flame"]
+    with pytest.raises(ConfigError) as info:
+        s.validate()
+    for part in ("face.max_faces: must be 1..8, got 9", "face.max_gap_s: must be >= 0", "must include mediapipe"):
+        assert part in str(info.value)

@@ -24,5 +24,28 @@ class FaceSettings:
     deca: DecaSettings = field(default_factory=DecaSettings)
     fan: FanSettings = field(default_factory=FanSettings)
 
+    def problems(self) -> list[str]:
+        out = []
+        if not 1 <= self.max_faces <= 8:
+            out.append(f"face.max_faces: must be 1..8, got {self.max_faces}")
+        for name in ("min_detection_confidence", "min_presence_confidence", "min_tracking_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                out.append(f"face.{name}: must be in [0, 1], got {value}")
+        if self.max_gap_s < 0:
+            out.append(f"face.max_gap_s: must be >= 0, got {self.max_gap_s}")
+        unknown_backends = [b for b in self.backends if b not in FACE_BACKENDS]
+        if unknown_backends:
+            out.append(f"face.backends: unknown {unknown_backends}; choose from {list(FACE_BACKENDS)}")
+        elif "mediapipe" not in self.backends:
+            out.append("face.backends: must include mediapipe (it finds and tracks the face the others fit)")
+        out += self.flame.problems()
+        if self.deca.device not in ("cpu", "cuda"):
+            out.append(f"face.deca.device: {self.deca.device!r}, choose cpu or cuda")
+        out += self.fan.problems()
+        if self.flame.landmarks == "fan" and "flame" in self.backends and "fan" not in self.backends:
+            out.append("face.flame.landmarks: fan needs the fan backend too (--face-backend mediapipe,fan,flame)")
+        return out
+
 
 FACE_BACKENDS = ("mediapipe", "flame", "deca", "fan")  # mediapipe finds and tracks the face for every other backend
