@@ -171,13 +171,14 @@ def aligner_lock(extracted: Path) -> dict:
     """A Python loop's rate beside forced alignment of a real clip's words, over its rate alone."""
     import threading
 
+    from medtalk_data.extract.layout import AUDIO_FILE, WORDS_FILE, clip_dir
     from medtalk_data.io.wav import read_wav
     from medtalk_data.words.align import ForcedAligner
     from medtalk_data.words.align_process import AlignerProcess
 
-    clip = extracted / "clips" / Path(CLIPS[0]).stem
-    pcm = read_wav(clip / "audio.wav")[0]
-    words = [w["text"] for w in json.loads((clip / "words.json").read_text())["words"]]
+    clip = clip_dir(extracted, Path(CLIPS[0]).stem)
+    pcm = read_wav(clip / AUDIO_FILE)[0]
+    words = [w["text"] for w in json.loads((clip / WORDS_FILE).read_text())["words"]]
 
     def count(seconds: float) -> int:
         n, end = 0, time.perf_counter() + seconds

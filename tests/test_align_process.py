@@ -1,6 +1,6 @@
 """The forced aligner in its own process: the same answers as in this one, without holding the lock.
 
-Real speech: a RAVDESS statement from ../shared/data/audio and the HDTF radio clip.
+Real speech: a RAVDESS statement from ../shared/data/audio.
 """
 
 from __future__ import annotations

@@ -146,22 +146,20 @@ def plan(
             planned.append(PlannedClip(clip, "duplicate", "identical file", duplicate_of=duplicates[clip.clip_id]))
             continue
         previous = read_status(clip_dir(out_dir, clip.clip_id))
-        if overwrite or previous is None:  # a hash already taken (a same-size duplicate check) is reused
-            why = "--overwrite" if previous else "new"
-            planned.append(PlannedClip(clip, "run", why, sha256=known_sha256(clip.path) or ""))
+        # a hash this run already took (a same-size duplicate check) goes with a clip that runs: hashed once per run
+        taken = known_sha256(clip.path) or ""
+        if overwrite or previous is None:
+            planned.append(PlannedClip(clip, "run", "--overwrite" if previous else "new", taken))
             continue
         if not previous.done:
-            # a digest taken in this run (e.g. by the duplicate check) goes with the clip: hashed once per run
-            retry = f"retry ({previous.reason or 'failed'})"
-            planned.append(PlannedClip(clip, "run", retry, known_sha256(clip.path) or ""))
+            planned.append(PlannedClip(clip, "run", f"retry ({previous.reason or 'failed'})", taken))
             continue
         if previous.settings_hash != settings_hash:
-            planned.append(PlannedClip(clip, "run", "settings changed", known_sha256(clip.path) or ""))
+            planned.append(PlannedClip(clip, "run", "settings changed", taken))
             continue
         damage = damaged_outputs(clip_dir(out_dir, clip.clip_id), previous, verify_hash=verify)
         if damage:
-            damaged = "damaged output: " + "; ".join(damage)
-            planned.append(PlannedClip(clip, "run", damaged, known_sha256(clip.path) or "", damaged=True))
+            planned.append(PlannedClip(clip, "run", "damaged output: " + "; ".join(damage), taken, damaged=True))
             continue
         words_stale = _words_stale(previous, typed_labels(labels_for, clip), settings)
         src = previous.source

@@ -105,9 +105,11 @@ class AlignerProcess:
                 answer = _receive(child.stdout)
             except OSError:  # a broken pipe: the child has gone
                 answer = None
-            if answer is None:
-                self._child = None
-                raise AlignerDied(child.wait())
+            if answer is None:  # the child has gone: its pipes are closed now, not when this object is collected
+                assert self._finalizer is not None
+                self._finalizer()
+                self._child = self._finalizer = None
+                raise AlignerDied(child.returncode)
             if "error" in answer[0]:
                 raise MedtalkError(answer[0]["error"])
             return answer
